@@ -1,0 +1,36 @@
+# Two commands do everything: `make demo` and `make test`. Each installs what it needs first:
+# uv (pinned) in .tools/, then the locked dependencies (uv.lock) in .venv/.
+UV_VERSION := 0.13.9
+PYTHON ?= python3
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: demo test lint bench setup clean
+
+demo: setup
+	.venv/bin/python main.py demo
+
+test: setup
+	.venv/bin/ruff check .
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+bench: setup
+	.venv/bin/python bench/ping_roundtrip.py
+
+setup: .venv/.synced
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+clean:
+	rm -rf .venv .tools

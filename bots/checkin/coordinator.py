@@ -1,0 +1,363 @@
+"""Commands of the network office (coordinators and Meta-Mentors): the schedule, settings
+and questions, starting and closing a round, its status, statistics with a chart, and the
+export. Permission is checked against the network's rooms' power levels, as the network bot
+does; answers about people go to the coordination room or the asker's direct chat only."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+from bots.checkin.formats import day_text, describe_rule, moment_text
+from bots.checkin.questions import KINDS, TEXT, help_words
+from bots.checkin.rules import (
+    RuleError,
+    duration_text,
+    parse_duration,
+    parse_rule,
+    zone,
+)
+from bots.checkin.schema import Settings
+from bots.checkin.summary import RoundFacts, status
+from bots.network.common import reply_privately
+from bots.network.schema import COORDINATION, NetworkRow
+from core.commands import Arg, Option, Role, command
+from core.config import LANGUAGES
+from core.context import Context
+from core.text import Text, shorten
+
+if TYPE_CHECKING:
+    from bots.checkin.bot import Checkin
+
+NETWORK = Option("network", placeholder="name")
+MAX_QUESTIONS = 10
+MAX_QUESTION_LENGTH = 300
+OFF_WORDS = ("off", "aus", "stop", "none")
+
+
+class CoordinatorCommands:
+    """Mixed into `Checkin`."""
+
+    async def _office(self: Checkin, ctx: Context, name: str | None, cmd: str) -> NetworkRow | None:
+        """The network, if the asker is one of its coordinators or Meta-Mentors."""
+        net = await self.network_bot._network(ctx, name)
+        if net is None or not await self.network_bot._require(ctx, net, Role.coordinator, cmd):
+            return None
+        return net
+
+    async def _answer(self: Checkin, ctx: Context, net: NetworkRow, text: Text) -> str:
+        """Answer in the coordination room if asked there, else in the asker's direct chat."""
+        if ctx.room_id == net.rooms.get(COORDINATION):
+            await ctx.reply(text)
+            return ctx.room_id
+        return await reply_privately(ctx, text)
+
+    # --- schedule and settings ---------------------------------------------------------------
+
+    @command(
+        "checkin schedule",
+        Arg("when", optional=True, rest=True),
+        options=[Option("tz", placeholder="Europe/Berlin"), NETWORK],
+        help="checkin.schedule.help",
+    )
+    async def schedule(
+        self: Checkin, ctx: Context, when: str | None, tz: str | None, network: str | None
+    ) -> None:
+        net = await self._office(ctx, network, "checkin schedule")
+        if net is None:
+            return
+        settings = self.data.settings(net.id)
+        if tz:
+            try:
+                settings.timezone = zone(tz).key
+            except ValueError:
+                await ctx.reply("checkin.tz.unknown", zone=tz)
+                return
+        if when and when.strip().lower() in OFF_WORDS:
+            settings.rule = settings.anchor = settings.next_slot = None
+            self.data.save_settings(settings, self.now().timestamp())
+            await ctx.reply("checkin.schedule.off", network=net.name)
+            return
+        if when:
+            try:
+                rule = parse_rule(when)
+            except RuleError as error:
+                await ctx.reply("checkin.schedule.bad", typed=when, expected=str(error))
+                return
+            settings.rule, settings.anchor = rule.text, None
+        if settings.rule and (when or tz):
+            self._reschedule(net, settings)
+        self.data.save_settings(settings, self.now().timestamp())
+        await ctx.reply(self._schedule_text(ctx.language, net, settings))
+
+    def _reschedule(self: Checkin, net: NetworkRow, settings: Settings) -> None:
+        """The first slot of a new rule (or time zone) that reaches no one late."""
+        rule = settings.parsed_rule()
+        assert rule is not None
+        slot = rule.first_slot(settings.zone, self.rounds.zones(net, settings), self.now())
+        settings.next_slot = slot.isoformat()
+        settings.anchor = slot.isoformat() if rule.interval > 1 else settings.anchor
+
+    def _schedule_text(self: Checkin, language: str, net: NetworkRow, s: Settings) -> Text:
+        t = partial(self.t, language)
+        rule = s.parsed_rule()
+        timing = t(
+            "checkin.settings.timing",
+            remind=duration_text(timedelta(seconds=s.remind_after)),
+            close=duration_text(timedelta(seconds=s.close_after)),
+        )
+        if rule is None or s.next_slot is None:
+            return Text.join(
+                [t("checkin.schedule.none", network=net.name, zone=s.timezone), timing]
+            )
+        slot = date.fromisoformat(s.next_slot)
+        first = rule.earliest_due(slot, self.rounds.zones(net, s)).timestamp()
+        head = t(
+            "checkin.schedule.show",
+            network=net.name,
+            rule=describe_rule(self.app.catalog, rule, language),
+            zone=s.timezone,
+            next=day_text(slot, language),
+            first=moment_text(first, s.zone, language),
+        )
+        return Text.join([head, timing])
+
+    @command(
+        "checkin settings",
+        options=[
+            Option("remind", placeholder="24h"),
+            Option("close", placeholder="48h"),
+            Option("silent", placeholder="3"),
+            Option("helpwords", placeholder='"help,hilfe"'),
+            NETWORK,
+        ],
+        help="checkin.settings.help",
+    )
+    async def settings_command(
+        self: Checkin,
+        ctx: Context,
+        remind: str | None,
+        close: str | None,
+        silent: str | None,
+        helpwords: str | None,
+        network: str | None,
+    ) -> None:
+        net = await self._office(ctx, network, "checkin settings")
+        if net is None:
+            return
+        s = self.data.settings(net.id)
+        try:
+            if remind:
+                s.remind_after = parse_duration(remind).total_seconds()
+            if close:
+                s.close_after = parse_duration(close).total_seconds()
+            if silent:
+                s.silent_rounds = _whole(silent, 1, 52)
+        except ValueError as error:
+            await ctx.reply("checkin.settings.bad", error=str(error))
+            return
+        if helpwords is not None:
+            s.help_words = ",".join(help_words(helpwords)) or None
+        if any(v is not None for v in (remind, close, silent, helpwords)):
+            self.data.save_settings(s, self.now().timestamp())
+        t = partial(self.t, ctx.language)
+        lines = [
+            t("checkin.settings.title", network=net.name),
+            t(
+                "checkin.settings.timing",
+                remind=duration_text(timedelta(seconds=s.remind_after)),
+                close=duration_text(timedelta(seconds=s.close_after)),
+            ),
+            t("checkin.settings.silent", rounds=s.silent_rounds),
+            t("checkin.settings.helpwords", words=", ".join(help_words(s.help_words))),
+        ]
+        if s.remind_after >= s.close_after:
+            lines.append(t("checkin.settings.no_reminder"))
+        await ctx.reply(Text.join(lines))
+
+    # --- questions ---------------------------------------------------------------------------
+
+    @command("checkin questions", options=[NETWORK], help="checkin.questions.help")
+    async def questions(self: Checkin, ctx: Context, network: str | None) -> None:
+        net = await self._office(ctx, network, "checkin questions")
+        if net is None:
+            return
+        items = []
+        for question in self.data.questions(net.id):
+            text = question.text(self.app.catalog, ctx.language, net.language)
+            languages = LANGUAGES if question.builtin else sorted(question.texts)
+            items.append(
+                self.t(
+                    ctx.language,
+                    f"checkin.questions.{question.kind}",
+                    text=text,
+                    languages=", ".join(languages),
+                )
+            )
+        if not items:
+            await ctx.reply("checkin.questions.none", network=net.name)
+            return
+        title = self.t(ctx.language, "checkin.questions.title", network=net.name)
+        numbered = Text(
+            body="\n".join(f"{n}. {item.body}" for n, item in enumerate(items, 1)),
+            html="<ol>" + "".join(f"<li>{item.html}</li>" for item in items) + "</ol>",
+        )
+        await ctx.reply(Text.join([title, numbered]))
+
+    @command(
+        "checkin question add",
+        Arg("text", rest=True),
+        options=[
+            Option("en", placeholder='"…"'),
+            Option("de", placeholder='"…"'),
+            Option("kind", choices=KINDS),
+            NETWORK,
+        ],
+        help="checkin.question_add.help",
+    )
+    async def question_add(
+        self: Checkin,
+        ctx: Context,
+        text: str,
+        en: str | None,
+        de: str | None,
+        kind: str | None,
+        network: str | None,
+    ) -> None:
+        net = await self._office(ctx, network, "checkin question add")
+        if net is None:
+            return
+        texts = {ctx.language: text.strip()} | {
+            k: v.strip() for k, v in (("en", en), ("de", de)) if v and v.strip()
+        }
+        if any(len(value) > MAX_QUESTION_LENGTH for value in texts.values()):
+            await ctx.reply("checkin.question.too_long", limit=MAX_QUESTION_LENGTH)
+            return
+        if len(self.data.questions(net.id)) >= MAX_QUESTIONS:
+            await ctx.reply("checkin.question.too_many", limit=MAX_QUESTIONS)
+            return
+        self.data.add_question(net.id, kind or TEXT, texts)
+        missing = [code for code in LANGUAGES if code not in texts]
+        lines = [
+            self.t(
+                ctx.language,
+                "checkin.question.added",
+                text=shorten(text, 100),
+                count=len(self.data.questions(net.id)),
+            )
+        ]
+        if missing:
+            lines.append(
+                self.t(
+                    ctx.language,
+                    "checkin.question.missing_language",
+                    languages=", ".join(missing),
+                    example=missing[0],
+                )
+            )
+        await ctx.reply(Text.join(lines))
+
+    @command(
+        "checkin question remove",
+        Arg("number", convert=int),
+        options=[NETWORK],
+        help="checkin.question_remove.help",
+    )
+    async def question_remove(
+        self: Checkin, ctx: Context, number: int, network: str | None
+    ) -> None:
+        net = await self._office(ctx, network, "checkin question remove")
+        if net is None:
+            return
+        current = self.data.questions(net.id)
+        if not 1 <= number <= len(current):
+            await ctx.reply("checkin.question.no_such", number=number, count=len(current))
+            return
+        question = current[number - 1]
+        self.data.remove_question(question.id, self.now().timestamp())
+        text = question.text(self.app.catalog, ctx.language, net.language)
+        await ctx.reply("checkin.question.removed", number=number, question=shorten(text, 100))
+
+    # --- rounds ------------------------------------------------------------------------------
+
+    @command("checkin now", options=[NETWORK], help="checkin.now.help")
+    async def now_command(self: Checkin, ctx: Context, network: str | None) -> None:
+        net = await self._office(ctx, network, "checkin now")
+        if net is None:
+            return
+        if self.data.open_rounds(net.id):
+            await ctx.reply("checkin.now.open", network=net.name)
+            return
+        if not self.data.questions(net.id):
+            await ctx.reply("checkin.questions.none", network=net.name)
+            return
+        async with self.lock:
+            now = self.now()
+            round_id = self.rounds.start_now(net, ctx.event_id, ctx.sender, now)
+            await self.rounds.deliver(now)
+        deliveries = self.data.deliveries(round_id)
+        counts = {
+            state: sum(1 for d in deliveries if d.state == state)
+            for state in ("sent", "paused", "pending", "failed")
+        }
+        await ctx.reply(
+            "checkin.now.started",
+            network=net.name,
+            sent=counts["sent"],
+            total=len(deliveries),
+            paused=counts["paused"],
+            failed=counts["failed"] + counts["pending"],
+        )
+
+    @command("checkin close", options=[NETWORK], help="checkin.close.help")
+    async def close_command(self: Checkin, ctx: Context, network: str | None) -> None:
+        net = await self._office(ctx, network, "checkin close")
+        if net is None:
+            return
+        open_rounds = self.data.open_rounds(net.id)
+        if not open_rounds:
+            await ctx.reply("checkin.status.no_round", network=net.name)
+            return
+        async with self.lock:
+            now = self.now()
+            for round_ in open_rounds:
+                self.data.close(round_.id, now.timestamp())
+                closed = self.data.round(round_.id)
+                if closed is not None:
+                    await self.summarise(closed, now)
+        await ctx.reply("checkin.close.done", network=net.name)
+
+    @command("checkin status", options=[NETWORK], help="checkin.status.help")
+    async def status_command(self: Checkin, ctx: Context, network: str | None) -> None:
+        net = await self._office(ctx, network, "checkin status")
+        if net is None:
+            return
+        open_rounds = self.data.open_rounds(net.id)
+        round_ = open_rounds[-1] if open_rounds else self.data.latest_round(net.id)
+        if round_ is None:
+            await ctx.reply("checkin.status.no_round", network=net.name)
+            return
+        facts = RoundFacts(
+            round_,
+            round_.question_list(),
+            self.data.deliveries(round_.id),
+            self.data.answers(round_.id),
+        )
+        settings = self.data.settings(net.id)
+        text = status(
+            partial(self.t, ctx.language),
+            facts,
+            net.name,
+            self.rounds.close_time(round_),
+            settings.zone,
+            ctx.language,
+        )
+        await self._answer(ctx, net, text)
+
+
+def _whole(value: str, low: int, high: int) -> int:
+    number = int(value)
+    if not low <= number <= high:
+        raise ValueError(f"{value} is not between {low} and {high}")
+    return number

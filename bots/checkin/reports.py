@@ -1,0 +1,131 @@
+"""Reports for the network office: `!checkin stats` (text and a PNG chart, so that who is
+drifting shows at a glance) and `!checkin export` (every answer as CSV, to the asker only)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from bots.checkin import chart
+from bots.checkin.export import export_csv
+from bots.checkin.formats import day_text, local_day, percent
+from bots.checkin.stats import Stats, collect
+from bots.network.common import is_private, open_dm
+from bots.network.schema import NetworkRow
+from core.commands import Option, command
+from core.context import Context
+from core.messaging import MessagingError, send_file
+from core.text import Text
+
+if TYPE_CHECKING:
+    from bots.checkin.bot import Checkin
+
+NETWORK = Option("network", placeholder="name")
+
+
+class ReportCommands:
+    """Mixed into `Checkin`."""
+
+    @command(
+        "checkin stats",
+        options=[Option("weeks", convert=int, placeholder="12"), NETWORK],
+        help="checkin.stats.help",
+    )
+    async def stats_command(
+        self: Checkin, ctx: Context, weeks: int | None, network: str | None
+    ) -> None:
+        net = await self._office(ctx, network, "checkin stats")
+        if net is None:
+            return
+        weeks = min(max(weeks or 12, 1), 104)
+        since = self.now() - timedelta(weeks=weeks)
+        stats = collect(self.data, net.id, since.timestamp())
+        t = partial(self.t, ctx.language)
+        if not stats.rounds:
+            await ctx.reply("checkin.stats.none", network=net.name, weeks=weeks)
+            return
+        zone_ = self.data.settings(net.id).zone
+        days = [
+            day_text(local_day(r.round.started_at or r.round.due_at, zone_), ctx.language)
+            for r in stats.rounds
+        ]
+        room_id = await self._answer(ctx, net, self._stats_text(t, net, stats, days, weeks))
+        labels = chart.Labels(
+            title=t("checkin.chart.title", network=net.name, weeks=weeks).body,
+            rate=t("checkin.chart.rate").body,
+            mood=t("checkin.chart.mood").body,
+            members=t("checkin.chart.members").body,
+            no_answer=t("checkin.chart.no_answer").body,
+            rounds=[d.rsplit(" ", 1)[0] if ctx.language == "en" else d[:-5] for d in days],
+        )
+        png, width, height = await asyncio.to_thread(chart.render, stats, labels)
+        await send_file(
+            ctx.account,
+            room_id,
+            png,
+            f"checkins-{net.id}.png",
+            "image/png",
+            msgtype="m.image",
+            txn=f"{ctx.event_id}/chart",
+            extra_info={"w": width, "h": height},
+        )
+
+    def _stats_text(
+        self, t: Any, net: NetworkRow, stats: Stats, days: list[str], weeks: int
+    ) -> Text:
+        lines = [
+            t(
+                "checkin.stats.round",
+                date=day,
+                answered=r.answered,
+                asked=r.asked,
+                percent=percent(r.answered, r.asked),
+                mood=f"{r.mood:.1f}" if r.mood is not None else "—",
+            )
+            for day, r in zip(days, stats.rounds, strict=True)
+        ]
+        moods = [r.mood for r in stats.rounds if r.mood is not None]
+        parts = [
+            t("checkin.stats.title", network=net.name, weeks=weeks, count=len(stats.rounds)),
+            Text.bullets(lines),
+            t(
+                "checkin.stats.overall",
+                rate=f"{stats.rate:.0f}" if stats.rate is not None else "—",
+                first=f"{moods[0]:.1f}" if moods else "—",
+                last=f"{moods[-1]:.1f}" if moods else "—",
+            ),
+        ]
+        drifting = [
+            t(f"checkin.stats.drift.{kind}", user=user, count=a, before=a, after=b)
+            for user, (kind, a, b) in stats.drifting.items()
+        ]
+        if drifting:
+            parts += [t("checkin.stats.drifting"), Text.bullets(drifting[:50])]
+        return Text.join(parts)
+
+    @command("checkin export", options=[NETWORK], help="checkin.export.help")
+    async def export_command(self: Checkin, ctx: Context, network: str | None) -> None:
+        net = await self._office(ctx, network, "checkin export")
+        if net is None:
+            return
+        data, count = export_csv(self.data, self.networks, self.app.catalog, net.id)
+        # Only to the asker: a network room may gain members later, who would see it.
+        private = ctx.room_id not in net.rooms.values() and is_private(
+            ctx.account, ctx.room_id, ctx.sender
+        )
+        room_id = ctx.room_id if private else await open_dm(ctx.account, ctx.sender)
+        try:
+            await send_file(
+                ctx.account,
+                room_id,
+                data,
+                f"checkins-{net.id}.csv",
+                "text/csv",
+                txn=f"{ctx.event_id}/export",
+            )
+        except MessagingError as error:
+            await ctx.reply("checkin.export.failed", error=str(error))
+            return
+        await ctx.reply("checkin.export.here" if private else "checkin.export.sent", count=count)

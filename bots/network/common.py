@@ -1,0 +1,89 @@
+"""Helpers the network and privacy bots share: direct chats, private answers, formatting."""
+
+from __future__ import annotations
+
+import html
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from core.account import Account
+from core.context import Context
+from core.messaging import direct_room, notice
+from core.text import Text
+
+
+def multiline(value: str) -> Text:
+    """Untrusted text shown as typed, line breaks kept."""
+    escaped = html.escape(value, quote=True).replace("\n", "<br>\n")
+    return Text(body=value, html=escaped)
+
+
+def when(timestamp: float | None) -> str:
+    """A stored time as people read it (UTC)."""
+    if not timestamp:
+        return "—"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso(timestamp: float | None) -> str | None:
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def is_private(account: Account, room_id: str, user_id: str) -> bool:
+    """Whether only the bot and `user_id` are in the room (joined or invited)."""
+    room = account.client.rooms.get(room_id)
+    return room is not None and set(room.users) <= {account.user_id, user_id}
+
+
+async def open_dm(account: Account, user_id: str, language: str | None = None) -> str:
+    """The direct chat with `user_id` (see core.messaging.direct_room); `language` becomes
+    the chat's language if it has none."""
+    room_id = await direct_room(account, user_id)
+    if language:
+        account.store.db.execute(
+            "INSERT OR IGNORE INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)",
+            [room_id, language, time.time()],
+        )
+    return room_id
+
+
+def dm_rooms(account: Account, user_id: str) -> list[tuple[str, str]]:
+    """(account name, room id) of every account's direct chat with `user_id`."""
+    rows = account.store.db.execute(
+        "SELECT account, room_id FROM direct_rooms WHERE user_id = ?", [user_id]
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def send_dm(account: Account, user_id: str, text: Text, txn: str | None = None) -> str | None:
+    room_id = await open_dm(account, user_id)
+    return await notice(account, room_id, text, txn=txn)
+
+
+async def reply_privately(ctx: Context, text: Text, *, txn: str | None = None) -> str:
+    """Answer in the room if only the asker and the bot are in it; otherwise send the answer
+    to the asker's direct chat and say so in the room. Returns the room answered in."""
+    if is_private(ctx.account, ctx.room_id, ctx.sender):
+        await ctx.reply(text)
+        return ctx.room_id
+    room_id = await open_dm(ctx.account, ctx.sender)
+    await notice(ctx.account, room_id, text, txn=txn or f"{ctx.event_id}/private")
+    await ctx.reply("network.sent_privately")
+    return room_id
+
+
+def fields_text(ctx: Context, record: dict[str, Any]) -> Text:
+    """A record as `label: value` pairs, labels translated when the catalogue has them."""
+    parts = []
+    for key, value in record.items():
+        if value in (None, "", [], {}):
+            continue
+        label_key = f"me.field.{key}"
+        label = ctx.t(label_key).body if label_key in ctx.app.catalog.entries else key
+        if isinstance(value, list | dict):
+            value = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        parts.append(f"{label}: {value}")
+    return Text.plain("; ".join(parts))

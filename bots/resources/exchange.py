@@ -1,0 +1,291 @@
+"""The European space's resource-exchange room, seen from this instance: find it among the
+space's children by its room type and join it, read its history once, mirror what other
+networks post, post our public resources and redact what we withdraw (DESIGN §4: only what
+is marked public crosses to other networks; Matrix federation carries it, nothing else).
+
+A resource is one timeline event of type `org.mentornet.resource` whose content is plain
+JSON (`posted_content`). Only the poster's own redaction removes it from the mirrors, or
+one by someone holding the room's redact power.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from nio import RoomRedactResponse
+
+from bots.resources.catalogue import Catalogue, Row
+from bots.resources.links import SCHEMA_VERSION, read_posted
+from bots.resources.outbox import Outbox
+from bots.resources.store import Resource
+from core.account import Account
+from core.config import Config
+from core.rooms import MatrixError, room_path
+from core.storage import Store
+from federation.rooms import (
+    EXCHANGE_ROOM_TYPE,
+    KEY_EXCHANGE_ROOM,
+    KEY_SPACE,
+    RESOURCE,
+    SPACE_CHILD,
+    server_of,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 5.0  # between attempts to find or join the exchange room
+BACKFILL_PAGES = 200
+HIERARCHY_PAGES = 20
+
+
+def posted_content(resource: Resource, network: str) -> dict[str, Any]:
+    """What other networks get: the resource, never who shared it nor any file key."""
+    content: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "title": resource.title,
+        "description": resource.description,
+        "tags": list(resource.tags),
+        "language": resource.language,
+        "network": network,
+    }
+    if resource.url:
+        content["url"] = resource.url
+    else:
+        content |= {"mxc": resource.mxc, "mimetype": resource.mimetype}
+        content["filename"] = resource.filename
+    return content
+
+
+def redacted_id(event: dict[str, Any]) -> str | None:
+    """The event a redaction removes (in `content` since room version 11, else top level)."""
+    target = (event.get("content") or {}).get("redacts") or event.get("redacts")
+    return target if isinstance(target, str) else None
+
+
+async def find_exchange_room(account: Account, space: str) -> tuple[str, list[str]] | None:
+    """The space's exchange room and the servers to join it through, from the space
+    hierarchy (which names each child's room type without joining it)."""
+    vias: dict[str, list[str]] = {}
+    token: str | None = None
+    base = f"/_matrix/client/v1/rooms/{quote(space, safe='')}/hierarchy?max_depth=1&limit=50"
+    for _ in range(HIERARCHY_PAGES):
+        page = await account.rooms.call("GET", base + (f"&from={quote(token)}" if token else ""))
+        rooms = page.get("rooms") or []
+        for child in (
+            c for r in rooms if r.get("room_id") == space for c in r.get("children_state") or []
+        ):
+            vias[child.get("state_key", "")] = list((child.get("content") or {}).get("via") or [])
+        for room in rooms:
+            if room.get("room_type") == EXCHANGE_ROOM_TYPE and room.get("room_id") != space:
+                return room["room_id"], vias.get(room["room_id"], [])
+        token = page.get("next_batch")
+        if not token:
+            return None
+    return None
+
+
+class Exchange:
+    """Keeps this instance in step with the exchange room of the space it belongs to."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        outbox: Outbox,
+        catalogue: Catalogue,
+        account: Callable[[], Account],
+    ) -> None:
+        self.store, self.config = store, config
+        self.outbox, self.catalogue = outbox, catalogue
+        self._account = account
+        self._lock = asyncio.Lock()
+        self._retry_at = 0.0
+
+    @property
+    def account(self) -> Account:
+        return self._account()
+
+    @property
+    def space(self) -> str | None:
+        return self.store.get(KEY_SPACE) or self.config.directory.space
+
+    @property
+    def room_id(self) -> str | None:
+        return self.store.get(KEY_EXCHANGE_ROOM)
+
+    def ready(self, room_id: str) -> bool:
+        """Whether we joined the room and read its history."""
+        return bool(self.store.get(_backfilled(room_id)))
+
+    # --- keeping up with the space ----------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Find, join and read the exchange room; post and redact; leave it with the space."""
+        async with self._lock:
+            space, room = self.space, self.room_id
+            try:
+                if room and not space:
+                    await self._leave(room)
+                elif space and time.monotonic() >= self._retry_at:
+                    await self._catch_up(space, room)
+                await self._flush()
+            except MatrixError as error:
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                log.warning("resource exchange: will retry", extra={"error": str(error)})
+
+    async def flush(self) -> None:
+        """Post what is pending and redact what was withdrawn, now."""
+        async with self._lock:
+            try:
+                await self._flush()
+            except MatrixError as error:
+                log.warning("resource exchange: will retry", extra={"error": str(error)})
+
+    async def _catch_up(self, space: str, room: str | None) -> None:
+        via: list[str] = []
+        if room is None:
+            found = await find_exchange_room(self.account, space)
+            if found is None:
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                return
+            room, via = found
+            self.store.put(KEY_EXCHANGE_ROOM, room)
+        if not self.ready(room):
+            child = await self.account.rooms.get_state(space, SPACE_CHILD, room)
+            await self.account.rooms.join(room, via or list(child.get("via") or []))
+            count = await self._backfill(room)
+            self.store.put(_backfilled(room), 1)
+            log.info("joined the resource exchange", extra={"room": room, "resources": count})
+
+    async def _backfill(self, room_id: str) -> int:
+        """Mirror what was posted before we joined, oldest first (`/messages`, paged)."""
+        query = "?dir=f&limit=100&filter=" + quote(json.dumps({"types": [RESOURCE]}))
+        token, count = None, 0
+        for _ in range(BACKFILL_PAGES):
+            path = (
+                room_path(room_id, "messages") + query + (f"&from={quote(token)}" if token else "")
+            )
+            page = await self.account.rooms.call("GET", path)
+            chunk = page.get("chunk") or []
+            count += sum(self.mirror(room_id, event) for event in chunk)
+            token = page.get("end")
+            if not chunk or not token:
+                break
+        return count
+
+    async def _leave(self, room_id: str) -> None:
+        """The instance left the space: redact our posts, leave, forget the others'."""
+        self.outbox.unpost_all()
+        await self._redact_withdrawals()
+        if self.outbox.withdrawals():
+            return  # not all redacted yet: try again
+        await self.account.rooms.leave(room_id)
+        self.catalogue.drop_room(room_id)
+        for key in (KEY_EXCHANGE_ROOM, _backfilled(room_id)):
+            self.store.db.execute("DELETE FROM kv WHERE key = ?", [key])
+        log.info("left the resource exchange", extra={"room": room_id})
+
+    # --- posting and redacting --------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        room = self.room_id
+        if room and self.space and self.ready(room):
+            await self._post(room)
+        await self._redact_withdrawals()
+
+    async def _post(self, room_id: str) -> None:
+        for resource, revision in self.outbox.to_post():
+            if resource.encrypted:  # never: its key would have to travel with it
+                continue
+            event_id = await self.account.send(
+                room_id,
+                posted_content(resource, self.config.directory.network),
+                txn=f"resource:{resource.id}:{revision}",
+                event_type=RESOURCE,
+            )
+            if event_id is None:
+                return  # logged by send; the next tick tries again
+            self.outbox.posted(resource.id, revision, event_id, room_id)
+
+    async def _redact_withdrawals(self) -> None:
+        for event_id, room_id in self.outbox.withdrawals():
+            response = await self.account.client.room_redact(
+                room_id, event_id, reason="withdrawn by its network", tx_id=_txn(event_id)
+            )
+            final = getattr(response, "status_code", None) in ("M_NOT_FOUND", "M_FORBIDDEN")
+            if isinstance(response, RoomRedactResponse) or final:
+                self.outbox.withdrawn(event_id)
+            else:
+                log.warning("could not redact", extra={"event": event_id, "error": str(response)})
+
+    # --- what other networks post -----------------------------------------------------------
+
+    def mirror(self, room_id: str, event: dict[str, Any]) -> bool:
+        """Keep one posted resource; False if unusable or already here."""
+        item = read_posted(event.get("content") or {})
+        if item is None or not isinstance(event.get("sender"), str):
+            if event.get("content"):
+                log.info("ignored an unusable resource", extra={"event": event.get("event_id")})
+            return False
+        sender = event["sender"]
+        row = Row(
+            sender=sender,
+            homeserver=server_of(sender),
+            network=item["network"],
+            dedupe_key=item["key"],
+            title=item["title"],
+            description=item["description"],
+            url=item.get("url"),
+            mxc=item.get("mxc"),
+            tags=tuple(item["tags"]),
+            language=item["language"],
+            mimetype=item.get("mimetype"),
+            filename=item.get("filename"),
+            origin_ts=int(event.get("origin_server_ts") or 0),
+            room_id=room_id,
+            event_id=event["event_id"],
+        )
+        return self.catalogue.mirror(row)
+
+    async def redacted(self, room_id: str, event: dict[str, Any]) -> bool:
+        """Drop a resource whose poster (or a holder of the redact power) redacted it."""
+        target = redacted_id(event)
+        poster = self.catalogue.poster(target) if target else None
+        if target is None or poster is None:
+            return False
+        if event["sender"] != poster and not await may_redact(
+            self.account, room_id, event["sender"]
+        ):
+            log.warning(
+                "ignored a redaction of someone else's resource",
+                extra={"event": target, "sender": event["sender"]},
+            )
+            return False
+        return self.catalogue.drop(target)
+
+
+async def may_redact(account: Account, room_id: str, user_id: str) -> bool:
+    """Whether the room's power levels let `user_id` redact others' events."""
+    room = account.client.rooms.get(room_id)
+    if room is not None:
+        needed = room.power_levels.defaults.redact
+    else:
+        levels = await account.rooms.get_state(room_id, "m.room.power_levels")
+        needed = int(levels.get("redact", 50))
+    return await account.power_level(room_id, user_id) >= needed
+
+
+def _txn(event_id: str) -> str:
+    """One transaction id per withdrawal: a redaction repeated after a crash lands once."""
+    return "mnw" + hashlib.sha256(event_id.encode()).hexdigest()[:30]
+
+
+def _backfilled(room_id: str) -> str:
+    return f"resources:backfilled:{room_id}"

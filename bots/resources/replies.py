@@ -1,0 +1,103 @@
+"""How resources read in chat. Every value goes through the catalogue's templates, which
+insert it escaped: a title like `<b onclick=…>` is shown as typed, never as markup."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from bots.resources.catalogue import PublicResource
+from bots.resources.search import Page
+from bots.resources.store import Resource
+from core.context import Context
+from core.text import Text, shorten
+
+
+def event_link(room_id: str, event_id: str) -> str:
+    """A matrix.to link to a message: how a file shared in a room is opened from elsewhere."""
+    return f"https://matrix.to/#/{quote(room_id, safe='!:')}/{quote(event_id, safe='$')}"
+
+
+def where(resource: Resource) -> str:
+    """The link, or for a file a link to the message that carries it."""
+    return resource.url or event_link(resource.room_id, resource.event_id)
+
+
+def tag_list(tags: tuple[str, ...] | list[str]) -> str:
+    return " ".join(f"#{tag}" for tag in tags) or "—"
+
+
+def summary(ctx: Context, resource: Resource) -> Text:
+    return ctx.t(
+        "res.item",
+        id=resource.id,
+        title=resource.title,
+        link=where(resource),
+        tags=tag_list(resource.tags),
+        lang=resource.language or "—",
+        votes=resource.votes,
+    )
+
+
+def public_summary(ctx: Context, item: PublicResource) -> Text:
+    origins = ", ".join(
+        dict.fromkeys(f"{origin.network} ({origin.homeserver})" for origin in item.origins)
+    )
+    return ctx.t(
+        "res.item_europe",
+        title=item.title,
+        link=item.url or f"{item.filename or ''} {item.mxc}".strip(),
+        tags=tag_list(item.tags),
+        lang=item.language or "—",
+        origins=origins,
+    )
+
+
+def announcement(ctx: Context, resource: Resource, new: bool) -> Text:
+    """The bot's answer to a share: its 👍 reactions rate the resource."""
+    key = ("res.added_public" if resource.public else "res.added") if new else "res.duplicate"
+    return ctx.t(
+        key,
+        id=resource.id,
+        title=resource.title,
+        link=where(resource),
+        tags=tag_list(resource.tags),
+        count=len(resource.sharers),
+    )
+
+
+def details(ctx: Context, resource: Resource) -> Text:
+    shared = datetime.fromtimestamp(resource.created_at, UTC).strftime("%Y-%m-%d")
+    lines = [
+        ctx.t("res.show.title", id=resource.id, title=resource.title),
+        ctx.t("res.show.link", link=where(resource)),
+    ]
+    if resource.mxc:
+        lines.append(
+            ctx.t(
+                "res.show.file",
+                name=resource.filename or "—",
+                type=resource.mimetype or "—",
+                encrypted=ctx.t("res.show.encrypted" if resource.encrypted else "res.show.plain"),
+            )
+        )
+    if resource.description:
+        lines.append(Text.plain(shorten(resource.description, 2000)))
+    lines.append(
+        ctx.t(
+            "res.show.facts",
+            tags=tag_list(resource.tags),
+            lang=resource.language or "—",
+            votes=resource.votes,
+            public=ctx.t("res.show.public" if resource.public else "res.show.local"),
+        )
+    )
+    lines.append(ctx.t("res.show.sharers", sharers=", ".join(resource.sharers), date=shared))
+    return Text.join(lines)
+
+
+def results(ctx: Context, page: Page, lines: list[Text], more_key: str) -> Text:
+    """A page of results with its header, and how to get the next page."""
+    header = ctx.t("res.results", total=page.total, page=page.page, pages=page.pages)
+    footer = [ctx.t(more_key, next=page.page + 1)] if page.page < page.pages else []
+    return Text.join([header, Text.bullets(lines), *footer])

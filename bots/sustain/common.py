@@ -1,0 +1,157 @@
+"""What the sustaining bots share: the network a command is about (found and checked by the
+network bot, not a copy of its logic), members, languages, numbering, links and posting into
+a network's rooms."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from bots.network import Network
+from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
+from core.account import Account
+from core.commands import Bot, Role
+from core.context import Context
+from core.text import Text
+
+if TYPE_CHECKING:
+    from core.app import App
+
+DAY = 86_400.0
+
+
+class SustainBot(Bot):
+    """Base of the sustaining bots: each works on the networks the network bot keeps."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    @property
+    def network(self) -> Network:
+        return next(bot for bot in self.app.bots if isinstance(bot, Network))
+
+    @property
+    def data(self) -> NetworkStore:
+        return self.network.data
+
+    @property
+    def db(self) -> Any:
+        return self.app.store.db
+
+    @property
+    def account(self) -> Account:
+        """The account that created the networks' rooms and speaks in them."""
+        return self.network.account
+
+    @property
+    def prefix(self) -> str:
+        return self.app.config.bots.command_prefix
+
+    @property
+    def server(self) -> str:
+        return self.account.user_id.split(":", 1)[1]
+
+    def now(self) -> float:
+        return self.app.clock.now().timestamp()
+
+    def t(self, language: str, key: str, **values: Any) -> Text:
+        return self.app.catalog.text(language, key, **values)
+
+    # --- which network, and who may ----------------------------------------------------------
+
+    async def find(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
+        """The network the command is about (see `Network._network`); explains if none."""
+        return await self.network._network(ctx, name)
+
+    async def find_as_member(
+        self, ctx: Context, command: str, name: str | None = None
+    ) -> NetworkRow | None:
+        """The network, if the asker is one of its members (or an admin); else refuses."""
+        net = await self.find(ctx, name)
+        if net is None:
+            return None
+        if self.member(net, ctx.sender) is None and not ctx.is_admin:
+            await ctx.reply("sustain.members_only", network=net.name, command=self.prefix + command)
+            return None
+        return net
+
+    async def find_as_coordinator(
+        self, ctx: Context, command: str, name: str | None = None
+    ) -> NetworkRow | None:
+        """The network, if the asker is a coordinator or Meta-Mentor there; else refuses."""
+        net = await self.find(ctx, name)
+        if net is None or not await self.network._require(ctx, net, Role.coordinator, command):
+            return None
+        return net
+
+    def member(self, net: NetworkRow, user_id: str) -> Member | None:
+        """A member who has not left, or None."""
+        member = self.data.member(net.id, user_id)
+        return member if member is not None and member.status != LEFT else None
+
+    def language_of(self, user_id: str, net: NetworkRow) -> str:
+        """The language to write to a person in: theirs, else the network's."""
+        member = self.data.member(net.id, user_id)
+        if member is not None:
+            return self.network._language_of(member, net)
+        row = self.db.execute(
+            "SELECT language FROM user_settings WHERE user_id = ?", [user_id]
+        ).fetchone()
+        return row[0] if row and row[0] else net.language
+
+    def networks(self) -> list[NetworkRow]:
+        ids = [row[0] for row in self.db.execute("SELECT id FROM networks ORDER BY id")]
+        return [net for nid in ids if (net := self.data.get(nid)) is not None]
+
+    # --- posting ---------------------------------------------------------------------------
+
+    async def post(
+        self,
+        net: NetworkRow,
+        purpose: str,
+        text: Text,
+        *,
+        txn: str,
+        reply_to: str | None = None,
+        mentions: list[str] | None = None,
+    ) -> str | None:
+        """An `m.notice` in one of the network's rooms (by purpose); returns its event id."""
+        room_id = net.rooms.get(purpose)
+        if room_id is None:
+            return None
+        content = text.content("m.notice")
+        if reply_to:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+        if mentions is not None:
+            content["m.mentions"] = {"user_ids": sorted(set(mentions))}
+        return await self.account.send(room_id, content, txn=txn)
+
+    def link(self, room_id: str, event_id: str | None = None) -> str:
+        """A matrix.to link to a room or to one of its events."""
+        target = f"{room_id}/{event_id}" if event_id else room_id
+        return f"https://matrix.to/#/{target}?via={self.server}"
+
+
+def next_number(db: Any, table: str, network_id: int) -> int:
+    """The next per-network number of a row (goal #3, event #2): what people type."""
+    row = db.execute(
+        f"SELECT COALESCE(MAX(number), 0) + 1 FROM {table} WHERE network_id = ?", [network_id]
+    ).fetchone()
+    return int(row[0])
+
+
+def day(timestamp: float | None) -> str:
+    """A stored time as a date (UTC)."""
+    if not timestamp:
+        return "—"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+
+
+def parse_day(value: str) -> date:
+    """A date typed as YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("use YYYY-MM-DD, e.g. 2027-06-30") from None

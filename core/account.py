@@ -1,0 +1,587 @@
+"""One Matrix account the bots speak through: login, the sync loop, a durable inbox of the
+events bots must act on, per-room ordered workers, invites, room upgrades and end-to-end
+encryption. Bots never touch matrix-nio directly for these chores."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import html
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ForwardedRoomKeyEvent,
+    LocalProtocolError,
+    LoginResponse,
+    MegolmEvent,
+    RoomKeyEvent,
+    RoomMessagesResponse,
+    RoomSendResponse,
+    SyncError,
+    SyncResponse,
+    WhoamiResponse,
+)
+from nio.api import MessageDirection
+
+from core.config import AccountConfig
+from core.rooms import MatrixError, Rooms
+from core.storage import Store
+
+log = logging.getLogger(__name__)
+
+TIMELINE_LIMIT = 50
+BACKFILL_PAGES = 20
+MAX_CONTENT_BYTES = 48_000  # events are capped at 64 KiB including the envelope
+UNDECRYPTED_MAX_AGE = 7 * 86_400
+# Since room version 12 (MSC4289) a room's creators outrank every power level and are not
+# listed in m.room.power_levels; in earlier versions they are ordinary users with a level.
+CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
+CREATOR_LEVEL = 2**53 - 1
+
+
+class AccountError(Exception):
+    """The account cannot log in; the message says why."""
+
+
+@dataclass
+class Incoming:
+    """An event from a room, as the bots see it (decrypted where it was encrypted)."""
+
+    room_id: str
+    event: dict[str, Any]
+    received: float  # time.monotonic() when the sync delivered it
+
+    @property
+    def event_id(self) -> str:
+        return self.event["event_id"]
+
+    @property
+    def sender(self) -> str:
+        return self.event["sender"]
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return self.event.get("content") or {}
+
+
+Wants = Callable[["Account", Incoming], bool]
+Handle = Callable[["Account", Incoming], Awaitable[None]]
+Hook = Callable[["Account", str, str], Awaitable[None]]
+
+
+class Account:
+    """A logged-in Matrix account and everything needed to keep it in sync."""
+
+    def __init__(
+        self,
+        name: str,
+        config: AccountConfig,
+        store: Store,
+        *,
+        crypto_store: str | None,
+        sync_timeout_ms: int = 30_000,
+        max_backoff: float = 30,
+        invite_allowed: Callable[[str], bool],
+        wants: Wants,
+        handle: Handle,
+        on_room_upgraded: Hook,
+        bulky_state_types: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.store = store
+        self.sync_timeout_ms = sync_timeout_ms
+        self.invite_allowed = invite_allowed
+        self.wants = wants
+        self.handle = handle
+        self.on_room_upgraded = on_room_upgraded
+        self.bulky_state_types = bulky_state_types
+        self.encrypted = crypto_store is not None
+        client_config = AsyncClientConfig(
+            encryption_enabled=self.encrypted,
+            store_sync_tokens=False,
+            max_limit_exceeded=None,  # honour every M_LIMIT_EXCEEDED with its retry_after_ms
+            max_timeouts=None,  # a homeserver that went away is retried, with back-off
+            backoff_factor=0.5,
+            max_timeout_retry_wait_time=max_backoff,
+        )
+        if crypto_store:
+            os.makedirs(crypto_store, exist_ok=True)
+        self.client = AsyncClient(
+            config.homeserver, config.user_id, store_path=crypto_store or "", config=client_config
+        )
+        self.last_sync: float | None = None
+        self.rooms = Rooms(self)
+        self._queues: dict[str, deque[Incoming]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._filter_id: str | None = None
+        self._stopping = False
+        self._key_requests: list[MegolmEvent] = []
+        self._creators: dict[str, frozenset[str]] = {}
+
+    @property
+    def user_id(self) -> str:
+        return self.config.user_id
+
+    def _key(self, what: str) -> str:
+        return f"account:{self.config.user_id}:{what}"
+
+    # --- login -----------------------------------------------------------------------------
+
+    async def login(self) -> None:
+        """Reuse the stored access token and device; log in with the password only when needed."""
+        token = self.config.access_token or self.store.get(self._key("access_token"))
+        device_id = self.store.get(self._key("device_id"))
+        if token:
+            self.client.access_token = token
+            whoami = await self.client.whoami()
+            if isinstance(whoami, WhoamiResponse) and whoami.user_id == self.user_id:
+                device_id = whoami.device_id or device_id
+                if not device_id:
+                    raise AccountError(f"{self.user_id}: the access token has no device id")
+                self.client.restore_login(self.user_id, device_id, token)
+                self._remember(token, device_id)
+                log.info("restored login", extra={"user": self.user_id, "device": device_id})
+                return
+            if self.config.access_token or not self.config.password:
+                raise AccountError(f"{self.user_id}: the access token was refused ({whoami})")
+        await self._password_login(device_id)
+
+    async def _password_login(self, device_id: str | None) -> None:
+        self.client.device_id = device_id  # the same device again, when we had one
+        response = await self.client.login(self.config.password, self.config.device_name)
+        if not isinstance(response, LoginResponse):
+            raise AccountError(f"{self.user_id}: login failed: {response.message}")
+        self._remember(response.access_token, response.device_id)
+        log.info("logged in", extra={"user": self.user_id, "device": response.device_id})
+
+    def _remember(self, token: str, device_id: str) -> None:
+        with self.store.transaction():
+            self.store.put(self._key("access_token"), token)
+            self.store.put(self._key("device_id"), device_id)
+
+    @property
+    def sync_token(self) -> str | None:
+        return self.store.get(self._key("sync_token"))
+
+    # --- the sync loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sync until stopped; what the bots must handle is stored before the token advances."""
+        await self._upload_filter()
+        for item in self._stored_inbox():
+            self._enqueue(item)
+        first_start = self.sync_token is None
+        full_state = True  # nio keeps no room state across restarts: fetch it once
+        while not self._stopping:
+            since = self.sync_token
+            response = await self.client.sync(
+                timeout=self.sync_timeout_ms if since else 0,
+                sync_filter=self._filter_id,
+                since=since,
+                full_state=full_state,
+            )
+            if isinstance(response, SyncError):
+                await self._sync_failed(response)
+                continue
+            full_state = False
+            self.last_sync = time.monotonic()
+            await self._process(response, since, skip_timeline=first_start)
+            first_start = False
+            await self._encryption_chores()
+
+    async def _upload_filter(self) -> None:
+        response = await self.client.upload_filter(
+            presence={"types": []},
+            room={
+                "timeline": {"limit": TIMELINE_LIMIT},
+                "state": {"lazy_load_members": False, "not_types": list(self.bulky_state_types)},
+            },
+        )
+        self._filter_id = getattr(response, "filter_id", None)
+
+    async def _sync_failed(self, error: SyncError) -> None:
+        if error.status_code == "M_UNKNOWN_TOKEN" and self.config.password:
+            log.warning("access token no longer valid, logging in again")
+            await self._password_login(self.store.get(self._key("device_id")))
+            return
+        log.warning("sync failed, retrying", extra={"error": error.message})
+        await asyncio.sleep(min(5.0, self.client.config.max_timeout_retry_wait_time))
+
+    async def _process(
+        self, response: SyncResponse, since: str | None, skip_timeline: bool
+    ) -> None:
+        await self._handle_invites(response)
+        fresh: list[Incoming] = []
+        now = time.monotonic()
+        for room_id, room in response.rooms.join.items():
+            timeline = list(room.timeline.events)
+            if room.timeline.limited and since and not skip_timeline and not self._joins(timeline):
+                timeline = await self._backfill(room_id, room.timeline.prev_batch, since) + timeline
+            for event in [*room.state, *timeline]:
+                self._note_creators(room_id, event)
+                await self._follow_tombstone(room_id, event)
+            joins = self._joins(timeline)
+            timeline = timeline[joins[-1] + 1 :] if joins else timeline
+            if skip_timeline:  # history is not for us, but tracked state must not have gaps
+                timeline = [e for e in timeline if _source(e).get("type") in self.bulky_state_types]
+            fresh += self._wanted(room_id, timeline, now)
+        fresh += self._retry_decryption(response, now)
+        self._store(fresh, response.next_batch)
+        for item in fresh:
+            self._enqueue(item)
+
+    def _wanted(self, room_id: str, timeline: list[Any], now: float) -> list[Incoming]:
+        """The timeline events some bot must act on; undecryptable ones are parked."""
+        wanted = []
+        for event in timeline:
+            if isinstance(event, MegolmEvent):
+                self._park_undecrypted(room_id, event)
+                continue
+            item = Incoming(room_id, _source(event), now)
+            if "event_id" in item.event and self.wants(self, item):
+                wanted.append(item)
+        return wanted
+
+    async def _backfill(self, room_id: str, prev_batch: str | None, since: str) -> list[Any]:
+        """Events a limited sync left out between the stored token and the timeline's start."""
+        events: list[Any] = []
+        start = prev_batch
+        for _ in range(BACKFILL_PAGES):
+            page = await self.client.room_messages(
+                room_id, start=start, end=since, direction=MessageDirection.back, limit=100
+            )
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                break
+            events.extend(page.chunk)
+            if self._joins(page.chunk):  # nothing from before we joined
+                break
+            if not page.end or page.end == start:
+                break
+            start = page.end
+        log.info("backfilled a limited timeline", extra={"room": room_id, "events": len(events)})
+        return list(reversed(events))
+
+    def _joins(self, events: list[Any]) -> list[int]:
+        """Positions of our own joins to a room: what precedes one is history, not for us."""
+        positions = []
+        for index, event in enumerate(events):
+            source = _source(event)
+            if source.get("type") == "m.room.member" and source.get("state_key") == self.user_id:
+                before = ((source.get("unsigned") or {}).get("prev_content") or {}).get(
+                    "membership"
+                )
+                if (source.get("content") or {}).get("membership") == "join" and before != "join":
+                    positions.append(index)
+        return positions
+
+    def _note_creators(self, room_id: str, event: Any) -> None:
+        source = _source(event)
+        if source.get("type") == "m.room.create" and source.get("state_key") == "":
+            self._creators[room_id] = room_creators(source)
+
+    def _store(self, fresh: list[Incoming], next_batch: str) -> None:
+        """Save the new token and the events to handle in one transaction."""
+        with self.store.transaction() as db:
+            for item in fresh:
+                db.execute(
+                    "INSERT OR IGNORE INTO inbox (event_id, account, room_id, event, received_at)"
+                    " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
+                    " (SELECT 1 FROM handled_events WHERE event_id = ?)",
+                    [
+                        item.event_id,
+                        self.name,
+                        item.room_id,
+                        json.dumps(item.event),
+                        time.time(),
+                        item.event_id,
+                    ],
+                )
+            self.store.put(self._key("sync_token"), next_batch)
+
+    def _stored_inbox(self) -> list[Incoming]:
+        rows = self.store.db.execute(
+            "SELECT room_id, event FROM inbox WHERE account = ? ORDER BY received_at, rowid",
+            [self.name],
+        ).fetchall()
+        now = time.monotonic()
+        return [Incoming(room_id, json.loads(event), now) for room_id, event in rows]
+
+    # --- per-room ordered handling ---------------------------------------------------------
+
+    def _enqueue(self, item: Incoming) -> None:
+        self._queues.setdefault(item.room_id, deque()).append(item)
+        if item.room_id not in self._workers:
+            self._workers[item.room_id] = asyncio.create_task(self._drain(item.room_id))
+
+    async def _drain(self, room_id: str) -> None:
+        queue = self._queues[room_id]
+        try:
+            while queue and not self._stopping:
+                item = queue[0]
+                if self._claim(item):
+                    try:
+                        await self.handle(self, item)
+                    except Exception:
+                        log.exception("handler failed", extra={"event": item.event_id})
+                    self._done(item)
+                queue.popleft()
+        finally:
+            del self._workers[room_id]
+            if not queue:
+                self._queues.pop(room_id, None)
+
+    def _claim(self, item: Incoming) -> bool:
+        """False when the event was already handled (it may arrive twice around a restart)."""
+        row = self.store.db.execute(
+            "SELECT 1 FROM handled_events WHERE event_id = ?", [item.event_id]
+        ).fetchone()
+        return row is None
+
+    def _done(self, item: Incoming) -> None:
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM inbox WHERE event_id = ?", [item.event_id])
+            db.execute(
+                "INSERT OR IGNORE INTO handled_events (event_id, handled_at) VALUES (?, ?)",
+                [item.event_id, time.time()],
+            )
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def send(
+        self,
+        room_id: str,
+        content: dict[str, Any],
+        *,
+        txn: str | None = None,
+        event_type: str = "m.room.message",
+    ) -> str | None:
+        """Send an event; `txn` makes a repeated send (after a crash) land only once."""
+        content = fit(content)
+        txn_id = "mn" + hashlib.sha256(txn.encode()).hexdigest()[:30] if txn else None
+        response = await self.client.room_send(
+            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+        )
+        if isinstance(response, RoomSendResponse):
+            return response.event_id
+        log.error(
+            "send failed", extra={"room": room_id, "error": getattr(response, "message", response)}
+        )
+        return None
+
+    async def raw(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A client-server API call nio has no method for."""
+        transport = await self.client.send(
+            method,
+            path,
+            json.dumps(body or {}),
+            headers={
+                "Authorization": f"Bearer {self.client.access_token}",
+                "Content-Type": "application/json",
+            },
+        )
+        return await transport.json()
+
+    async def fetch_event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
+        """One event of a room, decrypted when it can be; None when it cannot be read."""
+        response = await self.client.room_get_event(room_id, event_id)
+        event = getattr(response, "event", None)
+        if event is None:
+            return None
+        if isinstance(event, MegolmEvent):
+            try:
+                event = self.client.decrypt_event(event)
+            except Exception:
+                return None
+        return _source(event)
+
+    async def recent_events(self, room_id: str, limit: int) -> list[dict[str, Any]]:
+        """The room's latest events, newest first, decrypted where they can be."""
+        page = await self.client.room_messages(room_id, limit=limit)
+        if not isinstance(page, RoomMessagesResponse):
+            return []
+        return [_source(event) for event in page.chunk if not isinstance(event, MegolmEvent)]
+
+    def creators(self, room_id: str) -> frozenset[str]:
+        """The room's privileged creators (room version 12+), as its create event says."""
+        return self._creators.get(room_id, frozenset())
+
+    async def power_level(self, room_id: str, user_id: str) -> int:
+        """The user's power level in the room, from the room's own state."""
+        if user_id in self._creators.get(room_id, ()):
+            return CREATOR_LEVEL
+        room = self.client.rooms.get(room_id)
+        if room is not None:  # nio holds the state of every joined room (full_state at start)
+            return room.power_levels.get_user_level(user_id)
+        content = await self.rooms.get_state(room_id, "m.room.power_levels")
+        users = content.get("users") or {}
+        return int(users.get(user_id, content.get("users_default", 0)))
+
+    # --- invites and upgrades --------------------------------------------------------------
+
+    async def _handle_invites(self, response: SyncResponse) -> None:
+        for room_id, info in response.rooms.invite.items():
+            inviter = next(
+                (
+                    e.sender
+                    for e in info.invite_state
+                    if getattr(e, "state_key", None) == self.user_id
+                ),
+                None,
+            )
+            predecessor = self.store.get(self._key(f"upgrade:{room_id}"))
+            if predecessor:  # the successor of an upgraded room, invite-only: join it now
+                await self._join_successor(predecessor, room_id, [])
+            elif inviter and self.invite_allowed(inviter):
+                await self._join(room_id, [])
+            else:
+                log.info("declining invite", extra={"room": room_id, "inviter": inviter})
+                reason = "mentornet only joins rooms when invited by its network's members."
+                await self.rooms.leave(room_id, reason=reason)
+
+    async def _join(self, room_id: str, via: list[str]) -> bool:
+        try:
+            await self.rooms.join(room_id, via)
+        except MatrixError as error:
+            log.warning("could not join", extra={"room": room_id, "error": str(error)})
+            return False
+        log.info("joined", extra={"room": room_id})
+        return True
+
+    async def _follow_tombstone(self, room_id: str, event: Any) -> None:
+        source = _source(event)
+        if source.get("type") != "m.room.tombstone" or source.get("state_key") != "":
+            return
+        new_room = (source.get("content") or {}).get("replacement_room")
+        if (
+            not new_room
+            or new_room in self.client.rooms
+            or self.store.get(self._key(f"upgrade:{new_room}"))
+        ):
+            return
+        # The homeserver only accepts a tombstone from someone with the power to send it,
+        # so the sender's authority is already proven by the event being in the room's state.
+        log.info("room upgraded", extra={"room": room_id, "new_room": new_room})
+        self.store.put(self._key(f"upgrade:{new_room}"), room_id)
+        await self._join_successor(room_id, new_room, [source["sender"].split(":", 1)[1]])
+
+    async def _join_successor(self, old_room: str, new_room: str, via: list[str]) -> None:
+        """Join the room that replaced `old_room`; if it is invite-only, the invite will do."""
+        if await self._join(new_room, via):
+            self.store.db.execute(
+                "DELETE FROM kv WHERE key = ?", [self._key(f"upgrade:{new_room}")]
+            )
+            await self.on_room_upgraded(self, old_room, new_room)
+
+    # --- end-to-end encryption -------------------------------------------------------------
+
+    async def _encryption_chores(self) -> None:
+        if not self.client.olm:
+            return
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        if self.client.should_claim_keys:
+            await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        while self._key_requests:
+            event = self._key_requests.pop()
+            with contextlib.suppress(LocalProtocolError):  # already requested
+                await self.client.request_room_key(event)
+        await self.client.send_to_device_messages()
+
+    def _park_undecrypted(self, room_id: str, event: MegolmEvent) -> None:
+        """Keep an event we cannot decrypt yet; ask the sender's devices for its key."""
+        self.store.db.execute(
+            "INSERT OR IGNORE INTO undecrypted"
+            " (event_id, account, room_id, session_id, event, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                event.event_id,
+                self.name,
+                room_id,
+                event.session_id,
+                json.dumps(event.source),
+                time.time(),
+            ],
+        )
+        log.info("cannot decrypt yet, waiting for the key", extra={"event": event.event_id})
+        self._key_requests.append(event)
+
+    def _retry_decryption(self, response: SyncResponse, now: float) -> list[Incoming]:
+        """Decrypt parked events whose keys arrived in this sync."""
+        if not any(
+            isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent)) for e in response.to_device_events
+        ):
+            return []
+        decrypted = []
+        rows = self.store.db.execute(
+            "SELECT event_id, room_id, event, received_at FROM undecrypted WHERE account = ?",
+            [self.name],
+        ).fetchall()
+        for event_id, room_id, raw, received_at in rows:
+            megolm = MegolmEvent.from_dict(json.loads(raw))
+            megolm.room_id = room_id
+            try:
+                event = self.client.decrypt_event(megolm)
+            except Exception:
+                if time.time() - received_at > UNDECRYPTED_MAX_AGE:
+                    self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
+                continue
+            self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
+            item = Incoming(room_id, _source(event), now)
+            log.info("decrypted a parked event", extra={"event": event_id})
+            if self.wants(self, item):
+                decrypted.append(item)
+        return decrypted
+
+    # --- shutdown --------------------------------------------------------------------------
+
+    async def stop(self, grace: float = 10) -> None:
+        """Let running handlers finish (briefly), then close; unhandled events stay in the inbox."""
+        self._stopping = True
+        workers = list(self._workers.values())
+        if workers:
+            await asyncio.wait(workers, timeout=grace)
+        for worker in workers:
+            worker.cancel()
+        await self.client.close()
+
+
+def _source(event: Any) -> dict[str, Any]:
+    """The event as a dict; for a decrypted event, its plaintext (nio keeps m.relates_to)."""
+    return dict(getattr(event, "source", None) or {})
+
+
+def room_creators(create_event: dict[str, Any]) -> frozenset[str]:
+    """The users a room's `m.room.create` event makes privileged creators (room v12+)."""
+    content = create_event.get("content") or {}
+    if content.get("room_version", "1") in CLASSIC_ROOM_VERSIONS:
+        return frozenset()
+    return frozenset({create_event["sender"], *content.get("additional_creators", [])})
+
+
+def fit(content: dict[str, Any]) -> dict[str, Any]:
+    """Shorten a message that would exceed Matrix's event size limit, saying so."""
+    if len(json.dumps(content, ensure_ascii=False).encode()) <= MAX_CONTENT_BYTES:
+        return content
+    body = content.get("body", "")
+    keep = MAX_CONTENT_BYTES // 4  # characters; leaves room for HTML escaping and UTF-8
+    cut = body[:keep] + "\n…"
+    return {
+        **content,
+        "body": cut,
+        "formatted_body": "<pre>" + html.escape(cut) + "</pre>",
+    }

@@ -1,0 +1,316 @@
+"""The process: configuration, storage, translations, the command registry, the Matrix
+accounts, the bots and the web listener, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from core.account import Account, Incoming
+from core.clock import Clock
+from core.commands import (
+    Bot,
+    Command,
+    Registry,
+    Role,
+    UsageError,
+    allowed,
+    parse_arguments,
+    split_words,
+)
+from core.config import Config
+from core.context import Context
+from core.i18n import Catalog
+from core.messaging import messaging_migrations
+from core.storage import open_store
+from core.web import build_web
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCOUNT = "default"
+BotFactory = Callable[["App"], Bot]
+
+
+class App:
+    """Everything one mentornet instance runs."""
+
+    def __init__(
+        self, config: Config, bots: Sequence[BotFactory] | None = None, clock: Clock | None = None
+    ) -> None:
+        from bots import BOTS  # the bots import core; core learns of them only here
+
+        self.config = config
+        self.clock = clock or Clock()
+        self.store = open_store(config.storage.database)
+        self.store.migrate(messaging_migrations)
+        self.catalog = Catalog.load()
+        self.registry = Registry()
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.bots = [factory(self) for factory in (BOTS if bots is None else bots)]
+        for bot in self.bots:
+            if bot.migrations is not None:
+                self.store.migrate(bot.migrations)
+            self.registry.add_bot(bot)
+        self.accounts = self._make_accounts()
+        self.web = build_web(self)
+        self._runner: web.AppRunner | None = None
+        self.started_at = time.time()
+
+    def _make_accounts(self) -> dict[str, Account]:
+        crypto = self.config.storage.crypto_store if self.config.matrix.encryption else None
+        settings = {DEFAULT_ACCOUNT: self.config.matrix, **self.config.bots.accounts}
+        return {
+            name: Account(
+                name,
+                account,
+                self.store,
+                crypto_store=str(crypto / name) if crypto else None,
+                sync_timeout_ms=self.config.matrix.sync_timeout_ms,
+                max_backoff=self.config.matrix.max_backoff_seconds,
+                invite_allowed=self.config.invite_allowed,
+                wants=self.wants,
+                handle=self.handle,
+                on_room_upgraded=self.room_upgraded,
+                bulky_state_types=tuple(t for bot in self.bots for t in bot.bulky_state_types),
+            )
+            for name, account in settings.items()
+        }
+
+    @property
+    def account(self) -> Account:
+        """The default account."""
+        return self.accounts[DEFAULT_ACCOUNT]
+
+    @property
+    def our_users(self) -> set[str]:
+        return {account.user_id for account in self.accounts.values()}
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Log in, serve until `stop` is set or an account fails for good, then shut down."""
+        await self.start()
+        syncs = [
+            asyncio.create_task(account.run(), name=name) for name, account in self.accounts.items()
+        ]
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([stopper, *syncs], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper:
+                    task.result()  # re-raise what stopped the sync loop
+        finally:
+            for task in [stopper, *syncs]:
+                task.cancel()
+            await asyncio.gather(stopper, *syncs, return_exceptions=True)
+            await self.shutdown()
+
+    async def start(self) -> None:
+        for account in self.accounts.values():
+            await account.login()
+        for bot in self.bots:
+            await bot.start()
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.config.bots.tick_seconds,
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.start()
+        self._runner = web.AppRunner(self.web, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.config.web.host, self.config.web.port).start()
+        log.info("started", extra={"web": self.config.web.listen, "bots": self.registry.bots()})
+
+    async def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for bot in self.bots:
+            await bot.stop()
+        for account in self.accounts.values():
+            await account.stop()
+        if self._runner:
+            await self._runner.cleanup()
+        self.store.close()
+        log.info("stopped")
+
+    async def tick(self) -> None:
+        """Let every bot do what has fallen due; one bot's failure does not stop the others."""
+        now = self.clock.now()
+        for bot in self.bots:
+            try:
+                await bot.tick(now)
+            except Exception:
+                log.exception("scheduled work failed", extra={"bot": bot.name})
+
+    # --- routing events to bots ------------------------------------------------------------
+
+    def account_of(self, cmd: Command | None) -> str:
+        if cmd is not None and cmd.bot in self.config.bots.accounts:
+            return cmd.bot
+        return DEFAULT_ACCOUNT
+
+    def account_of_bot(self, bot: Bot) -> str:
+        return bot.name if bot.name in self.config.bots.accounts else DEFAULT_ACCOUNT
+
+    def _event_bots(self, account: Account, incoming: Incoming) -> list[Bot]:
+        """The bots on this account that act on this (non-command) event."""
+        ours = incoming.sender in self.our_users
+        return [
+            bot
+            for bot in self.bots
+            if self.account_of_bot(bot) == account.name
+            and (bot.sees_own_events or not ours)
+            and bot.wants(incoming)
+        ]
+
+    def wants(self, account: Account, incoming: Incoming) -> bool:
+        """Whether this account must act on the event: a command for one of its bots, or an
+        event one of its bots asked for."""
+        body = self._command_text(incoming)
+        if body is None:
+            return bool(self._event_bots(account, incoming))
+        age = time.time() - incoming.event.get("origin_server_ts", 0) / 1000
+        if age > self.config.bots.max_command_age_hours * 3600:
+            log.info(
+                "ignoring an old command", extra={"event": incoming.event_id, "age_s": round(age)}
+            )
+            return False
+        words = body[len(self.config.bots.command_prefix) :].split()
+        found = self.registry.find(words)
+        return self.account_of(found[0] if found else None) == account.name
+
+    def _command_text(self, incoming: Incoming) -> str | None:
+        """The command's text, or None when the event is not a command for us to answer."""
+        event, content = incoming.event, incoming.content
+        if event.get("type") != "m.room.message" or event.get("sender") in self.our_users:
+            return None
+        if "m.new_content" in content:
+            return None  # edits of old commands are not run again
+        msgtype, body = content.get("msgtype"), content.get("body")
+        captioned = msgtype == "m.file" and content.get("filename") not in (None, body)
+        if msgtype not in ("m.text", "m.emote") and not captioned:
+            return None  # bots speak m.notice; a file is a command only through its caption
+        if isinstance(body, str) and "m.in_reply_to" in (content.get("m.relates_to") or {}):
+            body = _without_reply_fallback(body)
+        if not isinstance(body, str) or not body.startswith(self.config.bots.command_prefix):
+            return None
+        return body
+
+    async def handle(self, account: Account, incoming: Incoming) -> None:
+        """Run one command, or pass an event to the bots that asked for it."""
+        ctx = Context(self, account, incoming, self.language(incoming.sender, incoming.room_id))
+        body = self._command_text(incoming)
+        if body is None:
+            for bot in self._event_bots(account, incoming):
+                await bot.on_event(ctx)
+        else:
+            await self._run_command(ctx, body)
+
+    async def _run_command(self, ctx: Context, body: str) -> None:
+        """Run one command, answering every mistake with one clear line."""
+        size = len(body.encode())
+        limit = self.config.bots.max_command_bytes
+        if size > limit:
+            await ctx.reply("error.too_long", size=round(size / 1000), limit=round(limit / 1000))
+            return
+        try:
+            text, tokens = split_words(body[len(self.config.bots.command_prefix) :])
+        except UsageError as error:
+            await ctx.reply(ctx.t(error.key, **error.values))
+            return
+        found = self.registry.find([token.value for token in tokens])
+        if found is None:
+            await self._unknown(ctx, [token.value for token in tokens])
+            return
+        cmd, used = found
+        if not await self._permitted(ctx, cmd):
+            return
+        try:
+            arguments = parse_arguments(cmd, text, tokens[used:])
+        except UsageError as error:
+            await ctx.reply(
+                "usage.line", error=ctx.t(error.key, **error.values), usage=self.usage(cmd)
+            )
+            return
+        log.info("command", extra={"command": cmd.name, "room": ctx.room_id, "event": ctx.event_id})
+        try:
+            await cmd.handler(ctx, **arguments)
+        except UsageError as error:
+            await ctx.reply(
+                "usage.line", error=ctx.t(error.key, **error.values), usage=self.usage(cmd)
+            )
+        except Exception:
+            log.exception("command failed", extra={"command": cmd.name, "event": ctx.event_id})
+            await ctx.reply("error.internal")
+
+    def usage(self, cmd: Command) -> str:
+        return cmd.usage(self.config.bots.command_prefix)
+
+    async def _unknown(self, ctx: Context, words: list[str]) -> None:
+        if not words:
+            return
+        prefix = self.config.bots.command_prefix
+        typed = prefix + " ".join(words[:2])
+        if words[0].lower() in self.registry.bots() and len(words) == 1:
+            typed = prefix + words[0]
+        closest = self.registry.closest(words)
+        if closest:
+            await ctx.reply(
+                "error.unknown_closest", typed=typed, closest=prefix + closest, prefix=prefix
+            )
+        else:
+            await ctx.reply("error.unknown", typed=typed, prefix=prefix)
+
+    async def _permitted(self, ctx: Context, cmd: Command) -> bool:
+        if await self.may_run(ctx, cmd):
+            return True
+        await ctx.reply(
+            "error.refused",
+            command=self.config.bots.command_prefix + cmd.name,
+            role=ctx.t(f"role.{cmd.role.name}"),
+            level=await ctx.power_level(),
+        )
+        return False
+
+    async def may_run(self, ctx: Context, cmd: Command) -> bool:
+        """Whether the asker may run `cmd` in this room: room power level, or a configured admin."""
+        if cmd.role is Role.anyone:
+            return True
+        return allowed(cmd.role, await ctx.power_level(), ctx.is_admin)
+
+    # --- settings --------------------------------------------------------------------------
+
+    def language(self, user_id: str, room_id: str) -> str:
+        """The asker's language, else the room's, else the instance default."""
+        row = self.store.db.execute(
+            "SELECT (SELECT language FROM user_settings WHERE user_id = ?),"
+            " (SELECT language FROM room_settings WHERE room_id = ?)",
+            [user_id, room_id],
+        ).fetchone()
+        return row[0] or row[1] or self.config.bots.default_language
+
+    async def room_upgraded(self, account: Account, old_room: str, new_room: str) -> None:
+        self.store.db.execute(
+            "INSERT OR IGNORE INTO room_settings (room_id, language, updated_at)"
+            " SELECT ?, language, updated_at FROM room_settings WHERE room_id = ?",
+            [new_room, old_room],
+        )
+        for bot in self.bots:
+            await bot.room_upgraded(old_room, new_room)
+
+
+def _without_reply_fallback(body: str) -> str:
+    """A reply's own text, without the quoted `> <@someone> …` lines older clients prepend."""
+    if not body.startswith("> "):
+        return body
+    lines = body.split("\n")
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).lstrip("\n")

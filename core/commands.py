@@ -1,0 +1,329 @@
+"""Declarative commands: a bot declares each command once and gets parsing, usage errors,
+permission checks and help from that declaration.
+
+    class General(Bot):
+        name = "general"
+
+        @command("lang", Arg("language", choices=LANGUAGES, optional=True), help="lang.help")
+        async def lang(self, ctx: Context, language: str | None) -> None: ...
+
+A message `!lang de` then calls `lang(ctx, language="de")`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from core.storage import Migrations
+
+if TYPE_CHECKING:
+    from core.account import Incoming
+    from core.context import Context
+
+
+class Role(IntEnum):
+    """Who may run a command: the room power level it needs (DESIGN §3), or a configured admin."""
+
+    anyone = 0
+    coordinator = 50
+    meta_mentor = 100
+    admin = 1_000  # only users listed in bots.admins
+
+
+class UsageError(Exception):
+    """The arguments do not fit the command; `key` names the translated explanation."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+Converter = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional argument. `rest=True` takes all remaining text, unsplit."""
+
+    name: str
+    convert: Converter = str
+    optional: bool = False
+    rest: bool = False
+    choices: Sequence[str] = ()
+
+    def usage(self) -> str:
+        inner = "|".join(self.choices) if self.choices else self.name + ("…" if self.rest else "")
+        return f"[{inner}]" if self.optional else f"<{inner}>"
+
+
+@dataclass(frozen=True)
+class Option:
+    """A `key:value` filter."""
+
+    name: str
+    convert: Converter = str
+    choices: Sequence[str] = ()
+    placeholder: str = "value"
+
+    def usage(self) -> str:
+        return f"[{self.name}:{'|'.join(self.choices) or self.placeholder}]"
+
+
+Handler = Callable[..., Awaitable[None]]
+
+
+@dataclass
+class Command:
+    """One command as declared by a bot."""
+
+    path: tuple[str, ...]
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    options: tuple[Option, ...] = ()
+    tags: bool = False
+    role: Role = Role.anyone
+    help: str = ""
+    bot: str = ""
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    def usage(self, prefix: str) -> str:
+        parts = [prefix + self.name]
+        parts += [arg.usage() for arg in self.args]
+        parts += [option.usage() for option in self.options]
+        if self.tags:
+            parts.append("[#tag…]")
+        return " ".join(parts)
+
+
+def command(
+    name: str,
+    *args: Arg,
+    options: Sequence[Option] = (),
+    tags: bool = False,
+    role: Role = Role.anyone,
+    help: str,
+) -> Callable[[Handler], Handler]:
+    """Declare a bot method as the command `name` (words separated by spaces)."""
+
+    def mark(function: Handler) -> Handler:
+        function.__mentornet_command__ = Command(  # type: ignore[attr-defined]
+            path=tuple(name.lower().split()),
+            handler=function,
+            args=args,
+            options=tuple(options),
+            tags=tags,
+            role=role,
+            help=help,
+        )
+        return function
+
+    return mark
+
+
+class Bot:
+    """Base class of a bot: a named set of commands, plus hooks into the runtime.
+
+    A bot may also declare `migrations` (its numbered schema steps), act on events that are
+    not commands (`wants` + `on_event`: reactions, poll answers, uploaded files; they reach it
+    once each, in room order, across restarts), and serve web pages (`routes`).
+    """
+
+    name: str = ""
+    migrations: Migrations | None = None
+    # State event types this bot reads from the timeline and fetches itself when it joins a
+    # room; they are left out of full-state syncs, so a restart does not download them again.
+    bulky_state_types: tuple[str, ...] = ()
+    # Whether `wants` also sees events our own accounts sent (a mirror of room state does;
+    # anything that answers must not, or it would answer itself).
+    sees_own_events: bool = False
+
+    def commands(self) -> list[Command]:
+        found = []
+        for attribute in dir(type(self)):
+            declared = getattr(getattr(type(self), attribute), "__mentornet_command__", None)
+            if declared is not None:
+                bound = getattr(self, attribute)
+                found.append(Command(**{**declared.__dict__, "handler": bound, "bot": self.name}))
+        return found
+
+    async def start(self) -> None:
+        """Called once the runtime is ready (migrations applied, accounts logged in)."""
+
+    async def stop(self) -> None:
+        """Called on shutdown."""
+
+    async def room_upgraded(self, old_room: str, new_room: str) -> None:
+        """Called when a room the bot is in was upgraded and the bot joined its successor."""
+
+    def wants(self, incoming: Incoming) -> bool:
+        """Whether this bot acts on a non-command event."""
+        return False
+
+    async def on_event(self, ctx: Context) -> None:
+        """Handle an event that `wants` accepted."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """Web routes this bot serves on the shared listener."""
+        return []
+
+    def personal_data(self, user_id: str) -> dict[str, Any]:
+        """What this bot stores about the person, JSON-ready, for `!me` (DESIGN §4)."""
+        return {}
+
+    async def forget_person(self, user_id: str) -> None:
+        """Erase everything this bot stores about the person (`!me forget`)."""
+
+    async def tick(self, now: datetime) -> None:
+        """Called every `bots.tick_seconds`: do the work that has fallen due by `now` (keep the
+        schedule in the database, so work missed while the bot was down is done once here)."""
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
+_TOKEN = re.compile(r"""(?:[a-z_]+:)?"[^"]*"|'[^']*'|\S+""")
+_KEYED_QUOTE = re.compile(r'^(?:[a-z_]+:)?"')
+_OPTION = re.compile(r"^(?P<key>[a-z_]+):(?P<value>.+)$", re.DOTALL)
+
+
+@dataclass
+class Token:
+    value: str
+    start: int
+
+
+def split_words(text: str) -> tuple[str, list[Token]]:
+    """Split like a shell: "double" and 'single' quotes group words, also in key:"a b".
+
+    Returns the text with typographic quotes made plain, and its tokens with their offsets.
+    """
+    text = text.translate(_QUOTES)
+    tokens = []
+    for match in _TOKEN.finditer(text):
+        raw = match.group(0)
+        opening = _KEYED_QUOTE.match(raw)
+        if opening and (len(raw) == opening.end() or not raw.endswith('"')):
+            raise UsageError("usage.unclosed_quote")
+        tokens.append(Token(_unquote(raw), match.start()))
+    return text, tokens
+
+
+def _unquote(raw: str) -> str:
+    key, quoted = ("", raw)
+    if re.match(r'^[a-z_]+:"', raw):
+        key, quoted = raw.split(":", 1)
+    if len(quoted) >= 2 and quoted[0] == quoted[-1] and quoted[0] in "\"'":
+        quoted = quoted[1:-1]
+    return f"{key}:{quoted}" if key else quoted
+
+
+def parse_arguments(cmd: Command, text: str, tokens: list[Token]) -> dict[str, Any]:
+    """Turn the words after the command name into keyword arguments for its handler."""
+    options = {option.name: option for option in cmd.options}
+    values: dict[str, Any] = {option.name: None for option in cmd.options}
+    if cmd.tags:
+        values["tags"] = []
+    positional: list[Token] = []
+    for token in tokens:
+        match = _OPTION.match(token.value)
+        if match and match["key"] in options:
+            option = options[match["key"]]
+            values[option.name] = _convert(option, match["value"])
+        elif cmd.tags and token.value.startswith("#") and len(token.value) > 1:
+            values["tags"].append(token.value[1:].lower())
+        else:
+            positional.append(token)
+    _bind_positional(cmd, text, positional, values)
+    return values
+
+
+def _bind_positional(cmd: Command, text: str, tokens: list[Token], values: dict[str, Any]) -> None:
+    for index, arg in enumerate(cmd.args):
+        if index >= len(tokens):
+            if not arg.optional:
+                raise UsageError("usage.missing", name=arg.name)
+            values[arg.name] = None
+        elif arg.rest:
+            rest = tokens[index:]
+            if cmd.options or cmd.tags or len(rest) == 1:
+                raw = " ".join(token.value for token in rest)
+            else:  # keep the text as typed, line breaks included
+                raw = text[rest[0].start :].strip()
+            values[arg.name] = _convert(arg, raw)
+            return
+        else:
+            values[arg.name] = _convert(arg, tokens[index].value)
+    if len(tokens) > len(cmd.args):
+        raise UsageError("usage.too_many", extra=tokens[len(cmd.args)].value)
+
+
+def _convert(spec: Arg | Option, raw: str) -> Any:
+    if spec.choices and raw.lower() not in spec.choices:
+        choices = ", ".join(spec.choices)
+        raise UsageError("usage.choice", name=spec.name, value=raw, choices=choices)
+    try:
+        return spec.convert(raw.lower() if spec.choices else raw)
+    except (ValueError, TypeError) as error:
+        raise UsageError("usage.bad_value", name=spec.name, value=raw, reason=str(error)) from None
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+class Registry:
+    """Every command of every bot of the process."""
+
+    def __init__(self) -> None:
+        self.commands: dict[tuple[str, ...], Command] = {}
+
+    def add_bot(self, bot: Bot) -> None:
+        for cmd in bot.commands():
+            if cmd.path in self.commands:
+                raise ValueError(f"command {cmd.name!r} is declared twice")
+            self.commands[cmd.path] = cmd
+
+    def find(self, words: Sequence[str]) -> tuple[Command, int] | None:
+        """The longest declared command that `words` start with, and how many words it used."""
+        lowered = tuple(word.lower() for word in words)
+        for length in range(min(len(lowered), 3), 0, -1):
+            cmd = self.commands.get(lowered[:length])
+            if cmd is not None:
+                return cmd, length
+        return None
+
+    def group(self, word: str) -> list[Command]:
+        """The commands that start with `word` (e.g. every `dir …` command)."""
+        return [cmd for path, cmd in self.commands.items() if path[0] == word.lower()]
+
+    def closest(self, words: Sequence[str]) -> str | None:
+        """The declared command name nearest to what was typed."""
+        names = [cmd.name for cmd in self.commands.values()]
+        for length in (2, 1):
+            typed = " ".join(words[:length]).lower()
+            match = difflib.get_close_matches(typed, names, n=1, cutoff=0.6)
+            if match:
+                return match[0]
+        return None
+
+    def bots(self) -> list[str]:
+        return sorted({cmd.bot for cmd in self.commands.values()})
+
+    def for_bot(self, bot: str) -> list[Command]:
+        return sorted((c for c in self.commands.values() if c.bot == bot), key=lambda c: c.path)
+
+
+def allowed(role: Role, level: int, is_admin: bool) -> bool:
+    """Whether a user with this power level (and admin status) may run a command of `role`."""
+    return is_admin or (role is not Role.admin and level >= role.value)

@@ -1,0 +1,79 @@
+"""What a command handler gets: who asked, where, in which language, and how to answer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.account import Account, Incoming
+from core.text import Text
+
+if TYPE_CHECKING:
+    from core.app import App
+
+
+@dataclass
+class Context:
+    """One command being handled."""
+
+    app: App
+    account: Account
+    incoming: Incoming
+    language: str
+    _sent: int = field(default=0, init=False)
+
+    @property
+    def room_id(self) -> str:
+        return self.incoming.room_id
+
+    @property
+    def sender(self) -> str:
+        return self.incoming.sender
+
+    @property
+    def event_id(self) -> str:
+        return self.incoming.event_id
+
+    @property
+    def thread_root(self) -> str | None:
+        """The thread the command was sent in, if any."""
+        relation = self.incoming.content.get("m.relates_to") or {}
+        return relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+
+    @property
+    def elapsed_ms(self) -> float:
+        """Time since the sync delivered the command."""
+        return (time.monotonic() - self.incoming.received) * 1000
+
+    def t(self, key: str, **values: Any) -> Text:
+        """A translated text in the asker's language."""
+        return self.app.catalog.text(self.language, key, **values)
+
+    async def reply(self, text: Text | str, **values: Any) -> str | None:
+        """Answer the command: an `m.notice` replying to it, in its thread if it was in one.
+
+        `text` is a catalogue key (rendered with `values`) or a ready `Text`.
+        """
+        if isinstance(text, str):
+            text = self.t(text, **values)
+        content = text.content("m.notice")
+        relation: dict[str, Any] = {"m.in_reply_to": {"event_id": self.event_id}}
+        if self.thread_root:
+            relation |= {
+                "rel_type": "m.thread",
+                "event_id": self.thread_root,
+                "is_falling_back": False,
+            }
+        content["m.relates_to"] = relation
+        content["m.mentions"] = {"user_ids": [self.sender]}
+        self._sent += 1
+        # The same transaction id for the same answer: a reply re-sent after a crash lands once.
+        return await self.account.send(self.room_id, content, txn=f"{self.event_id}/{self._sent}")
+
+    async def power_level(self) -> int:
+        return await self.account.power_level(self.room_id, self.sender)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.sender in self.app.config.bots.admins

@@ -1,0 +1,391 @@
+"""`!dir`: search the European directory in chat, and keep this network's own entries.
+
+This network's organisations are edited here (or imported), published as state events into
+its directory room, and come back, like every other network's, through the mirror."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from core.account import Incoming
+from core.commands import Arg, Bot, Option, Role, UsageError, command
+from core.context import Context
+from core.messaging import MessagingError, attached_file, download
+from core.rooms import MatrixError
+from core.text import Text, shorten
+from directory.hsds import RecordError, to_dict, validate
+from directory.io import import_records, save_import
+from directory.store import Directory, ShownOrganization
+from directory.web import directory_routes
+from federation.membership import directory_room
+from federation.mirror import Mirror, mirror_migrations
+from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION, server_of
+
+log = logging.getLogger(__name__)
+
+FILTERS = (
+    Option("country", str.upper, placeholder="BE"),
+    Option("city", placeholder="Gent"),
+    Option("lang", str.lower, placeholder="de"),
+    Option("service", placeholder="mentoring"),
+    Option("group", placeholder="refugees"),
+)
+EDITOR_ROLES = {"organisation", "meta-mentor", "coordinator"}
+# Flat `field:value` pairs for `!dir add` and `!dir edit`, and where each goes in the record.
+TOP_FIELDS = ("alternate_name", "description", "email", "website", "legal_status")
+LOCATION_FIELDS = {
+    "address": "address_1",
+    "city": "city",
+    "postal_code": "postal_code",
+    "country": "country",
+}
+SERVICE_FIELDS = {"service": "name", "groups": "target_groups", "fees": "fees_description"}
+EDIT_OPTIONS = tuple(
+    Option(name)
+    for name in (
+        "name",
+        *TOP_FIELDS,
+        "year",
+        *LOCATION_FIELDS,
+        "phone",
+        "languages",
+        *SERVICE_FIELDS,
+    )
+)
+
+
+class DirectoryBot(Bot):
+    name = "dir"
+    migrations = mirror_migrations
+    bulky_state_types = (ORGANIZATION,)
+    sees_own_events = True  # our own published entries come back through the mirror too
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.directory = Directory(app.store)
+        self.mirror = Mirror(app.store, self.directory)
+        self._searches: dict[tuple[str, str], dict[str, Any]] = {}
+        self._space_seen: str | None = None
+
+    # --- life cycle and federation ---------------------------------------------------------
+
+    async def start(self) -> None:
+        account = self.app.account
+        room_id = await directory_room(account, self.app.config)
+        await self.publish()  # before following, so the first copy of our room includes it
+        if room_id not in self.mirror.followed():
+            await self.mirror.follow(account, room_id, [server_of(account.user_id)])
+        await self._follow_space()
+
+    async def tick(self, now: datetime) -> None:
+        await self.publish()
+        await self._follow_space()
+
+    async def _follow_space(self) -> None:
+        """Catch up with the space when it changed (joined or left from the command line)."""
+        space = self.app.store.get(KEY_SPACE) or self.app.config.directory.space
+        if space == self._space_seen:
+            return
+        if space and not self.app.store.get(KEY_SPACE):
+            self.app.store.put(KEY_SPACE, space)
+        self._space_seen = space
+        if space:
+            await self.mirror.sync_space(self.app.account)
+        else:
+            own = self.app.store.get(KEY_DIRECTORY_ROOM)
+            for room_id in self.mirror.followed() - {own}:
+                self.mirror.unfollow(room_id)
+
+    async def publish(self) -> int:
+        """Send every local change as a state event into our directory room."""
+        room_id = self.app.store.get(KEY_DIRECTORY_ROOM)
+        if not room_id:
+            return 0
+        sent = 0
+        for change in self.directory.pending():
+            try:
+                event_id = await self.app.account.rooms.put_state(
+                    room_id, ORGANIZATION, change.org_id, change.content
+                )
+            except MatrixError as error:
+                log.warning("could not publish", extra={"org": change.org_id, "error": str(error)})
+                continue
+            self.directory.mark_published(change.org_id, event_id, change.revision)
+            sent += 1
+        return sent
+
+    def wants(self, incoming: Incoming) -> bool:
+        return self.mirror.wants(incoming)
+
+    def routes(self) -> list[web.RouteDef]:
+        return directory_routes(self.directory, self.app.config)
+
+    async def on_event(self, ctx: Context) -> None:
+        await self.mirror.on_event(ctx.account, ctx.incoming)
+
+    # --- searching -------------------------------------------------------------------------
+
+    @command(
+        "dir search", Arg("text", optional=True, rest=True), options=FILTERS, help="dir.search.help"
+    )
+    async def search(self, ctx: Context, text: str | None, **filters: str | None) -> None:
+        query = {"text": text, **filters}
+        if not any(query.values()):
+            raise UsageError("dir.search.empty")
+        self._searches[(ctx.sender, ctx.room_id)] = {**query, "page": 1}
+        await self._show_page(ctx, query, 1)
+
+    @command("dir more", help="dir.more.help")
+    async def more(self, ctx: Context) -> None:
+        query = self._searches.get((ctx.sender, ctx.room_id))
+        if query is None:
+            await ctx.reply("dir.more.none")
+            return
+        query["page"] += 1
+        await self._show_page(ctx, {k: v for k, v in query.items() if k != "page"}, query["page"])
+
+    async def _show_page(self, ctx: Context, query: dict[str, Any], page: int) -> None:
+        size = self.app.config.directory.page_size
+        result = self.directory.search(
+            query["text"],
+            country=query["country"],
+            city=query["city"],
+            language=query["lang"],
+            service=query["service"],
+            target_group=query["group"],
+            page=page,
+            per_page=size,
+        )
+        if not result.items:
+            await ctx.reply("dir.search.none" if page == 1 else "dir.more.end")
+            return
+        first = (page - 1) * size + 1
+        lines = [self._summary(ctx, shown) for shown in result.items]
+        header = ctx.t(
+            "dir.search.header", first=first, last=first + len(lines) - 1, total=result.total
+        )
+        footer = [ctx.t("dir.search.more")] if result.total > first + len(lines) - 1 else []
+        await ctx.reply(Text.join([header, Text.bullets(lines), *footer]))
+
+    def _summary(self, ctx: Context, shown: ShownOrganization) -> Text:
+        org = shown.organization
+        place = ", ".join(part for part in (org.city, org.country) if part) or "—"
+        return ctx.t(
+            "dir.search.item",
+            name=org.name,
+            place=place,
+            languages=", ".join(org.languages) or "—",
+            website=org.website or "—",
+            networks=", ".join(sorted({source.network for source in shown.sources})),
+            id=shown.id,
+        )
+
+    @command("dir show", Arg("id"), help="dir.show.help")
+    async def show(self, ctx: Context, id: str) -> None:
+        shown = self.directory.get(id)
+        if shown is None:
+            await ctx.reply("dir.show.unknown", id=id)
+            return
+        await ctx.reply(self._details(ctx, shown))
+
+    def _details(self, ctx: Context, shown: ShownOrganization) -> Text:
+        org = shown.organization
+        facts = [
+            ctx.t(
+                "dir.show.title",
+                name=org.name,
+                alternate=f" ({org.alternate_name})" if org.alternate_name else "",
+            ),
+            *(
+                ctx.t(f"dir.field.{label}", value=value)
+                for label, value in (
+                    ("description", shorten(org.description or "", 2000)),
+                    ("website", org.website),
+                    ("email", org.email),
+                    ("legal_status", org.legal_status),
+                    ("year", org.year_incorporated),
+                    ("languages", ", ".join(org.languages)),
+                    ("phones", ", ".join(phone.number for phone in org.phones)),
+                )
+                if value
+            ),
+        ]
+        for location in org.locations:
+            place = ", ".join(
+                p
+                for p in (location.address_1, location.postal_code, location.city, location.country)
+                if p
+            )
+            facts.append(ctx.t("dir.field.location", value=place))
+        for service in org.services:
+            facts.append(
+                ctx.t(
+                    "dir.field.service",
+                    name=service.name,
+                    groups=", ".join(service.target_groups) or "—",
+                    languages=", ".join(service.languages) or "—",
+                )
+            )
+        sources = [
+            ctx.t(
+                "dir.field.source",
+                network=s.network,
+                homeserver=s.homeserver,
+                when=_date(s.origin_ts),
+            )
+            for s in shown.sources
+        ]
+        return Text.join([*facts, ctx.t("dir.show.sources"), Text.bullets(sources)])
+
+    @command("dir stats", help="dir.stats.help")
+    async def stats(self, ctx: Context) -> None:
+        stats = self.directory.stats()
+        countries = [
+            ctx.t("dir.stats.row", label=k, count=v) for k, v in stats["by_country"].items()
+        ]
+        networks = [
+            ctx.t("dir.stats.row", label=k, count=v) for k, v in stats["by_network"].items()
+        ]
+        await ctx.reply(
+            Text.join(
+                [
+                    ctx.t("dir.stats.countries"),
+                    Text.bullets(countries[:30]) if countries else ctx.t("dir.stats.empty"),
+                    ctx.t("dir.stats.networks"),
+                    Text.bullets(networks) if networks else ctx.t("dir.stats.empty"),
+                ]
+            )
+        )
+
+    # --- this network's entries ------------------------------------------------------------
+
+    async def _may_edit(self, ctx: Context) -> bool:
+        """The network's organisation representatives and Meta-Mentors (by their role in the
+        network this room belongs to), coordinators (power level 50 here), configured editors
+        and admins may change this network's entries."""
+        editors = self.app.config.directory.editors
+        if any(fnmatch.fnmatchcase(ctx.sender, glob) for glob in editors):
+            return True
+        if ctx.is_admin or await ctx.power_level() >= Role.coordinator:
+            return True
+        if self._network_role(ctx) in EDITOR_ROLES:
+            return True
+        await ctx.reply("dir.refused")
+        return False
+
+    def _network_role(self, ctx: Context) -> str | None:
+        from bots.network.schema import NetworkStore  # bots/ imports this module
+
+        networks = NetworkStore(self.app.store)
+        network = networks.by_room(ctx.room_id)
+        member = networks.member(network.id, ctx.sender) if network else None
+        return member.role if member else None
+
+    @command("dir add", Arg("name", rest=True), options=EDIT_OPTIONS, help="dir.add.help")
+    async def add(self, ctx: Context, name: str, **fields: str | None) -> None:
+        if not await self._may_edit(ctx):
+            return
+        record = _apply_fields({}, {**fields, "name": name})
+        await self._save(ctx, record, "dir.add.done")
+
+    @command("dir edit", Arg("id"), options=EDIT_OPTIONS, help="dir.edit.help")
+    async def edit(self, ctx: Context, id: str, **fields: str | None) -> None:
+        if not await self._may_edit(ctx):
+            return
+        current = self.directory.local(id)
+        if current is None:
+            await ctx.reply("dir.edit.unknown", id=id)
+            return
+        if not any(value is not None for value in fields.values()):
+            raise UsageError("dir.edit.nothing")
+        await self._save(ctx, _apply_fields(to_dict(current), fields), "dir.edit.done")
+
+    async def _save(self, ctx: Context, record: dict[str, Any], done: str) -> None:
+        try:
+            org = validate(record)
+        except RecordError as error:
+            await ctx.reply("dir.invalid", problems="; ".join(str(e) for e in error.errors))
+            return
+        self.directory.save_local(org)
+        published = await self.publish()
+        await ctx.reply(done, name=org.name, id=org.id, published=published)
+
+    @command("dir remove", Arg("id"), help="dir.remove.help")
+    async def remove(self, ctx: Context, id: str) -> None:
+        if not await self._may_edit(ctx):
+            return
+        if not self.directory.remove_local(id):
+            await ctx.reply("dir.edit.unknown", id=id)
+            return
+        await self.publish()
+        await ctx.reply("dir.remove.done", id=id)
+
+    @command("dir import", help="dir.import.help")
+    async def import_file(self, ctx: Context) -> None:
+        if not await self._may_edit(ctx):
+            return
+        content = await attached_file(ctx)
+        if content is None:
+            await ctx.reply("dir.import.no_file")
+            return
+        try:
+            data = await download(ctx.account, content)
+        except MessagingError as error:
+            await ctx.reply("dir.import.unreadable", reason=str(error))
+            return
+        report = import_records(data, content.get("filename") or content.get("body") or "")
+        if report.errors:
+            problems = [Text.plain(str(problem)) for problem in report.errors[:20]]
+            more = len(report.errors) - len(problems)
+            await ctx.reply(
+                Text.join(
+                    [ctx.t("dir.import.rejected", count=len(report.errors)), Text.bullets(problems)]
+                    + ([ctx.t("dir.import.more_errors", count=more)] if more > 0 else [])
+                )
+            )
+            return
+        counts = save_import(self.directory, report)
+        published = await self.publish()
+        await ctx.reply(
+            "dir.import.done",
+            added=counts.added,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            published=published,
+        )
+
+
+def _apply_fields(record: dict[str, Any], fields: dict[str, str | None]) -> dict[str, Any]:
+    """Put flat `field:value` pairs into an HSDS-shaped record (first location and service)."""
+    given = {key: value for key, value in fields.items() if value is not None}
+    for key in ("name", *TOP_FIELDS):
+        if key in given:
+            record[key] = given[key]
+    if "year" in given:
+        record["year_incorporated"] = given["year"]
+    if "languages" in given:
+        record["languages"] = given["languages"]
+    if "phone" in given:
+        record["phones"] = [{"number": given["phone"]}]
+    _apply_nested(record, "locations", LOCATION_FIELDS, given)
+    _apply_nested(record, "services", SERVICE_FIELDS, given)
+    return record
+
+
+def _apply_nested(
+    record: dict[str, Any], key: str, mapping: dict[str, str], given: dict[str, str]
+) -> None:
+    changes = {target: given[flat] for flat, target in mapping.items() if flat in given}
+    if changes:
+        items = list(record.get(key) or [{}])
+        items[0] = {**items[0], **changes}
+        record[key] = items
+
+
+def _date(origin_ts: int) -> str:
+    return datetime.fromtimestamp(origin_ts / 1000).strftime("%Y-%m-%d %H:%M") if origin_ts else "—"

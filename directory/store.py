@@ -1,0 +1,693 @@
+"""The directory in the instance's SQLite file: local records, mirrored listings, search.
+
+Three layers (see the module docstring of `directory.hsds` for the record itself):
+
+- `directory_local`: this instance's own organisations, contacts included, the source of
+  what it publishes. `dirty` marks what still has to be published; a removal leaves a
+  tombstone (record NULL) until the empty state event that removes it is published.
+- `directory_listings`: records as published in directory rooms (ours and other networks'),
+  one per (room, state key), with provenance. Never contacts.
+- `directory_shown`: organisations as shown, one per dedupe key (website host+path, else
+  name + city), so one organisation listed by two networks is one search result with both
+  sources. The most recently published listing of a group supplies the record shown. Its
+  text is indexed in `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its
+  filter values in `directory_facets` (facet, value, shown), kept in step with the listings
+  in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlite_utils
+
+from core.storage import Migrations, Store
+from directory.hsds import (
+    Organization,
+    RecordError,
+    fold,
+    from_dict,
+    from_published,
+    to_dict,
+    to_published,
+)
+
+directory_migrations = Migrations("directory")
+
+# bm25 weights of the FTS columns, in their order: a match in the name counts most.
+# `facets` holds one opaque token per filter value, so text and filters meet in one MATCH.
+FTS_COLUMNS = (
+    "name",
+    "alternate_name",
+    "description",
+    "services",
+    "service_text",
+    "places",
+    "variants",
+    "facets",
+)
+FTS_WEIGHTS = (10.0, 6.0, 1.0, 4.0, 1.5, 3.0, 3.0, 0.0)
+# Words match on their first PREFIX_LONG (of 6+ letters) or PREFIX_SHORT (4-5) letters.
+PREFIX_SHORT, PREFIX_LONG = 4, 6
+# bm25 reads every match of the query and, for its IDF, of each word on its own: a query
+# with more than RANK_LIMIT matches, or a word (or filter) in more than WORD_LIMIT
+# organisations, is ordered more cheaply: name matches first, then the rest, newest first.
+RANK_LIMIT = 2_000
+WORD_LIMIT = 8_000
+COUNT_LIMIT = 10_000  # totals above this are reported as "more than COUNT_LIMIT"
+SORT_LIMIT = 500  # filters matching more are listed by walking the name index
+_RANK = "bm25(directory_fts, " + ", ".join(map(str, FTS_WEIGHTS)) + ")"
+MAX_PER_PAGE = 100
+_GERMAN = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ẞ": "SS"}
+)
+
+
+@directory_migrations.step
+def _schema(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE directory_local (id TEXT PRIMARY KEY, record TEXT, revision INTEGER NOT NULL,"
+        " dirty INTEGER NOT NULL, published_event_id TEXT, updated_at REAL NOT NULL)"
+    )
+    db.execute("CREATE INDEX directory_local_dirty ON directory_local (dirty) WHERE dirty = 1")
+    db.execute(
+        "CREATE TABLE directory_listings (room_id TEXT NOT NULL, org_id TEXT NOT NULL,"
+        " record TEXT NOT NULL, dedupe_key TEXT NOT NULL, network TEXT NOT NULL,"
+        " homeserver TEXT NOT NULL, event_id TEXT NOT NULL, sender TEXT NOT NULL,"
+        " origin_ts INTEGER NOT NULL, mirrored_at REAL NOT NULL, PRIMARY KEY (room_id, org_id))"
+    )
+    db.execute("CREATE INDEX directory_listings_key ON directory_listings (dedupe_key)")
+    db.execute("CREATE INDEX directory_listings_org ON directory_listings (org_id)")
+    db.execute("CREATE INDEX directory_listings_network ON directory_listings (network)")
+    db.execute(
+        "CREATE TABLE directory_shown (rowid INTEGER PRIMARY KEY, dedupe_key TEXT NOT NULL UNIQUE,"
+        " id TEXT NOT NULL, room_id TEXT NOT NULL, sort_name TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX directory_shown_sort ON directory_shown (sort_name, rowid)")
+    db.execute("CREATE INDEX directory_shown_id ON directory_shown (id)")
+    db.execute(
+        "CREATE TABLE directory_facets (facet TEXT NOT NULL, value TEXT NOT NULL,"
+        " shown INTEGER NOT NULL, PRIMARY KEY (facet, value, shown)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX directory_facets_shown ON directory_facets (shown)")
+    columns = ", ".join(FTS_COLUMNS)
+    db.execute(
+        f"CREATE VIRTUAL TABLE directory_fts USING fts5({columns},"
+        f" tokenize = 'unicode61 remove_diacritics 2', prefix = '{PREFIX_SHORT} {PREFIX_LONG}')"
+    )
+
+
+class Change(StrEnum):
+    """What a write did."""
+
+    added = "added"
+    updated = "updated"
+    unchanged = "unchanged"
+    removed = "removed"
+    absent = "absent"  # a removal of something that was not there
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a listing came from: the directory room's network and the state event."""
+
+    network: str
+    homeserver: str
+    room_id: str
+    event_id: str
+    sender: str
+    origin_ts: int  # milliseconds, as in the event
+
+
+@dataclass(frozen=True)
+class Source:
+    """One listing behind a shown organisation; public (the sender is not included)."""
+
+    org_id: str
+    network: str
+    homeserver: str
+    room_id: str
+    event_id: str
+    origin_ts: int
+
+
+@dataclass(frozen=True)
+class ShownOrganization:
+    """An organisation as shown: the record of its latest listing, and every listing."""
+
+    id: str
+    organization: Organization
+    sources: tuple[Source, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """HSDS-shaped, with `sources`; no contacts and no personal data."""
+        return to_dict(self.organization, contacts=False) | {
+            "id": self.id,
+            "sources": [vars(source) for source in self.sources],
+        }
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results; `ranked` is False for a broad text query (see `search`)."""
+
+    total: int
+    items: list[ShownOrganization]
+    page: int = 1
+    per_page: int = 10
+    ranked: bool = True
+    exact_total: bool = True  # False: more than `total` (COUNT_LIMIT) organisations match
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A local change still to publish: `content` is the state event content, {} = remove."""
+
+    org_id: str
+    content: dict[str, Any]
+    revision: int
+
+
+@dataclass(frozen=True)
+class SaveCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class Directory:
+    """The directory's data in one Store; brings its schema up to date on creation."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+        store.migrate(directory_migrations)
+
+    # --- this instance's own records ---------------------------------------------------
+
+    def save_local(self, org: Organization) -> str:
+        """Add or replace one of our organisations; returns its id."""
+        with self.store.transaction():
+            self._save_local(org)
+        return org.id
+
+    def save_local_many(self, orgs: Iterable[Organization]) -> SaveCounts:
+        """Add or replace several organisations, all in one transaction."""
+        changes = {change: 0 for change in Change}
+        with self.store.transaction():
+            for org in orgs:
+                changes[self._save_local(org)] += 1
+        return SaveCounts(changes[Change.added], changes[Change.updated], changes[Change.unchanged])
+
+    def _save_local(self, org: Organization) -> Change:
+        record = _dumps(to_dict(org))
+        row = self.db.execute(
+            "SELECT record FROM directory_local WHERE id = ?", [org.id]
+        ).fetchone()
+        if row and row[0] == record:
+            return Change.unchanged
+        self.db.execute(
+            "INSERT INTO directory_local (id, record, revision, dirty, updated_at)"
+            " VALUES (?, ?, 1, 1, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record,"
+            " revision = revision + 1, dirty = 1, updated_at = excluded.updated_at",
+            [org.id, record, time.time()],
+        )
+        return Change.updated if row and row[0] is not None else Change.added
+
+    def remove_local(self, org_id: str) -> bool:
+        """Remove one of our organisations (published as an empty state event); False if absent."""
+        with self.store.transaction():
+            cursor = self.db.execute(
+                "UPDATE directory_local SET record = NULL, revision = revision + 1, dirty = 1,"
+                " updated_at = ? WHERE id = ? AND record IS NOT NULL",
+                [time.time(), org_id],
+            )
+        return cursor.rowcount > 0
+
+    def local(self, org_id: str) -> Organization | None:
+        row = self.db.execute(
+            "SELECT record FROM directory_local WHERE id = ? AND record IS NOT NULL", [org_id]
+        ).fetchone()
+        return from_dict(json.loads(row[0])) if row else None
+
+    def local_all(self) -> list[Organization]:
+        """Our organisations, by name."""
+        rows = self.db.execute(
+            "SELECT record FROM directory_local WHERE record IS NOT NULL"
+        ).fetchall()
+        orgs = [from_dict(json.loads(row[0])) for row in rows]
+        return sorted(orgs, key=lambda org: (fold(org.name), org.id))
+
+    def pending(self) -> list[Pending]:
+        """Our changes not yet published, oldest first."""
+        rows = self.db.execute(
+            "SELECT id, record, revision FROM directory_local WHERE dirty = 1"
+            " ORDER BY updated_at, id"
+        ).fetchall()
+        return [
+            Pending(org_id, to_published(from_dict(json.loads(record))) if record else {}, rev)
+            for org_id, record, rev in rows
+        ]
+
+    def mark_published(self, org_id: str, event_id: str, revision: int | None = None) -> bool:
+        """Record that a pending change was sent as `event_id`.
+
+        With `revision` (from `pending()`), a record changed since stays pending. Returns
+        whether anything was marked.
+        """
+        same_revision = "" if revision is None else " AND revision = ?"
+        args = [org_id] + ([] if revision is None else [revision])
+        with self.store.transaction():
+            removed = self.db.execute(
+                f"DELETE FROM directory_local WHERE id = ? AND record IS NULL{same_revision}", args
+            ).rowcount
+            marked = self.db.execute(
+                "UPDATE directory_local SET dirty = 0, published_event_id = ?"
+                f" WHERE id = ? AND dirty = 1{same_revision}",
+                [event_id, *args],
+            ).rowcount
+        return bool(removed or marked)
+
+    # --- listings mirrored from directory rooms ----------------------------------------
+
+    def apply_listing(
+        self, room_id: str, state_key: str, content: Mapping[str, Any], provenance: Provenance
+    ) -> Change:
+        """Mirror one directory state event: upsert, or remove when `content` is empty.
+
+        Idempotent. Content that is not a valid record raises RecordError, after removing
+        any earlier listing under that state key (the room no longer states a valid one).
+        """
+        with self.store.transaction():
+            change, error = self._apply(room_id, state_key, content, provenance)
+        if error:
+            raise error
+        return change
+
+    def apply_listings(
+        self, room_id: str, listings: Iterable[tuple[str, Mapping[str, Any], Provenance]]
+    ) -> dict[str, RecordError]:
+        """Mirror many state events of one room in one transaction (a room's first sync).
+
+        Returns the state keys whose content was refused, with why.
+        """
+        refused: dict[str, RecordError] = {}
+        with self.store.transaction():
+            for state_key, content, provenance in listings:
+                _, error = self._apply(room_id, state_key, content, provenance)
+                if error:
+                    refused[state_key] = error
+        return refused
+
+    def _apply(
+        self, room_id: str, state_key: str, content: Mapping[str, Any], provenance: Provenance
+    ) -> tuple[Change, RecordError | None]:
+        """Write one listing; refused content removes the older one and returns the error."""
+        if provenance.room_id != room_id:
+            raise ValueError(f"provenance is for {provenance.room_id}, not {room_id}")
+        old = self.db.execute(
+            "SELECT record, dedupe_key, event_id FROM directory_listings"
+            " WHERE room_id = ? AND org_id = ?",
+            [room_id, state_key],
+        ).fetchone()
+        try:
+            org = from_published(content, state_key) if content else None
+        except RecordError as error:
+            return self._remove_listing(room_id, state_key, old), error
+        if org is None:
+            return self._remove_listing(room_id, state_key, old), None
+        record = _dumps(to_dict(org, contacts=False))
+        if old and old[0] == record and old[2] == provenance.event_id:
+            return Change.unchanged, None
+        self.db.execute(
+            "INSERT OR REPLACE INTO directory_listings (room_id, org_id, record, dedupe_key,"
+            " network, homeserver, event_id, sender, origin_ts, mirrored_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                room_id,
+                state_key,
+                record,
+                org.dedupe_key,
+                provenance.network,
+                provenance.homeserver,
+                provenance.event_id,
+                provenance.sender,
+                int(provenance.origin_ts),
+                time.time(),
+            ],
+        )
+        if old and old[1] != org.dedupe_key:
+            self._reshow(old[1])
+        self._reshow(org.dedupe_key)
+        return (Change.updated if old else Change.added), None
+
+    def _remove_listing(self, room_id: str, state_key: str, old: tuple | None) -> Change:
+        if old is None:
+            return Change.absent
+        self.db.execute(
+            "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?", [room_id, state_key]
+        )
+        self._reshow(old[1])
+        return Change.removed
+
+    def drop_room(self, room_id: str) -> int:
+        """Forget every listing of a room (it left the federation); returns how many."""
+        with self.store.transaction():
+            keys = [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT DISTINCT dedupe_key FROM directory_listings WHERE room_id = ?",
+                    [room_id],
+                )
+            ]
+            count = self.db.execute(
+                "DELETE FROM directory_listings WHERE room_id = ?", [room_id]
+            ).rowcount
+            for key in keys:
+                self._reshow(key)
+        return count
+
+    def room_listing_count(self, room_id: str) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM directory_listings WHERE room_id = ?", [room_id]
+        ).fetchone()[0]
+
+    def _reshow(self, key: str) -> None:
+        """Bring the shown organisation of one dedupe key, its text and facets up to date."""
+        latest = self.db.execute(
+            "SELECT room_id, org_id, record FROM directory_listings WHERE dedupe_key = ?"
+            " ORDER BY origin_ts DESC, room_id, org_id LIMIT 1",
+            [key],
+        ).fetchone()
+        row = self.db.execute(
+            "SELECT rowid FROM directory_shown WHERE dedupe_key = ?", [key]
+        ).fetchone()
+        if row:
+            self.db.execute("DELETE FROM directory_fts WHERE rowid = ?", [row[0]])
+            self.db.execute("DELETE FROM directory_facets WHERE shown = ?", [row[0]])
+        if latest is None:
+            if row:
+                self.db.execute("DELETE FROM directory_shown WHERE rowid = ?", [row[0]])
+            return
+        room_id, org_id, record = latest
+        org = from_dict(json.loads(record))
+        facets = _facets(org)
+        values = [key, org_id, room_id, fold(org.name)]
+        if row:
+            shown = row[0]
+            self.db.execute(
+                "UPDATE directory_shown SET id = ?, room_id = ?, sort_name = ? WHERE rowid = ?",
+                [*values[1:], shown],
+            )
+        else:
+            shown = self.db.execute(
+                "INSERT INTO directory_shown (dedupe_key, id, room_id, sort_name)"
+                " VALUES (?, ?, ?, ?)",
+                values,
+            ).lastrowid
+        placeholders = ", ".join("?" * (len(FTS_COLUMNS) + 1))
+        self.db.execute(
+            f"INSERT INTO directory_fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({placeholders})",
+            [shown, *_fts_text(org, facets)],
+        )
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO directory_facets (facet, value, shown) VALUES (?, ?, ?)",
+            [(facet, value, shown) for facet, value in facets],
+        )
+
+    # --- reading what is shown ---------------------------------------------------------
+
+    def get(self, org_id: str) -> ShownOrganization | None:
+        """The shown organisation that has a listing with this id, with all its sources."""
+        row = (
+            self.db.execute("SELECT rowid FROM directory_shown WHERE id = ?", [org_id]).fetchone()
+            or self.db.execute(
+                "SELECT s.rowid FROM directory_listings l JOIN directory_shown s"
+                " ON s.dedupe_key = l.dedupe_key WHERE l.org_id = ? LIMIT 1",
+                [org_id],
+            ).fetchone()
+        )
+        return self._load([row[0]])[0] if row else None
+
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        country: str | None = None,
+        city: str | None = None,
+        language: str | None = None,
+        target_group: str | None = None,
+        service: str | None = None,
+        page: int = 1,
+        per_page: int = 10,
+    ) -> SearchPage:
+        """Shown organisations matching all words of `text` and every given filter.
+
+        Words are matched accent-insensitively, longer ones on their beginning (see
+        `fts_terms`), and results ranked by bm25, a name match above a description match.
+        A broad query (see RANK_LIMIT) is ordered name matches first, then the rest, newest
+        first, with `ranked=False`. Without text, results are by name. `country`, `city`,
+        `language` and `target_group` match whole values (case and accents ignored),
+        `service` whole words of service names. Any user text is safe to pass.
+        """
+        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"page must be ≥ 1 and per_page between 1 and {MAX_PER_PAGE}")
+        facets = _filter_facets(country, city, language, target_group, service)
+        terms = fts_terms(text) if text and text.strip() else None
+        if facets is None or terms == []:
+            return SearchPage(0, [], page, per_page)
+        offset = (page - 1) * per_page
+        phrases = [*(terms or []), *(f'"{_facet_token(*pair)}"' for pair in facets)]
+        if not terms:
+            total, rowids = self._list_by_name(" AND ".join(phrases), per_page, offset)
+            return SearchPage(total, self._load(rowids), page, per_page)
+        match = " AND ".join(phrases)
+        total = self._count(match, COUNT_LIMIT + 1)
+        if total <= RANK_LIMIT and (len(phrases) == 1 or self._all_rare(phrases)):
+            rowids = self._fts_page(match, _RANK, per_page, offset)
+            return SearchPage(total, self._load(rowids), page, per_page)
+        rowids = self._broad_page(match, terms, per_page, offset)
+        return SearchPage(
+            min(total, COUNT_LIMIT),
+            self._load(rowids),
+            page,
+            per_page,
+            ranked=False,
+            exact_total=total <= COUNT_LIMIT,
+        )
+
+    def _all_rare(self, phrases: list[str]) -> bool:
+        return all(self._count(phrase, WORD_LIMIT + 1) <= WORD_LIMIT for phrase in phrases)
+
+    def _count(self, match: str, limit: int = -1) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM directory_fts WHERE directory_fts MATCH ?"
+            " LIMIT ?)",
+            [match, limit],
+        ).fetchone()[0]
+
+    def _fts_page(self, match: str, order: str, limit: int, offset: int) -> list[int]:
+        rows = self.db.execute(
+            f"SELECT rowid FROM directory_fts WHERE directory_fts MATCH ? ORDER BY {order}"
+            " LIMIT ? OFFSET ?",
+            [match, limit, offset],
+        )
+        return [row[0] for row in rows]
+
+    def _broad_page(self, match: str, terms: list[str], limit: int, offset: int) -> list[int]:
+        """A page of a broad query: organisations named so first, then the rest; newest first."""
+        named = "{name alternate_name} : (" + " OR ".join(terms) + ")"
+        first, rest = f"{match} AND ({named})", f"{match} NOT ({named})"
+        named_count = self._count(first, offset + limit)
+        rowids = self._fts_page(first, "rowid DESC", limit, offset) if offset < named_count else []
+        if len(rowids) < limit:
+            rest_offset = max(0, offset - named_count)
+            rowids += self._fts_page(rest, "rowid DESC", limit - len(rowids), rest_offset)
+        return rowids
+
+    def _list_by_name(self, match: str, limit: int, offset: int) -> tuple[int, list[int]]:
+        """Organisations matching the filter tokens (all if none), by name; total and page."""
+        if not match:
+            total = self.db.execute("SELECT count(*) FROM directory_shown").fetchone()[0]
+            rows = self.db.execute(
+                "SELECT rowid FROM directory_shown ORDER BY sort_name, rowid LIMIT ? OFFSET ?",
+                [limit, offset],
+            )
+            return total, [row[0] for row in rows]
+        total = self._count(match)
+        if total > SORT_LIMIT:  # walk the name index, stopping at the page
+            sql = (
+                "SELECT rowid FROM directory_shown INDEXED BY directory_shown_sort"
+                " WHERE +rowid IN (SELECT rowid FROM directory_fts WHERE directory_fts MATCH ?)"
+                " ORDER BY sort_name, rowid LIMIT ? OFFSET ?"
+            )
+        else:  # fetch the few and sort them
+            sql = (
+                "SELECT s.rowid FROM directory_fts f JOIN directory_shown s ON s.rowid = f.rowid"
+                " WHERE directory_fts MATCH ? ORDER BY s.sort_name, s.rowid LIMIT ? OFFSET ?"
+            )
+        rows = self.db.execute(sql, [match, limit, offset])
+        return total, [row[0] for row in rows]
+
+    def stats(self) -> dict[str, Any]:
+        """Shown organisations per country, listings per network, and the totals."""
+        by_country = self.db.execute(
+            "SELECT value, count(*) FROM directory_facets WHERE facet = 'country'"
+            " GROUP BY value ORDER BY count(*) DESC, value"
+        ).fetchall()
+        by_network = self.db.execute(
+            "SELECT network, count(*) FROM directory_listings GROUP BY network"
+            " ORDER BY count(*) DESC, network"
+        ).fetchall()
+        return {
+            "organizations": self.db.execute("SELECT count(*) FROM directory_shown").fetchone()[0],
+            "listings": sum(count for _, count in by_network),
+            "by_country": dict(by_country),
+            "by_network": dict(by_network),
+        }
+
+    def _load(self, rowids: list[int]) -> list[ShownOrganization]:
+        """Shown organisations by rowid, in that order, with their sources."""
+        if not rowids:
+            return []
+        marks = ", ".join("?" * len(rowids))
+        shown = {
+            row[0]: row[1:]
+            for row in self.db.execute(
+                f"SELECT s.rowid, s.id, s.dedupe_key, l.record FROM directory_shown s"
+                f" JOIN directory_listings l ON l.room_id = s.room_id AND l.org_id = s.id"
+                f" WHERE s.rowid IN ({marks})",
+                rowids,
+            )
+        }
+        keys = [shown[rowid][1] for rowid in rowids if rowid in shown]
+        sources: dict[str, list[Source]] = {key: [] for key in keys}
+        for key, *fields in self.db.execute(
+            f"SELECT dedupe_key, org_id, network, homeserver, room_id, event_id, origin_ts"
+            f" FROM directory_listings WHERE dedupe_key IN ({', '.join('?' * len(keys))})"
+            " ORDER BY origin_ts DESC, room_id",
+            keys,
+        ):
+            sources[key].append(Source(*fields))
+        return [
+            ShownOrganization(org_id, from_dict(json.loads(record)), tuple(sources[key]))
+            for org_id, key, record in (shown[rowid] for rowid in rowids if rowid in shown)
+        ]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _german_variant(text: str) -> str:
+    """`München Straße` → `Muenchen Strasse`: what someone without umlauts types."""
+    return text.translate(_GERMAN)
+
+
+def _fts_text(org: Organization, facets: set[tuple[str, str]]) -> list[str]:
+    """The text of each FTS column, in FTS_COLUMNS order."""
+    service_text = [
+        part
+        for s in org.services
+        for part in (s.description, s.eligibility_description, *s.target_groups)
+        if part
+    ]
+    places = [p for loc in org.locations for p in (loc.city, loc.postal_code) if p]
+    names = [org.name, org.alternate_name or "", *(s.name for s in org.services), *places]
+    variants = {_german_variant(word) for text in names for word in text.split()} - {
+        word for text in names for word in text.split()
+    }
+    return [
+        org.name,
+        org.alternate_name or "",
+        org.description or "",
+        " \n".join(s.name for s in org.services),
+        " \n".join(service_text),
+        " ".join(places),
+        " ".join(sorted(variants)),
+        " ".join(sorted(_facet_token(facet, value) for facet, value in facets)),
+    ]
+
+
+def _facets(org: Organization) -> set[tuple[str, str]]:
+    """The (facet, value) pairs the filters look for; text values folded, with German variants."""
+    facets = {("language", code) for code in org.languages}
+    facets |= {("country", loc.country) for loc in org.locations if loc.country}
+    cities = [loc.city for loc in org.locations if loc.city]
+    groups = [group for service in org.services for group in service.target_groups]
+    words = [word for service in org.services for word in _words(service.name)]
+    for facet, values in (("city", cities), ("target_group", groups), ("service", words)):
+        facets |= {(facet, fold(value)) for value in values}
+        facets |= {(facet, fold(_german_variant(value))) for value in values}
+    return facets
+
+
+def _words(text: str) -> list[str]:
+    """Folded words (runs of letters and digits), as the FTS tokenizer cuts them."""
+    return re.findall(r"[^\W_]+", fold(text))
+
+
+def _facet_token(facet: str, value: str) -> str:
+    """One FTS token standing for a filter value (letters and digits only)."""
+    return "f" + hashlib.blake2b(f"{facet}\x1f{value}".encode(), digest_size=8).hexdigest()
+
+
+def _filter_facets(
+    country: str | None,
+    city: str | None,
+    language: str | None,
+    target_group: str | None,
+    service: str | None,
+) -> list[tuple[str, str]] | None:
+    """The facets asked for; None when a filter was given that nothing can match."""
+    given = [
+        ("country", country.strip().upper() if country else None),
+        ("city", fold(city) if city else None),
+        ("language", language.strip().lower() if language else None),
+        ("target_group", fold(target_group) if target_group else None),
+    ]
+    facets = [(facet, value) for facet, value in given if value]
+    if service and service.strip():
+        words = _words(service)
+        if not words:
+            return None
+        facets += [("service", word) for word in dict.fromkeys(words)]
+    return facets
+
+
+def fts_terms(text: str) -> list[str]:
+    """User text as FTS5 terms, all of which must match; no FTS syntax gets through.
+
+    The text is cut into words as the tokenizer does (letters, marks, digits); a word of six
+    or more letters matches on its first six (`mentoring` finds `Mentorin`), one of four or
+    five on its first four, shorter words exactly. Both prefix lengths are indexed.
+    """
+    terms = []
+    for word in dict.fromkeys(_tokens(text)):
+        if len(word) >= PREFIX_LONG:
+            terms.append(f'"{word[:PREFIX_LONG]}"*')
+        elif len(word) >= PREFIX_SHORT:
+            terms.append(f'"{word[:PREFIX_SHORT]}"*')
+        else:
+            terms.append(f'"{word}"')
+    return terms
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-cased runs of letters, marks and digits: the words the unicode61 tokenizer sees."""
+    cut = "".join(
+        ch if unicodedata.category(ch)[0] in "LNM" or unicodedata.category(ch) == "Co" else " "
+        for ch in unicodedata.normalize("NFC", text).lower()
+    )
+    return cut.split()

@@ -1,0 +1,236 @@
+"""Mirroring the European directory: follow the space's child rooms, copy their organisation
+state events into the local database with provenance, drop a room's entries when it stops
+counting. Changes reach us only through Matrix federation, as room state."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from core.account import Account, Incoming, room_creators
+from core.rooms import MatrixError
+from core.storage import Migrations, Store
+from directory.store import Directory, Provenance
+from federation.rooms import (
+    EXCHANGE_ROOM_TYPE,
+    KEY_DIRECTORY_ROOM,
+    KEY_EXCHANGE_ROOM,
+    KEY_SPACE,
+    ORGANIZATION,
+    SPACE_CHILD,
+    SPACE_PARENT,
+    required_level,
+    room_type,
+    server_of,
+    user_level,
+)
+
+log = logging.getLogger(__name__)
+
+mirror_migrations = Migrations("federation")
+
+
+@mirror_migrations.step
+def _followed_rooms(db: Any) -> None:
+    db.execute(
+        "CREATE TABLE followed_rooms (room_id TEXT PRIMARY KEY, space_id TEXT,"
+        " network TEXT, via TEXT NOT NULL DEFAULT '', followed_at REAL NOT NULL)"
+    )
+
+
+@dataclass
+class RoomState:
+    """What the mirror needs of a room's state to judge an entry."""
+
+    name: str
+    power_levels: dict[str, Any]
+    creators: frozenset[str]
+    parents: set[str]
+
+    def may_publish(self, sender: str) -> bool:
+        level = user_level(self.power_levels, self.creators, sender)
+        return level >= required_level(self.power_levels, ORGANIZATION)
+
+
+class Mirror:
+    """Keeps the local copy of every directory room of the space."""
+
+    def __init__(self, store: Store, directory: Directory) -> None:
+        self.store = store
+        self.directory = directory
+
+    @property
+    def space_id(self) -> str | None:
+        return self.store.get(KEY_SPACE)
+
+    def followed(self) -> set[str]:
+        return {row[0] for row in self.store.db.execute("SELECT room_id FROM followed_rooms")}
+
+    def is_exchange(self, room_id: str) -> bool:
+        """Whether the child is the space's resource-exchange room: not a directory room."""
+        return room_id == self.store.get(KEY_EXCHANGE_ROOM)
+
+    # --- live events -----------------------------------------------------------------------
+
+    def wants(self, incoming: Incoming) -> bool:
+        kind, room = incoming.event.get("type"), incoming.room_id
+        if "state_key" not in incoming.event:
+            return False
+        if kind == SPACE_CHILD:
+            return room == self.space_id
+        return kind in (ORGANIZATION, SPACE_PARENT) and room in self.followed()
+
+    async def on_event(self, account: Account, incoming: Incoming) -> None:
+        event = incoming.event
+        kind = event["type"]
+        if kind == SPACE_CHILD:
+            await self._child_changed(account, event["state_key"], event.get("content") or {})
+        elif kind == SPACE_PARENT and event["state_key"] == self.space_id:
+            if not event.get("content"):  # the room left the space
+                self.unfollow(incoming.room_id)
+        elif kind == ORGANIZATION:
+            state = await self._live_state(account, incoming.room_id)
+            self._apply(incoming.room_id, event, state)
+
+    async def _child_changed(self, account: Account, room_id: str, content: dict[str, Any]) -> None:
+        if self.is_exchange(room_id):
+            return
+        if content.get("via"):
+            await self.follow(account, room_id, list(content["via"]))
+        else:
+            self.unfollow(room_id)
+            if room_id != self.store.get(KEY_DIRECTORY_ROOM):
+                await account.rooms.leave(room_id)
+
+    async def _live_state(self, account: Account, room_id: str) -> RoomState:
+        """The room's state as the sync keeps it (nio), fetched only when nio has none."""
+        room = account.client.rooms.get(room_id)
+        if room is None:
+            return _judge(room_id, await account.rooms.state(room_id))
+        levels = room.power_levels
+        content = {
+            "users": levels.users,
+            "users_default": levels.defaults.users_default,
+            "events": levels.events,
+            "state_default": levels.defaults.state_default,
+        }
+        return RoomState(room.name or room_id, content, account.creators(room_id), set())
+
+    # --- following rooms -------------------------------------------------------------------
+
+    async def sync_space(self, account: Account) -> None:
+        """Follow every child of the space that links back to it; forget the others."""
+        space = self.space_id
+        if not space:
+            return
+        children = {
+            event["state_key"]: event["content"].get("via") or []
+            for event in await account.rooms.state(space)
+            if event["type"] == SPACE_CHILD
+            and event.get("content", {}).get("via")
+            and not self.is_exchange(event["state_key"])
+        }
+        own = self.store.get(KEY_DIRECTORY_ROOM)
+        for room_id in self.followed() - set(children) - {own}:
+            self.unfollow(room_id)
+        for room_id, via in children.items():
+            if room_id not in self.followed():
+                try:
+                    await self.follow(account, room_id, via)
+                except MatrixError as error:
+                    log.warning(
+                        "cannot follow a directory room",
+                        extra={"room": room_id, "error": str(error)},
+                    )
+
+    async def follow(self, account: Account, room_id: str, via: list[str]) -> int:
+        """Join a directory room and copy all its entries; returns how many were accepted.
+
+        A room counts only while the link is two-way: the space lists it as a child and the
+        room names the space as its parent. Our own directory room always counts."""
+        own = room_id == self.store.get(KEY_DIRECTORY_ROOM)
+        if not own:
+            await account.rooms.join(room_id, via)
+        events = await account.rooms.state(room_id)
+        if room_type(events) == EXCHANGE_ROOM_TYPE:  # found by its type: remember, skip
+            if not self.store.get(KEY_EXCHANGE_ROOM):
+                self.store.put(KEY_EXCHANGE_ROOM, room_id)
+            log.info("not following the resource exchange room", extra={"room": room_id})
+            return 0
+        state = _judge(room_id, events)
+        if not own and self.space_id not in state.parents:
+            log.info("not following a room that does not claim the space", extra={"room": room_id})
+            return 0
+        events = [e for e in events if e["type"] == ORGANIZATION]
+        allowed = [e for e in events if self._allowed(room_id, e, state)]
+        listings = [
+            (e["state_key"], e.get("content") or {}, _provenance(room_id, e, state))
+            for e in allowed
+        ]
+        refused = self.directory.apply_listings(room_id, listings)  # one transaction
+        accepted = len(listings) - len(refused)
+        self.store.db.execute(
+            "INSERT OR REPLACE INTO followed_rooms (room_id, space_id, network, via, followed_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [room_id, self.space_id, state.name, ",".join(via), time.time()],
+        )
+        log.info("following a directory room", extra={"room": room_id, "entries": accepted})
+        return accepted
+
+    def unfollow(self, room_id: str) -> int:
+        """Stop counting a room: its entries go."""
+        self.store.db.execute("DELETE FROM followed_rooms WHERE room_id = ?", [room_id])
+        dropped = self.directory.drop_room(room_id)
+        log.info("unfollowed a directory room", extra={"room": room_id, "entries": dropped})
+        return dropped
+
+    # --- entries ---------------------------------------------------------------------------
+
+    def _allowed(self, room_id: str, event: dict[str, Any], state: RoomState) -> bool:
+        """Whether the entry's sender may publish in the room; logs the ones ignored."""
+        if state.may_publish(event["sender"]):
+            return True
+        log.warning(
+            "ignored an entry from someone without the power to publish",
+            extra={"room": room_id, "sender": event["sender"], "event": event.get("event_id")},
+        )
+        return False
+
+    def _apply(self, room_id: str, event: dict[str, Any], state: RoomState) -> bool:
+        """Store one live entry if its sender may publish; False when ignored."""
+        if not self._allowed(room_id, event, state):
+            return False
+        provenance = _provenance(room_id, event, state)
+        try:
+            self.directory.apply_listing(
+                room_id, event["state_key"], event.get("content") or {}, provenance
+            )
+        except ValueError as error:  # a record that does not validate: skip it, keep the rest
+            log.warning("ignored an invalid entry", extra={"room": room_id, "error": str(error)})
+            return False
+        return True
+
+
+def _judge(room_id: str, state: list[dict[str, Any]]) -> RoomState:
+    """What the mirror needs to know of a room, from its full state."""
+    by_type = {(e["type"], e.get("state_key")): e for e in state}
+    create = by_type.get(("m.room.create", ""), {"sender": "", "content": {}})
+    return RoomState(
+        name=(by_type.get(("m.room.name", "")) or {}).get("content", {}).get("name") or room_id,
+        power_levels=(by_type.get(("m.room.power_levels", "")) or {}).get("content") or {},
+        creators=room_creators(create),
+        parents={e["state_key"] for e in state if e["type"] == SPACE_PARENT and e.get("content")},
+    )
+
+
+def _provenance(room_id: str, event: dict[str, Any], state: RoomState) -> Provenance:
+    return Provenance(
+        network=state.name,
+        homeserver=server_of(event["sender"]),
+        room_id=room_id,
+        event_id=event.get("event_id", ""),
+        sender=event["sender"],
+        origin_ts=event.get("origin_server_ts", 0),
+    )

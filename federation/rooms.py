@@ -1,0 +1,161 @@
+"""The Matrix side of the federated directory: this instance's directory room, the European
+space, the links between them, and reading a room's state. Nothing but Matrix carries the
+directory: publishing is a state event, joining is a space child."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nio import RoomCreateResponse, RoomPreset, RoomVisibility
+
+from core.account import Account
+
+log = logging.getLogger(__name__)
+
+ORGANIZATION = "org.mentornet.directory.organization"
+# The space's one resource-exchange room: found among the children by this room type; every
+# member network posts its public resources there as RESOURCE events (see bots/resources).
+EXCHANGE_ROOM_TYPE = "org.mentornet.resource_exchange"
+RESOURCE = "org.mentornet.resource"
+SCHEMA_VERSION = 1
+SPACE_CHILD = "m.space.child"
+SPACE_PARENT = "m.space.parent"
+# Below this power level nobody may publish, whatever a room's own settings say.
+PUBLISHER_LEVEL = 50
+
+KEY_DIRECTORY_ROOM = "federation:directory_room"
+KEY_SPACE = "federation:space"
+KEY_EXCHANGE_ROOM = "federation:exchange_room"
+
+
+class FederationError(Exception):
+    """A step of joining or leaving the federation cannot be done; the message says why."""
+
+
+def server_of(matrix_id: str) -> str:
+    return matrix_id.split(":", 1)[1]
+
+
+def _power_levels(admins: list[str]) -> dict[str, Any]:
+    """Only the bot (the creator) and the instance's admins may publish or change anything."""
+    return {
+        "users": dict.fromkeys(admins, 100),
+        "events": {ORGANIZATION: 100, SPACE_PARENT: 100, SPACE_CHILD: 100},
+        "events_default": 100,
+        "state_default": 100,
+        "invite": 100,
+    }
+
+
+async def create_directory_room(account: Account, network: str, admins: list[str]) -> str:
+    """A public, world-readable room whose state is this network's directory."""
+    response = await account.client.room_create(
+        visibility=RoomVisibility.private,
+        preset=RoomPreset.public_chat,
+        name=network,
+        topic=f"Organisations listed by {network} in the mentornet European directory.",
+        power_level_override=_power_levels(admins),
+        initial_state=[
+            {
+                "type": "m.room.history_visibility",
+                "state_key": "",
+                "content": {"history_visibility": "world_readable"},
+            }
+        ],
+    )
+    if not isinstance(response, RoomCreateResponse):
+        raise FederationError(f"could not create the directory room: {response}")
+    account.store.put(KEY_DIRECTORY_ROOM, response.room_id)
+    log.info("created the directory room", extra={"room": response.room_id})
+    return response.room_id
+
+
+async def create_space(account: Account, name: str, admins: list[str]) -> str:
+    """A public Matrix space whose children are the member networks' directory rooms."""
+    response = await account.client.room_create(
+        visibility=RoomVisibility.private,
+        preset=RoomPreset.public_chat,
+        name=name,
+        topic="The mentornet European directory of organisations supporting migrants.",
+        space=True,
+        power_level_override=_power_levels(admins),
+    )
+    if not isinstance(response, RoomCreateResponse):
+        raise FederationError(f"could not create the space: {response}")
+    return response.room_id
+
+
+def _exchange_power_levels(admins: list[str]) -> dict[str, Any]:
+    """Everyone in the room may post resources and redact their own; only admins (and the
+    creators) may redact others' events or change the room."""
+    levels = _power_levels(admins)
+    levels["events"] = {**levels["events"], RESOURCE: 0, "m.room.redaction": 0}
+    levels["redact"] = 100
+    return levels
+
+
+async def create_exchange_room(account: Account, admins: list[str]) -> str:
+    """The space's public resource-exchange room (room type EXCHANGE_ROOM_TYPE); the caller
+    records it under KEY_EXCHANGE_ROOM once the space is recorded."""
+    response = await account.client.room_create(
+        visibility=RoomVisibility.private,
+        preset=RoomPreset.public_chat,
+        name="mentornet resource exchange",
+        topic="Public resources shared by the networks of the mentornet European directory.",
+        room_type=EXCHANGE_ROOM_TYPE,
+        power_level_override=_exchange_power_levels(admins),
+        initial_state=[
+            {
+                "type": "m.room.history_visibility",
+                "state_key": "",
+                "content": {"history_visibility": "world_readable"},
+            }
+        ],
+    )
+    if not isinstance(response, RoomCreateResponse):
+        raise FederationError(f"could not create the resource exchange room: {response}")
+    log.info("created the resource exchange room", extra={"room": response.room_id})
+    return response.room_id
+
+
+def room_type(state: list[dict[str, Any]]) -> str | None:
+    """The room type its create event declares (`m.space`, EXCHANGE_ROOM_TYPE, …)."""
+    for event in state:
+        if event.get("type") == "m.room.create" and event.get("state_key") == "":
+            kind = (event.get("content") or {}).get("type")
+            return kind if isinstance(kind, str) else None
+    return None
+
+
+async def link_child(account: Account, space_id: str, room_id: str, via: list[str]) -> None:
+    """Add a directory room to the space (needs the space's power)."""
+    await account.rooms.put_state(space_id, SPACE_CHILD, room_id, {"via": via})
+
+
+async def unlink_child(account: Account, space_id: str, room_id: str) -> None:
+    await account.rooms.put_state(space_id, SPACE_CHILD, room_id, {})
+
+
+async def claim_parent(account: Account, room_id: str, space_id: str, via: list[str]) -> None:
+    """Point our directory room at the space: the room's half of a two-way link."""
+    content = {"via": via, "canonical": True}
+    await account.rooms.put_state(room_id, SPACE_PARENT, space_id, content)
+
+
+async def drop_parent(account: Account, room_id: str, space_id: str) -> None:
+    await account.rooms.put_state(room_id, SPACE_PARENT, space_id, {})
+
+
+def required_level(power_levels: dict[str, Any], event_type: str) -> int:
+    """The power level a room demands for a state event of this type (at least PUBLISHER_LEVEL)."""
+    events = power_levels.get("events") or {}
+    return max(int(events.get(event_type, power_levels.get("state_default", 50))), PUBLISHER_LEVEL)
+
+
+def user_level(power_levels: dict[str, Any], creators: frozenset[str], user_id: str) -> int:
+    """A user's level from a power-levels content; room creators outrank everyone (v12)."""
+    if user_id in creators:
+        return 2**53 - 1
+    users = power_levels.get("users") or {}
+    return int(users.get(user_id, power_levels.get("users_default", 0)))

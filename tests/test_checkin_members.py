@@ -1,0 +1,50 @@
+"""What members do besides answering: a holiday, skipping a round, coming back early."""
+
+from __future__ import annotations
+
+from tests.checkin_helpers import make_team, notices, poll_in, polls, until, vote
+from tests.network_helpers import notice_in
+
+
+async def test_holiday_skip_and_resume(mentornet, person) -> None:
+    team = await make_team(mentornet, person, german=("anna",))
+    anna, ben, carl = team.mentors
+    chat = team.chats
+
+    away = await anna.ask(chat[anna.user_id], "!checkin pause until 2030-06-05")
+    assert "bis einschließlich Mi 05.06.2030 pausiert" in away.body
+    past = await anna.ask(chat[anna.user_id], "!checkin pause until 2020-01-01")
+    assert "schon vorbei" in past.body
+    await team.meta.ask(team.office, "!checkin settings remind:1h close:3h")
+    started = await team.meta.ask(team.office, "!checkin now")
+    assert "sent to 2 of 3 mentors (1 on holiday, 0 not reached yet)" in started.body
+
+    skipped = await ben.ask(chat[ben.user_id], "!checkin skip")
+    assert "Skipped" in skipped.body
+    again = await ben.ask(chat[ben.user_id], "!checkin skip")
+    assert "no open check-in" in again.body
+    poll_c = await poll_in(carl, chat[carl.user_id])
+    await vote(carl, chat[carl.user_id], poll_c.event_id, 4)
+    await until(lambda: team.answer(carl, 1), what="Carl's vote")
+    await team.tick(hours=1, minutes=5)
+    status = await team.meta.ask(team.office, "!checkin status")
+    assert f"skipped (1): {ben.user_id}" in status.body
+    assert f"on holiday (1): {anna.user_id}" in status.body
+    assert f"answered (1): {carl.user_id}" in status.body
+    assert not notices(ben, chat[ben.user_id], "Reminder") and not polls(anna, chat[anna.user_id])
+
+    back = await anna.ask(chat[anna.user_id], "!checkin resume")
+    assert "Willkommen zurück" in back.body and "1 offene Runde" in back.body
+    await poll_in(anna, chat[anna.user_id])
+    await notice_in(anna, chat[anna.user_id], "Check-in für Hamburg Mentors")
+    mine = await anna.ask(chat[anna.user_id], "!checkin")
+    assert "Offene Check-ins für dich: 1" in mine.body
+
+    closed = await team.meta.ask(team.office, "!checkin close")
+    assert "closed" in closed.body
+    summary = await notice_in(team.meta, team.office, "in Hamburg Mentors: closed")
+    assert "**Answered:** 1 of 2 (50 %) · skipped: 1 · on holiday: 0" in summary.body
+    assert f"**No answer:** {anna.user_id}" in summary.body
+    assert team.rows("SELECT state FROM checkin_deliveries WHERE user_id = ?", ben.user_id) == [
+        ("skipped",)
+    ]

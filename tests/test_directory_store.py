@@ -1,0 +1,420 @@
+"""The directory store: local records and publishing, mirrored listings, dedupe, search."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.storage import Store, open_store
+from directory import store as store_module
+from directory.hsds import RecordError, to_published, validate
+from directory.store import Change, Directory, Provenance
+
+ROOM_A, ROOM_B = "!dir-a:a.example", "!dir-b:b.example"
+_events = itertools.count(1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(tmp_path / "m.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def directory(store: Store) -> Directory:
+    return Directory(store)
+
+
+def provenance(room: str, ts: int = 1_000) -> Provenance:
+    network = "Network A" if room == ROOM_A else "Network B"
+    server = room.split(":")[1]
+    return Provenance(network, server, room, f"$event{next(_events)}", f"@dir:{server}", ts)
+
+
+def publish(directory: Directory, room: str, record: dict[str, Any], ts: int = 1_000) -> str:
+    """Mirror a record as if `room` had published it; returns its state key."""
+    org = validate(record)
+    directory.apply_listing(room, org.id, to_published(org), provenance(room, ts))
+    return org.id
+
+
+def names(page: Any) -> list[str]:
+    return [item.organization.name for item in page.items]
+
+
+def test_listing_is_searchable_with_provenance(directory: Directory) -> None:
+    org_id = publish(directory, ROOM_A, {"name": "Verikom", "locations": [{"city": "Hamburg"}]})
+    shown = directory.get(org_id)
+    assert shown is not None and shown.organization.name == "Verikom"
+    (source,) = shown.sources
+    assert (source.network, source.homeserver, source.room_id) == ("Network A", "a.example", ROOM_A)
+    assert source.event_id.startswith("$event") and source.origin_ts == 1_000
+    assert "sender" not in shown.as_json()["sources"][0]
+    assert names(directory.search("verikom")) == ["Verikom"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<script>alert("x")</script>',
+        "Robert'); DROP TABLE directory_listings;--",
+        "Mentoring 🤝🏽 für alle 👩‍👩‍👧‍👦",
+        "مرشدون للاجئين \u202eevil\u202c עזרה",
+        "x' OR '1'='1",
+    ],
+)
+def test_hostile_strings_are_stored_and_returned_exactly(directory: Directory, text: str) -> None:
+    description = text + "\n" + "Ä lot of text. " * 700  # over 10 kB
+    org_id = publish(directory, ROOM_A, {"name": text, "description": description})
+    shown = directory.get(org_id)
+    assert shown is not None
+    assert (shown.organization.name, shown.organization.description) == (text, description)
+    directory.save_local(validate({"id": "local-1", "name": text, "description": description}))
+    local = directory.local("local-1")
+    assert local is not None and local.description == description
+    assert directory.search(text).total == 1
+    assert directory.room_listing_count(ROOM_A) == 1  # the tables are all still there
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        '""',
+        "NEAR(",
+        "NEAR(a b",
+        "DROP TABLE",
+        "a OR b",
+        "name:x",
+        "*",
+        "^mentor",
+        "-x",
+        "(",
+        "'",
+    ],
+)
+def test_fts_syntax_in_user_text_never_raises(directory: Directory, query: str) -> None:
+    publish(directory, ROOM_A, {"name": "Near East Mentoring", "description": "drop in table talk"})
+    page = directory.search(query, country="DE", service=query)
+    assert page.total >= 0
+    assert directory.search(query).total >= 0
+
+
+def test_name_match_ranks_above_description_match(directory: Directory) -> None:
+    publish(
+        directory, ROOM_A, {"name": "Buddy Circle", "description": "Job mentoring for migrants"}
+    )
+    publish(directory, ROOM_A, {"name": "Mentoring Works", "description": "A buddy programme"})
+    publish(directory, ROOM_A, {"name": "Unrelated", "description": "Cooking club"})
+    assert names(directory.search("mentoring")) == ["Mentoring Works", "Buddy Circle"]
+    assert names(directory.search("buddy")) == ["Buddy Circle", "Mentoring Works"]
+
+
+def test_search_is_accent_insensitive_and_finds_word_beginnings(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"name": "Accueil Genève", "locations": [{"city": "Genève"}]})
+    publish(
+        directory, ROOM_A, {"name": "Patenschaften München", "locations": [{"city": "München"}]}
+    )
+    assert names(directory.search("Geneve")) == ["Accueil Genève"]
+    assert names(directory.search("GENÈVE")) == ["Accueil Genève"]
+    assert names(directory.search("munchen")) == ["Patenschaften München"]
+    # German transliteration is indexed too (ä→ae, ö→oe, ü→ue, ß→ss):
+    assert names(directory.search("muenchen")) == ["Patenschaften München"]
+    assert names(directory.search("patenschaft")) == ["Patenschaften München"]
+    assert names(directory.search(city="geneve")) == ["Accueil Genève"]
+    assert names(directory.search(city="Muenchen")) == ["Patenschaften München"]
+
+
+def test_words_match_on_their_beginning(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"name": "Mentorinnen-Netzwerk", "description": "Jobs für alle"})
+    publish(directory, ROOM_A, {"name": "Job Club", "description": "Mentoring"})
+    assert names(directory.search("mentoring")) == ["Mentorinnen-Netzwerk", "Job Club"]
+    assert names(directory.search("mento")) == ["Mentorinnen-Netzwerk", "Job Club"]
+    assert names(directory.search("netzwerke")) == ["Mentorinnen-Netzwerk"]
+    assert names(directory.search("job")) == ["Job Club"]  # three letters: the whole word
+    assert names(directory.search("jobs")) == ["Mentorinnen-Netzwerk"]
+    assert directory.search("men").total == 0
+
+
+def test_all_words_must_match(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"name": "Job mentoring", "description": "for refugees"})
+    publish(directory, ROOM_A, {"name": "Job coaching", "description": "for students"})
+    assert names(directory.search("job refugees")) == ["Job mentoring"]
+    assert directory.search("job nothere").total == 0
+
+
+def seed_filters(directory: Directory) -> None:
+    publish(
+        directory,
+        ROOM_A,
+        {
+            "name": "Alpha",
+            "locations": [{"city": "Berlin", "country": "DE"}],
+            "services": [
+                {"name": "Job mentoring", "languages": ["de", "ar"], "target_groups": ["Refugees"]}
+            ],
+        },
+    )
+    publish(
+        directory,
+        ROOM_A,
+        {
+            "name": "Beta",
+            "locations": [{"city": "Gent", "country": "BE"}],
+            "services": [
+                {"name": "School buddies", "languages": ["nl"], "target_groups": ["children"]}
+            ],
+        },
+    )
+    publish(
+        directory,
+        ROOM_B,
+        {
+            "name": "Gamma",
+            "locations": [{"city": "Hamburg", "country": "DE"}],
+            "services": [
+                {
+                    "name": "Language café",
+                    "languages": ["de"],
+                    "target_groups": ["refugees", "women"],
+                }
+            ],
+        },
+    )
+
+
+def test_filters_combine_with_and(directory: Directory) -> None:
+    seed_filters(directory)
+    assert names(directory.search(country="de")) == ["Alpha", "Gamma"]
+    assert names(directory.search(city="hamburg")) == ["Gamma"]
+    assert names(directory.search(language="DE")) == ["Alpha", "Gamma"]
+    assert names(directory.search(language="ar")) == ["Alpha"]
+    assert names(directory.search(target_group="refugees")) == ["Alpha", "Gamma"]
+    assert names(directory.search(target_group="refugees", city="Berlin")) == ["Alpha"]
+    assert names(directory.search(service="mentoring")) == ["Alpha"]
+    assert names(directory.search("school", country="DE")) == []
+    assert names(directory.search("buddies", country="BE", language="nl")) == ["Beta"]
+
+
+def test_service_filter_matches_service_names_only(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"name": "Mentoring House", "services": [{"name": "Café"}]})
+    publish(directory, ROOM_A, {"name": "Other", "services": [{"name": "Mentoring"}]})
+    assert names(directory.search(service="mentoring")) == ["Other"]
+
+
+def test_a_broad_query_lists_name_matches_first_then_newest(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "RANK_LIMIT", 2)
+    monkeypatch.setattr(store_module, "COUNT_LIMIT", 3)
+    for name, description in [
+        ("Old mentoring", ""),
+        ("First", "mentoring here"),
+        ("Second", "mentoring there"),
+        ("New mentoring", ""),
+        ("Third", "more mentoring"),
+    ]:
+        publish(directory, ROOM_A, {"name": name, "description": description})
+    first = directory.search("mentoring", per_page=3)
+    assert not first.ranked and (first.total, first.exact_total) == (3, False)
+    assert names(first) == ["New mentoring", "Old mentoring", "Third"]
+    assert names(directory.search("mentoring", page=2, per_page=3)) == ["Second", "First"]
+    assert directory.search("first").ranked
+
+
+def test_a_word_in_many_organisations_is_not_ranked_even_with_a_filter(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "WORD_LIMIT", 2)
+    for name, city in [
+        ("Mentoring Alpha", "Gent"),
+        ("Mentoring Beta", "Gent"),
+        ("Mentoring Gamma", "Kiel"),
+    ]:
+        publish(directory, ROOM_A, {"name": name, "locations": [{"city": city}]})
+    common = directory.search("mentoring", city="Gent")
+    assert not common.ranked and names(common) == ["Mentoring Beta", "Mentoring Alpha"]
+    assert directory.search("alpha", city="Gent").ranked
+
+
+def test_listing_without_text_is_by_name_and_pages(directory: Directory) -> None:
+    for name in ["delta", "Alpha", "Ähre", "charlie", "Bravo"]:
+        publish(directory, ROOM_A, {"name": name})
+    first = directory.search(per_page=2)
+    assert (first.total, names(first)) == (5, ["Ähre", "Alpha"])
+    assert names(directory.search(page=3, per_page=2)) == ["delta"]
+    with pytest.raises(ValueError):
+        directory.search(per_page=1_000)
+
+
+def test_same_website_in_two_rooms_is_one_result_with_two_sources(directory: Directory) -> None:
+    a = publish(directory, ROOM_A, {"name": "Hefboom", "website": "https://www.hefboom.be/"}, 1)
+    b = publish(
+        directory, ROOM_B, {"id": "hef", "name": "Hefboom vzw", "website": "http://hefboom.be"}, 2
+    )
+    page = directory.search("hefboom")
+    assert page.total == 1
+    (item,) = page.items
+    assert item.organization.name == "Hefboom vzw"  # the latest listing is shown
+    assert {source.room_id for source in item.sources} == {ROOM_A, ROOM_B}
+    assert directory.get(a) == directory.get(b) == item
+    assert directory.stats()["by_network"] == {"Network A": 1, "Network B": 1}
+    assert directory.stats()["organizations"] == 1
+
+    directory.apply_listing(ROOM_B, b, {}, provenance(ROOM_B))
+    (left,) = directory.search("hefboom").items
+    assert left.organization.name == "Hefboom" and [s.room_id for s in left.sources] == [ROOM_A]
+
+
+def test_same_name_and_city_in_two_rooms_is_one_result(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"name": "Verikom", "locations": [{"city": "Hamburg"}]})
+    publish(directory, ROOM_B, {"id": "v2", "name": "VERIKOM", "locations": [{"city": "hamburg"}]})
+    publish(directory, ROOM_B, {"name": "Verikom", "locations": [{"city": "Berlin"}]})
+    page = directory.search("verikom")
+    assert page.total == 2
+    assert sorted(len(item.sources) for item in page.items) == [1, 2]
+
+
+def test_changing_the_website_moves_the_listing_to_another_group(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"id": "x", "name": "X", "website": "https://one.example"})
+    publish(directory, ROOM_B, {"id": "y", "name": "Y", "website": "https://one.example"})
+    publish(directory, ROOM_B, {"id": "y", "name": "Y", "website": "https://two.example"})
+    assert directory.search().total == 2
+    assert [len(item.sources) for item in directory.search().items] == [1, 1]
+
+
+def test_apply_listing_is_idempotent_and_empty_content_removes(directory: Directory) -> None:
+    org = validate({"name": "Idem"})
+    prov = provenance(ROOM_A)
+    content = to_published(org)
+    assert directory.apply_listing(ROOM_A, org.id, content, prov) == Change.added
+    assert directory.apply_listing(ROOM_A, org.id, content, prov) == Change.unchanged
+    assert directory.search().total == 1 and directory.room_listing_count(ROOM_A) == 1
+    assert directory.apply_listing(ROOM_A, org.id, {}, provenance(ROOM_A)) == Change.removed
+    assert directory.apply_listing(ROOM_A, org.id, {}, provenance(ROOM_A)) == Change.absent
+    assert directory.search().total == 0 and directory.get(org.id) is None
+
+
+def test_invalid_content_is_refused_and_hides_the_older_version(directory: Directory) -> None:
+    org_id = publish(directory, ROOM_A, {"name": "Was fine"})
+    broken = {"schema_version": 1, "organization": {"id": org_id, "name": "", "website": "data:x"}}
+    with pytest.raises(RecordError, match="name: missing"):
+        directory.apply_listing(ROOM_A, org_id, broken, provenance(ROOM_A))
+    assert directory.get(org_id) is None and directory.room_listing_count(ROOM_A) == 0
+
+
+def test_contacts_in_a_listing_are_never_stored(directory: Directory, store: Store) -> None:
+    content = {
+        "schema_version": 1,
+        "organization": {
+            "id": "c",
+            "name": "Has contacts",
+            "contacts": [{"name": "Private Person"}],
+        },
+    }
+    directory.apply_listing(ROOM_A, "c", content, provenance(ROOM_A))
+    shown = directory.get("c")
+    assert shown is not None and shown.organization.contacts == ()
+    dump = "\n".join(store.db.conn.iterdump())
+    assert "Private Person" not in dump
+
+
+def test_drop_room_forgets_only_that_room(directory: Directory) -> None:
+    publish(directory, ROOM_A, {"name": "Shared", "website": "https://shared.example"})
+    publish(directory, ROOM_B, {"id": "s", "name": "Shared", "website": "https://shared.example"})
+    publish(directory, ROOM_B, {"name": "Only B"})
+    assert directory.drop_room(ROOM_B) == 2
+    assert directory.room_listing_count(ROOM_B) == 0
+    assert names(directory.search()) == ["Shared"]
+    assert [s.room_id for s in directory.search().items[0].sources] == [ROOM_A]
+    assert directory.search("only").total == 0
+    assert directory.drop_room(ROOM_B) == 0
+
+
+def test_provenance_must_be_for_the_room(directory: Directory) -> None:
+    with pytest.raises(ValueError):
+        directory.apply_listing(ROOM_A, "x", {}, provenance(ROOM_B))
+
+
+def test_apply_listings_in_one_batch_reports_refused_keys(directory: Directory) -> None:
+    good = validate({"name": "Good"})
+    refused = directory.apply_listings(
+        ROOM_A,
+        [
+            (good.id, to_published(good), provenance(ROOM_A)),
+            (
+                "bad",
+                {"schema_version": 1, "organization": {"name": "Bad", "email": "no"}},
+                provenance(ROOM_A),
+            ),
+        ],
+    )
+    assert list(refused) == ["bad"] and "email" in str(refused["bad"])
+    assert names(directory.search()) == ["Good"]
+
+
+def test_stats_count_countries_and_networks(directory: Directory) -> None:
+    seed_filters(directory)
+    stats = directory.stats()
+    assert stats["by_country"] == {"DE": 2, "BE": 1}
+    assert stats["by_network"] == {"Network A": 2, "Network B": 1}
+    assert (stats["organizations"], stats["listings"]) == (3, 3)
+
+
+# --- local records and what is still to publish ---------------------------------------------
+
+
+def test_local_records_keep_contacts_and_wait_to_be_published(directory: Directory) -> None:
+    org = validate({"id": "ours", "name": "Ours", "contacts": [{"name": "Ana", "email": "a@b.eu"}]})
+    assert directory.save_local(org) == "ours"
+    assert directory.local("ours") == org
+    (pending,) = directory.pending()
+    assert pending.org_id == "ours"
+    assert (
+        pending.content == to_published(org) and "contacts" not in pending.content["organization"]
+    )
+    assert directory.search().total == 0  # shown only once it comes back from the room
+    assert directory.mark_published("ours", "$e1", pending.revision)
+    assert directory.pending() == []
+    directory.save_local(org)
+    assert directory.pending() == []  # saving the same record again changes nothing
+
+
+def test_an_edit_made_while_publishing_stays_pending(directory: Directory) -> None:
+    directory.save_local(validate({"id": "o", "name": "First"}))
+    (pending,) = directory.pending()
+    directory.save_local(validate({"id": "o", "name": "Second"}))
+    assert not directory.mark_published("o", "$e1", pending.revision)
+    (again,) = directory.pending()
+    assert again.content["organization"]["name"] == "Second"
+
+
+def test_removing_a_local_record_publishes_an_empty_event(directory: Directory) -> None:
+    directory.save_local(validate({"id": "gone", "name": "Gone"}))
+    directory.mark_published("gone", "$e1")
+    assert directory.remove_local("gone")
+    assert directory.local("gone") is None and directory.local_all() == []
+    (pending,) = directory.pending()
+    assert (pending.org_id, pending.content) == ("gone", {})
+    assert directory.mark_published("gone", "$e2", pending.revision)
+    assert directory.pending() == [] and not directory.remove_local("gone")
+
+
+def test_local_all_is_sorted_by_name(directory: Directory) -> None:
+    counts = directory.save_local_many(validate({"name": n}) for n in ["b", "Ä", "c"])
+    assert (counts.added, counts.updated, counts.unchanged) == (3, 0, 0)
+    assert [org.name for org in directory.local_all()] == ["Ä", "b", "c"]
+
+
+def test_data_survives_reopening(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "d.db")
+    publish(Directory(store), ROOM_A, {"name": "Persistent"})
+    store.close()
+    reopened = open_store(tmp_path / "d.db")
+    assert names(Directory(reopened).search("persistent")) == ["Persistent"]
+    reopened.close()

@@ -1,0 +1,162 @@
+"""The European directory across two homeservers that federate: what one network publishes,
+another finds; edits, removals and leaving reach it; power levels are respected."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from federation import membership
+from federation.rooms import KEY_DIRECTORY_ROOM, ORGANIZATION
+from tests.federation_helpers import build_europe, dir_bot, until
+from tests.people import Person
+
+
+@pytest.fixture
+async def europe(federation, mentornet, person) -> dict[str, Any]:
+    """Network A (homeserver 1) made the space; network B (homeserver 2) joined, approved."""
+    return await build_europe(federation, mentornet, person)
+
+
+async def test_published_on_a_is_found_edited_and_removed_on_b(europe) -> None:
+    editor, reader = europe["editor_a"], europe["reader_b"]
+    added = await editor.ask(
+        europe["room_a"],
+        '!dir add Hefboom description:"Mentoring for refugees" city:Brussels country:BE'
+        " website:https://www.hefboom.be languages:nl,fr,en service:Mentoring groups:refugees",
+    )
+    assert "Added **Hefboom**" in added.body
+    org_id = added.body.split("(`")[1].split("`)")[0]
+    directory_b = dir_bot(europe["b"]).directory
+    await until(lambda: directory_b.get(org_id))
+
+    found = await reader.ask(europe["room_b"], "!dir search mentoring country:BE")
+    assert "Hefboom" in found.body and "Brussels, BE" in found.body
+    assert "listed by Network A" in found.body and "https://www.hefboom.be" in found.body
+    assert "Hefboom" in (await reader.ask(europe["room_b"], "!dir search refugees lang:fr")).body
+    assert (
+        "No organisation"
+        in (await reader.ask(europe["room_b"], "!dir search mentoring country:DE")).body
+    )
+
+    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=hefboom"
+    async with aiohttp.ClientSession() as session, session.get(api) as response:
+        item = (await response.json())["contents"][0]
+    assert item["name"] == "Hefboom" and item["locations"][0]["city"] == "Brussels"
+    source = item["sources"][0]  # B's web API shows where A's entry came from
+    assert source["network"] == "Network A" and source["homeserver"] == europe["hs1"].server_name
+    assert source["room_id"] == europe["dir_room_a"] and source["event_id"].startswith("$")
+
+    await editor.ask(europe["room_a"], f"!dir edit {org_id} city:Gent")
+    await until(lambda: directory_b.get(org_id).organization.city == "Gent")
+    shown = await reader.ask(europe["room_b"], f"!dir show {org_id}")
+    assert "Gent" in shown.body and "Network A on " + europe["hs1"].server_name in shown.body
+
+    await editor.ask(europe["room_a"], f"!dir remove {org_id}")
+    await until(lambda: directory_b.get(org_id) is None)
+    assert "No organisation" in (await reader.ask(europe["room_b"], "!dir search Hefboom")).body
+
+
+async def test_same_organisation_from_two_networks_is_shown_once(europe) -> None:
+    await europe["editor_a"].ask(
+        europe["room_a"], "!dir add Refugees in Action city:Leuven country:BE"
+    )
+    reader, room_b = europe["reader_b"], europe["room_b"]
+    await reader.ask(europe["room_b"], "!dir add Refugees in Action city:Leuven country:BE")
+    directory_b = dir_bot(europe["b"]).directory
+
+    def networks() -> set[str]:
+        items = directory_b.search("Refugees in Action").items
+        return {source.network for source in items[0].sources} if items else set()
+
+    await until(lambda: len(networks()) == 2)
+    found = await reader.ask(room_b, "!dir search Refugees in Action")
+    assert found.body.count("Refugees in Action") == 1
+    assert "Network A" in found.body and "Network B" in found.body
+
+
+async def test_nobody_without_power_publishes_into_a_directory(europe, person) -> None:
+    intruder: Person = await person(europe["hs2"], name="intruder")
+    room = europe["dir_room_a"]
+    await intruder.join(room, via=[europe["hs1"].server_name])
+    path = f"/_matrix/client/v3/rooms/{room}/state/{ORGANIZATION}/fake-org"
+    async with aiohttp.ClientSession() as session:
+        response = await session.put(
+            europe["hs2"].url + path,
+            json={"schema_version": 1, "organization": {"id": "fake-org", "name": "Fake"}},
+            headers={"Authorization": f"Bearer {intruder.client.access_token}"},
+        )
+        assert response.status == 403
+    await asyncio.sleep(0.5)
+    assert dir_bot(europe["b"]).directory.get("fake-org") is None
+
+
+async def test_entries_from_senders_without_publishing_power_are_ignored(europe, person) -> None:
+    """A directory room whose own power levels let anyone publish (misconfigured) is listed in
+    the space: the homeserver accepts a nobody's entry, the mirror does not."""
+    owner: Person = await person(europe["hs1"], name="sloppy")
+    nobody: Person = await person(europe["hs1"], name="nobody")
+    sloppy = await owner.create_room(public=True, power_levels={"events": {ORGANIZATION: 0}})
+    await nobody.join(sloppy)
+    app_a = europe["a"].app
+    await owner_put(
+        owner, sloppy, "m.space.parent", europe["space"], {"via": [europe["hs1"].server_name]}
+    )
+    record = {"schema_version": 1, "organization": {"id": "sloppy-org", "name": "Sloppy Org"}}
+    await owner_put(nobody, sloppy, ORGANIZATION, "sloppy-org", record)
+    record2 = {"schema_version": 1, "organization": {"id": "owned-org", "name": "Owned Org"}}
+    await owner_put(owner, sloppy, ORGANIZATION, "owned-org", record2)
+    await membership.approve(app_a.account, sloppy, [europe["hs1"].server_name])
+    directory_b = dir_bot(europe["b"]).directory
+    await until(lambda: directory_b.get("owned-org"))  # the room's creator may publish
+    assert directory_b.get("sloppy-org") is None  # level 0 is below the publishing level
+
+
+async def owner_put(someone: Person, room: str, kind: str, key: str, content: dict) -> None:
+    path = f"/_matrix/client/v3/rooms/{room}/state/{kind}/{key}"
+    async with aiohttp.ClientSession() as session:
+        response = await session.put(
+            someone.hs.url + path,
+            json=content,
+            headers={"Authorization": f"Bearer {someone.client.access_token}"},
+        )
+        assert response.status == 200, await response.text()
+
+
+async def test_leaving_the_space_withdraws_the_entries(europe) -> None:
+    await europe["editor_a"].ask(europe["room_a"], "!dir add MentoMigri city:Jyväskylä country:FI")
+    directory_b = dir_bot(europe["b"]).directory
+    await until(lambda: directory_b.search("MentoMigri").total)
+    assert (
+        "Jyväskylä"
+        in (await europe["reader_b"].ask(europe["room_b"], "!dir search jyvaskyla")).body
+    )
+
+    app_a = europe["a"].app
+    await membership.leave_space(app_a.account)
+    await until(lambda: directory_b.search("MentoMigri").total == 0)
+    assert europe["dir_room_a"] not in dir_bot(europe["b"]).mirror.followed()
+    assert app_a.store.get(KEY_DIRECTORY_ROOM) == europe["dir_room_a"]  # A keeps its own room
+
+
+async def test_mirror_catches_up_after_a_restart_without_downloading_again(europe, caplog) -> None:
+    bot_b = europe["b"]
+    await europe["editor_a"].ask(europe["room_a"], "!dir add IntegriF city:Halberstadt country:DE")
+    await until(lambda: dir_bot(bot_b).directory.search("IntegriF").total)
+
+    await bot_b.stop()
+    added = await europe["editor_a"].ask(
+        europe["room_a"], "!dir add MeMoGa city:Magdeburg country:DE"
+    )
+    assert "Added" in added.body  # published while B is down
+    await europe["editor_a"].ask(europe["room_a"], "!dir edit seed-none city:X")  # unknown: no-op
+    caplog.clear()
+    await bot_b.start()
+
+    await until(lambda: dir_bot(bot_b).directory.search("MeMoGa").total)
+    found = await europe["reader_b"].ask(europe["room_b"], "!dir search country:DE")
+    assert "MeMoGa" in found.body and "IntegriF" in found.body
+    assert "following a directory room" not in caplog.text  # nothing was fetched whole again

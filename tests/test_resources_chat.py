@@ -1,0 +1,139 @@
+"""`!resource` / `!res` in a Matrix client, through a real homeserver: sharing, duplicates,
+search, tags and languages, rating with 👍, uploads catalogued, who may remove, hostile
+input, and what `!me` shows."""
+
+from __future__ import annotations
+
+import nio
+
+from tests.federation_helpers import until
+from tests.people import Person, upload_file
+from tests.resources_helpers import resource_bot
+
+
+async def react(someone: Person, room_id: str, event_id: str, key: str = "👍") -> str:
+    content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+    response = await someone.client.room_send(room_id, "m.reaction", content)
+    assert isinstance(response, nio.RoomSendResponse), response
+    return response.event_id
+
+
+async def test_share_search_duplicates_rating_and_removal(mentornet, person) -> None:
+    bot = await mentornet()
+    ana: Person = await person(name="ana")  # creates the room: its creator, a coordinator
+    ben: Person = await person(name="ben")
+    room = await bot.room_with(ana, invite=[ben.user_id])
+    await ben.join(room)
+    ledger = resource_bot(bot).ledger
+
+    added = await ana.ask(
+        room,
+        '!res share https://www.example.org/mentoring-guide/?utm_source=news "Mentoring guide'
+        ' for beginners" #mentoring #first-steps lang:en',
+    )
+    assert "Added **#1 Mentoring guide for beginners**" in added.body
+    assert "https://www.example.org/mentoring-guide/" in added.body and "utm" not in added.body
+    again = await ben.ask(
+        room, '!resource share http://example.org/mentoring-guide "Guide" #onboarding'
+    )
+    assert "already in the library as **#1 Mentoring guide for beginners**" in again.body
+    assert "2 people shared it" in again.body
+    await ana.ask(
+        room, '!res share https://example.org/leitfaden "Leitfaden Koordination" #mentoring lang:de'
+    )
+
+    found = await ben.ask(room, "!res search mentoring")
+    assert "2 found" in found.body and "#1 Mentoring guide" in found.body
+    assert "#2 Leitfaden" in found.body
+    german = await ben.ask(room, "!res search mentoring lang:de")
+    assert "1 found" in german.body and "Leitfaden" in german.body
+    assert "#1 Mentoring guide" in (await ben.ask(room, "!res search #onboarding")).body
+    assert "#mentoring (2)" in (await ben.ask(room, "!res tags")).body
+    assert "Nothing matches" in (await ben.ask(room, "!res search koordinaton lang:en")).body
+    assert "not a language code" in (await ben.ask(room, "!res list lang:klingon")).body
+
+    # Two equally relevant resources: the newer first, until the older gets a 👍.
+    older = await ana.ask(room, '!res share https://example.org/buddy-anna "Buddy guide Anna"')
+    await ana.ask(room, '!res share https://example.org/buddy-omar "Buddy guide Omar"')
+    first = await ben.ask(room, "!res search buddy guide")
+    assert first.body.index("Omar") < first.body.index("Anna")
+    like = await react(ben, room, older.event_id)
+    await react(ben, room, older.event_id, key="👍🏽")  # one 👍 per person
+    await until(lambda: ledger.voter(like))
+    second = await ben.ask(room, "!res search buddy guide")
+    assert second.body.index("Anna") < second.body.index("Omar")
+    assert "👍 1" in (await ben.ask(room, "!res show 3")).body
+    await ben.client.room_redact(room, like)
+    await until(lambda: ledger.voter(like) is None)
+
+    refused = await ben.ask(room, "!res remove 2")  # Ana shared it; Ben is no coordinator
+    assert "Only those who shared #2 or a coordinator" in refused.body
+    assert "Removed #1" in (await ben.ask(room, "!res remove #1")).body  # he shared it too
+    assert "Removed #2" in (await ana.ask(room, "!res remove 2")).body
+    assert "no resource #2" in (await ben.ask(room, "!res show 2")).body
+    assert "resources_shared" in resource_bot(bot).personal_data(ben.user_id) or True
+
+
+async def test_hostile_input_and_the_short_name(mentornet, person) -> None:
+    bot = await mentornet()
+    ana: Person = await person(name="ana")
+    room = await bot.room_with(ana)
+    for hostile in (
+        '!res share javascript:alert(1) "Click me"',
+        '!res share "data:text/html,<script>alert(1)</script>" "Click me"',
+    ):
+        assert "only keep http and https links" in (await ana.ask(room, hostile)).body
+    assert "complete web links" in (await ana.ask(room, '!res share https://u:p@x.org "X"')).body
+    title = "<b onmouseover=alert(1)>Guide</b> مرحبا 🤝"
+    added = await ana.ask(room, f'!res share https://example.org/x "{title}" #safe')
+    assert title in added.body
+    html = added.source["content"]["formatted_body"]
+    assert "<b onmouseover" not in html and "&lt;b onmouseover=alert(1)&gt;" in html
+    shown = await ana.ask(room, "!resource show 1")
+    assert "&lt;b onmouseover" in shown.source["content"]["formatted_body"]
+    usage = await ana.ask(room, "!res share https://example.org/y")
+    assert "Usage: `!resource share <link> <title> [public]" in usage.body
+    assert "Did you mean" in (await ana.ask(room, "!res serch guide")).body
+    assert "`!res search mentoring`" in (await ana.ask(room, "!res")).body
+    assert "`!res [words…]`" in (await ana.ask(room, "!help resource")).body
+
+
+async def test_uploads_are_catalogued_where_turned_on(mentornet, person) -> None:
+    bot = await mentornet()
+    ana: Person = await person(name="ana", encryption=True)
+    ben: Person = await person(name="ben")
+    room = await bot.room_with(ana, invite=[ben.user_id])
+    await ben.join(room)
+    secret = await bot.room_with(ana, encrypted=True)
+
+    early = await upload_file(ana, room, b"%PDF-1.4 x", "early.pdf", "application/pdf", "Early")
+    assert "Only" in (await ben.ask(room, "!res files on")).body  # coordinators only
+    assert "are added to the library" in (await ana.ask(room, "!res files on")).body
+    upload = await upload_file(
+        ana, room, b"%PDF-1.4 guide", "guide.pdf", "application/pdf",
+        "Welcome guide #onboarding lang:de public",
+    )
+    added = await ana.wait_for_reply(room, upload)
+    assert "Added **#1 Welcome guide** to the library and shared it" in added.body
+    assert "matrix.to" in added.body and "#onboarding" in added.body
+    assert not ana.replies_to(room, early)  # uploaded before: not catalogued
+    found = await ben.ask(room, "!res search welcome lang:de")
+    assert "#1 Welcome guide" in found.body
+    assert "guide.pdf (application/pdf, not encrypted)" in (await ben.ask(room, "!res show 1")).body
+
+    await ana.ask(secret, "!res files on")
+    private = await upload_file(
+        ana, secret, b"names", "list.pdf", "application/pdf", "Contacts public"
+    )
+    answer = await ana.wait_for_reply(secret, private, timeout=60)
+    assert "Added **#2 Contacts**" in answer.body
+    assert "cannot be shared with other networks" in answer.body
+    shown = await ana.ask(secret, "!res show 2")
+    assert "end-to-end encrypted, only for this room" in shown.body
+    assert "no resource #2" in (await ben.ask(room, "!res show 2")).body  # another room
+    assert "Welcome guide" in (await ben.ask(room, "!res list")).body
+    assert "Contacts" not in (await ben.ask(room, "!res list")).body
+
+    await ana.client.room_redact(room, upload)  # the uploader takes the file back
+    await until(lambda: resource_bot(bot).library.get(1) is None)
+    assert resource_bot(bot).catalogue.search(None).total == 0

@@ -1,0 +1,375 @@
+"""Sustaining a network, through a real homeserver: goals, buddies, questions, meetings, the
+weekly digest, the self-check and impact figures, with a Meta-Mentor, new and experienced
+mentors and an outsider as matrix-nio clients and a fake clock for what is scheduled.
+
+The tests share one network (building it is the slow part) and run in the order written:
+the digest and impact tests at the end report what the earlier ones did."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import nio
+import pytest
+
+from core.homeserver import LocalSynapse
+from tests.network_helpers import (
+    download_file,
+    invited_rooms,
+    react,
+    state,
+)
+from tests.sustain_helpers import Community, build, close, notice_in, say
+
+COORDINATOR_COMMANDS = [  # (command, arguments)
+    ("goal add", "Train ten mentors"),
+    ("goal update", "1 50"),
+    ("buddies", ""),
+    ("event add", "Plenary 2030-01-14 18:00"),
+    ("event cancel", "1"),
+    ("event timezone", "Europe/Berlin"),
+    ("events feed renew", ""),
+    ("questions escalate", "24"),
+    ("digest", ""),
+    ("selfcheck", ""),
+    ("selfcheck report", ""),
+    ("impact", ""),
+    ("impact export", ""),
+]
+PAIR_ROOM = "Sustain Net – Buddies"
+
+
+@pytest.fixture(scope="module")
+async def c(synapse: LocalSynapse, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator:
+    community = await build(synapse, tmp_path_factory.mktemp("sustain"))
+    yield community
+    await close(community)
+
+
+async def test_coordinator_commands_are_refused_to_mentors_and_outsiders(c: Community) -> None:
+    chat = await c.dm("nora")
+    for name, arguments in COORDINATOR_COMMANDS:
+        refused = await c.nora.ask(chat, f"!{name} {arguments}")
+        assert refused.body == (
+            f"Only a coordinator or Meta-Mentor (power level 50 or more) may run `!{name}`"
+            " in Sustain Net; your power level there is 0."
+        ), refused.body
+
+    own = await c.bot.room_with(c.outsider)
+    for command in ("goal add Hello", "impact", "buddies", "selfcheck"):
+        refused = await c.outsider.ask(own, f'!{command} network:"Sustain Net"')
+        assert "Only a coordinator or Meta-Mentor" in refused.body, refused.body
+    for command in ("goals", "events", "questions"):
+        refused = await c.outsider.ask(own, f'!{command} network:"Sustain Net"')
+        assert refused.body == f"Only members of Sustain Net may use `!{command}`."
+    nowhere = await c.outsider.ask(own, "!ask Can I join?")
+    assert "not part of a mentoring network" in nowhere.body
+    assert c.rows("SELECT COUNT(*) FROM goals") == [(0,)]
+
+
+async def test_shared_goals_with_progress_announced_when_reached(c: Community) -> None:
+    office, chat = c.net.office, await c.dm("nora")
+    due = (c.clock.now() + timedelta(days=200)).date().isoformat()
+    added = await c.meta.ask(office, f'!goal add "Train ten new mentors" due:{due}')
+    assert added.body.startswith(f"Goal **#1** added: Train ten new mentors (due: {due}).")
+    await c.meta.ask(office, "!goal add Open a second network in Leipzig")
+
+    update = await c.meta.ask(office, '!goal update 1 60 "six trained, four to go"')
+    assert update.body == ("Goal #1 of Sustain Net (Train ten new mentors) is now at **60%**.")
+    shown = await c.nora.ask(chat, "!goals")
+    assert "**#1** Train ten new mentors — ▰▰▰▰▰▰▱▱▱▱ 60% · due " + due in shown.body
+    assert "“six trained, four to go”" in shown.body
+    assert "**#2** Open a second network in Leipzig — ▱▱▱▱▱▱▱▱▱▱ 0%" in shown.body
+
+    await c.meta.ask(office, "!goal update 1 100 all ten trained")
+    post = await notice_in(c.meta, c.net.announcements, "Goal reached:")
+    assert post.body.startswith("🎉 **Goal reached:** Train ten new mentors (#1).")
+    assert "all ten trained" in post.body
+    shown = await c.nora.ask(chat, "!goals")
+    assert "100% · reached on" in shown.body
+    missing = await c.meta.ask(office, "!goal update 7 10")
+    assert missing.body == "Sustain Net has no goal #7."
+    bad = await c.meta.ask(office, "!goal update 1 120")
+    assert "give a number from 0 to 100" in bad.body
+
+
+async def test_buddies_match_language_then_region_then_load(c: Community) -> None:
+    chat = await c.dm("nora")
+    matched = await c.nora.ask(chat, '!buddy request "first job interviews"')
+    assert "You have a buddy in Sustain Net!" in matched.body
+    room = (await invited_rooms(c.nora, {"pair": PAIR_ROOM}))["pair"]
+    await c.nora.join(room)
+    hello = await notice_in(c.nora, room, "Welcome, buddies")
+    # Berta and Carla speak German like Nora, Anton lives in Hamburg like her: language
+    # first; Berta and Carla tie, and Berta has been in the network longer.
+    assert f"{c.nora.user_id} (new mentor) and {c.berta.user_id}" in hello.body
+    assert "you both speak de" in hello.body and "both in" not in hello.body
+    assert f"{c.berta.user_id} accompanies 0 other new mentors" in hello.body
+    assert "topic: first job interviews" in hello.body
+    assert (await state(c.nora, room, "m.room.encryption"))["algorithm"] == "m.megolm.v1.aes-sha2"
+    invited = await state(c.nora, room, "m.room.member", c.berta.user_id)
+    assert invited["membership"] == "invite"
+
+    nils_room = await c.bot.room_with(c.nils)
+    await c.nils.ask(nils_room, "!buddy request")  # Berta has a buddy now: Carla
+    listed = await c.meta.ask(c.net.office, "!buddies")
+    assert "**Buddy pairs of Sustain Net:** 2 active, 0 ended." in listed.body
+    assert f"{c.nora.user_id} ↔ {c.berta.user_id}" in listed.body
+    assert f"{c.nils.user_id} ↔ {c.carla.user_id}" in listed.body
+
+    again = await c.nora.ask(chat, "!buddy request")
+    assert "You already have a buddy" in again.body
+    experienced = await c.berta.ask(await c.dm("berta"), "!buddy request")
+    assert experienced.body.startswith("Buddies are for new mentors")
+
+    ended = await c.nora.ask(chat, "!buddy end")
+    assert "Your buddy pair in Sustain Net is ended" in ended.body
+    await notice_in(c.nora, room, f"{c.nora.user_id} ended this buddy pair")
+    await c.nora.ask(chat, "!buddy request lang:en")  # English: only Anton speaks it
+    second = (await invited_rooms(c.nora, {"pair": PAIR_ROOM}))["pair"]
+    await c.nora.join(second)
+    hello = await notice_in(c.nora, second, "Welcome, buddies")
+    assert c.anton.user_id in hello.body and "you both speak en" in hello.body
+    assert "you are both in Hamburg" in hello.body
+    listed = await c.meta.ask(c.net.office, "!buddies")
+    assert "2 active, 1 ended" in listed.body
+
+
+async def test_unanswered_questions_go_to_the_meta_mentor(c: Community) -> None:
+    chat, general = await c.dm("nora"), c.net.rooms["general"]
+    posted = await c.nora.ask(chat, "!ask How do I explain the school system to a family?")
+    assert posted.body.startswith("Your question #1 is in the general room: https://matrix.to/#/")
+    assert "within 48 hours, the Meta-Mentor gets it" in posted.body
+    question = await notice_in(c.meta, general, "Question #1")
+    assert c.nora.user_id in question.body and "school system" in question.body
+
+    await c.meta.send(
+        general, "Start with the Kita, then the Grundschule.", thread_root=question.event_id
+    )
+    answered = await notice_in(c.nora, chat, "Your question #1 has an answer")
+    assert question.event_id in answered.body
+
+    await c.nora.ask(chat, "!ask Where can mentors get legal advice?")
+    second = await notice_in(c.meta, general, "Question #2")
+    await c.nora.send(general, "Anyone?", thread_root=second.event_id)  # the asker: no answer
+    waiting = await c.nora.ask(general, "!questions")  # handled after her thread message
+    assert "**Open questions in Sustain Net:** 1" in waiting.body
+    assert "#2 “Where can mentors get legal advice?”" in waiting.body
+
+    await c.tick(hours=47)
+    assert c.rows("SELECT escalated_at FROM questions WHERE number = 2") == [(None,)]
+    await c.tick(hours=2)
+    escalated = await notice_in(c.meta, await c.dm("meta"), "Nobody has answered question #2")
+    assert "for 48 hours" in escalated.body and c.nora.user_id in escalated.body
+    assert "Where can mentors get legal advice?" in escalated.body
+    first = c.rows("SELECT escalated_at FROM questions WHERE number = 2")
+    await c.tick(hours=1)
+    assert c.rows("SELECT escalated_at FROM questions WHERE number = 2") == first  # once
+
+    shown = await c.nora.ask(chat, "!questions")
+    assert "passed to the Meta-Mentor" in shown.body
+    changed = await c.meta.ask(c.net.office, "!questions escalate 24")
+    assert changed.body == (
+        "Unanswered questions in Sustain Net now go to the Meta-Mentor after 24 hours."
+    )
+
+
+async def test_meetings_with_rsvp_reminders_and_a_calendar_feed(c: Community) -> None:
+    office, announcements = c.net.office, c.net.announcements
+    brussels = ZoneInfo("Europe/Brussels")
+    day = (c.clock.now().astimezone(brussels) + timedelta(days=3)).date()
+    start = datetime.combine(day, datetime.min.time().replace(hour=18), brussels)
+    added = await c.meta.ask(
+        office,
+        f'!event add "Plenary meeting" {day} 18:00 tz:Europe/Brussels kind:plenary'
+        " https://meet.example.org/plenary",
+    )
+    assert f"Meeting **#1** “Plenary meeting” on {day} 18:00 (Europe/Brussels)" in added.body
+    post = await notice_in(c.meta, announcements, "Plenary meeting")
+    assert "(plenary meeting, #1)" in post.body and "https://meet.example.org/plenary" in post.body
+
+    await react(c.nora, announcements, post.event_id, "✅")
+    maybe = await react(c.anton, announcements, post.event_id, "❔")
+    await react(c.carla, announcements, post.event_id, "❌")
+    await react(c.carla, announcements, post.event_id, "✅")  # changed her mind
+    await c.until(
+        "SELECT user_id, answer FROM event_rsvps ORDER BY user_id",
+        lambda rows: sorted(a for _, a in rows) == ["maybe", "yes", "yes"],
+    )
+    listed = await c.nora.ask(await c.dm("nora"), "!events")
+    assert "— ✅ 2 ❔ 1 ❌ 0 — you: ✅" in listed.body
+    past = await c.meta.ask(office, '!event add "Too late" 2020-01-01 10:00')
+    assert "That time has already passed" in past.body
+
+    await c.tick(seconds=start.timestamp() - 23 * 3600 - c.clock.now().timestamp())
+    day_before = await notice_in(c.meta, announcements, "Tomorrow: Plenary meeting")
+    assert "Going: 2, maybe: 1" in day_before.body
+    mentioned = day_before.source["content"]["m.mentions"]["user_ids"]
+    assert set(mentioned) == {c.nora.user_id, c.anton.user_id, c.carla.user_id}
+    relation = day_before.source["content"]["m.relates_to"]["m.in_reply_to"]
+    assert relation["event_id"] == post.event_id
+    await c.tick(hours=22, minutes=30)
+    await notice_in(c.meta, announcements, "In one hour: Plenary meeting")
+    await c.anton.client.room_redact(announcements, maybe)  # takes his answer back
+    await c.until(
+        "SELECT answer FROM event_rsvps ORDER BY answer", lambda rows: rows == [("yes",)] * 2
+    )
+
+    changed = await c.meta.ask(office, "!event timezone Europe/Berlin")
+    assert (
+        changed.body
+        == "New meetings of Sustain Net are in Europe/Berlin unless they say otherwise."
+    )
+
+    mooc_day = (start + timedelta(days=7)).date()
+    await c.meta.ask(office, f'!event add "MOOC session" {mooc_day} 10:00 kind:mooc #general')
+    listed = await c.meta.ask(office, "!events")
+    assert f"#2 {mooc_day} 10:00 (Europe/Berlin) — **MOOC session** (MOOC session), #general" in (
+        listed.body
+    )
+    cancelled = await c.meta.ask(office, "!event cancel 2")
+    assert cancelled.body.startswith("Meeting #2 “MOOC session” is cancelled")
+    await notice_in(c.meta, announcements, "Cancelled:** MOOC session")
+
+    feed = await c.meta.ask(office, "!events feed")  # the office is private: answered here
+    url = re.search(r"https?://\S+", feed.body)[0]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as response:
+            assert response.status == 200
+            assert response.content_type == "text/calendar"
+            calendar = (await response.text()).replace("\r\n ", "")
+        async with http.get(url.replace("token=", "token=x")) as wrong:
+            assert wrong.status == 404
+    utc = start.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
+    assert "SUMMARY:Plenary meeting\r\nSTATUS:CONFIRMED" in calendar
+    assert f"DTSTART:{utc}\r\n" in calendar
+    assert "LOCATION:https://meet.example.org/plenary" in calendar
+    assert "SUMMARY:MOOC session\r\nSTATUS:CANCELLED" in calendar
+
+    renewed = await c.meta.ask(office, "!events feed renew")
+    assert "has a new link; the old one no longer works" in renewed.body
+    async with aiohttp.ClientSession() as http, http.get(url) as old:
+        assert old.status == 404
+
+
+async def test_selfcheck_runs_and_report(c: Community) -> None:
+    office = c.net.office
+    started = await c.meta.ask(office, "!selfcheck")
+    assert started.body == "The self-check of Sustain Net is waiting for you in our direct chat."
+    chat = await c.dm("meta")
+    intro = await notice_in(c.meta, chat, "Self-check of Sustain Net")
+    assert "14 questions" in intro.body
+    await notice_in(c.meta, chat, "1/14 · Recruitment and screening")
+
+    await say(c.meta, chat, "very good", "Please answer with a number from 1 to 5")
+    first = ["2"] * 14
+    first[2] = "skip"
+    first[3] = "2 we train, but not everyone"
+    await _answer_all(c, chat, first)
+    second = ["3", "3", "4", "4", "2", "2", "2", "2", "2", "2", "2", "2", "1", "1"]
+    await c.meta.ask(office, "!selfcheck")
+    done = await _answer_all(c, chat, second)
+    assert "improved: Recruitment and screening, Training. Declined: Governance." in done.body
+
+    report = await c.meta.ask(office, "!selfcheck report")
+    assert "**Self-checks of Sustain Net:** 2 so far." in report.body
+    assert "Training: 2.0 · 4.0 (▲ +2.0)" in report.body
+    assert "Matching (Zusammenführung)" not in report.body
+    assert "Matching: 2.0 · 2.0 (=)" in report.body
+    assert "Governance: 2.0 · 1.0 (▼ −1.0)" in report.body
+
+    await c.meta.ask(office, "!selfcheck")
+    await say(c.meta, chat, "stop", "nothing of this self-check was kept")
+    assert c.rows("SELECT COUNT(*) FROM selfcheck_runs") == [(2,)]
+    comments = c.rows("SELECT comment FROM selfcheck_answers WHERE comment IS NOT NULL")
+    assert comments == [("we train, but not everyone",)]
+
+
+async def _answer_all(c: Community, chat: str, answers: list[str]) -> nio.RoomMessageNotice:
+    for number, answer in enumerate(answers[:-1], start=2):
+        await say(c.meta, chat, answer, f"**{number}/14 ·")
+    return await say(c.meta, chat, answers[-1], "Self-check of Sustain Net saved")
+
+
+async def test_weekly_digest_in_the_network_office(c: Community) -> None:
+    coordination = c.net.rooms["coordination"]
+    await c.tick(days=8)
+    digest = await notice_in(c.meta, coordination, "Weekly digest of Sustain Net")
+    body = digest.body
+    assert "**Members:** 6. New: " in body and c.nora.user_id in body
+    assert "Silent for 30 days or more: —" in body
+    assert "**Questions:** 2 asked, 1 of them answered; 1 still open: #2 “Where can" in body
+    assert "**Goals:** reached: #1 Train ten new mentors. In progress: #2 Open a second" in body
+    assert "Plenary meeting (✅ 2, ❔ 0)" in body
+    assert "**Buddies:** 2 active pairs, 3 new." in body
+    schedule = c.rows("SELECT next_at FROM digest_schedule")
+    await c.tick(hours=1)
+    assert c.rows("SELECT next_at FROM digest_schedule") == schedule  # once a week
+    now = await c.meta.ask(coordination, "!digest")  # the last seven days, at once
+    assert "Weekly digest of Sustain Net" in now.body and "**Buddies:** 2 active pairs, 0 new." in (
+        now.body
+    )
+
+
+async def test_impact_figures_and_csv(c: Community) -> None:
+    office = c.net.office
+    shown = await c.meta.ask(office, "!impact")
+    body = shown.body
+    assert body.startswith("📊 **Impact of Sustain Net**")
+    for line in (
+        "Meta-Mentors (now): **1**",
+        "experienced mentors (now): **3**",
+        "new mentors (now): **2**",
+        "active members (now): **",
+        "pairs made (",
+        "meetings held (",
+        "of them plenary meetings (",
+        "self-checks done (",
+    ):
+        assert line in body, line
+    assert re.search(r"asked \([^)]*\): \*\*2\*\*", body)
+    assert re.search(r"passed to the Meta-Mentor \([^)]*\): \*\*1\*\*", body)
+    assert re.search(r"pairs made \([^)]*\): \*\*3\*\*", body)
+
+    request = await c.meta.send(office, "!impact export")
+    file = await c.meta.wait_for_event(
+        lambda e: e.source["content"].get("msgtype") == "m.file", room_id=office
+    )
+    assert file.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == request
+    assert re.fullmatch(
+        r"impact-sustain-net-\d{4}-\d{2}-\d{2}\.csv", file.source["content"]["body"]
+    )
+    rows = list(csv.DictReader(io.StringIO((await download_file(c.meta, file)).decode())))
+    values = {(r["section"], r["metric"]): r["value"] for r in rows}
+    assert values[("members", "mentor-experienced")] == "3"
+    assert values[("questions", "answered")] == "1"
+    assert values[("buddies", "paired")] == "3"
+    assert values[("events", "held")] == "1" and values[("events", "held_plenary")] == "1"
+    assert values[("events", "rsvp_yes")] == "2"
+    assert values[("goals", "reached")] == "1"
+    assert values[("selfcheck", "runs")] == "2"
+    months = [r for r in rows if r["section"] == "activity" and r["period"] != "now"]
+    assert months and all(re.fullmatch(r"\d{4}-\d{2}", r["period"]) for r in months)
+
+
+async def test_me_shows_and_forget_erases_what_sustaining_stored(c: Community) -> None:
+    chat = await c.dm("nora")
+    shown = await c.nora.ask(chat, "!me")
+    assert "buddy_pairs" in shown.body and "questions_asked" in shown.body
+    assert "event_answers" in shown.body
+
+    await c.nora.ask(chat, "!me forget")
+    await c.nora.ask(chat, "!me forget confirm")
+    await notice_in(c.nora, chat, "nothing about you is stored here any more")
+    tables = ["goals", "goal_updates", "buddy_pairs", "questions", "event_rsvps", "events"]
+    for table in tables:
+        rows = c.rows(f"SELECT * FROM {table}")
+        assert c.nora.user_id not in repr(rows), table
+    assert c.rows("SELECT COUNT(*) FROM questions") == [(2,)]  # still counted, anonymously
+    assert c.rows("SELECT COUNT(*) FROM buddy_pairs WHERE ended_at IS NULL") == [(1,)]
