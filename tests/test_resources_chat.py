@@ -7,7 +7,8 @@ from __future__ import annotations
 import nio
 
 from tests.federation_helpers import until
-from tests.people import Person, upload_file
+from tests.network_helpers import database_rows, direct_chat, mentions, notice_in
+from tests.people import Person, in_reply_to, upload_file
 from tests.resources_helpers import resource_bot
 
 
@@ -71,7 +72,6 @@ async def test_share_search_duplicates_rating_and_removal(mentornet, person) -> 
     assert "Removed #1" in (await ben.ask(room, "!res remove #1")).body  # he shared it too
     assert "Removed #2" in (await ana.ask(room, "!res remove 2")).body
     assert "no resource #2" in (await ben.ask(room, "!res show 2")).body
-    assert "resources_shared" in resource_bot(bot).personal_data(ben.user_id) or True
 
 
 async def test_hostile_input_and_the_short_name(mentornet, person) -> None:
@@ -110,7 +110,11 @@ async def test_uploads_are_catalogued_where_turned_on(mentornet, person) -> None
     assert "Only" in (await ben.ask(room, "!res files on")).body  # coordinators only
     assert "are added to the library" in (await ana.ask(room, "!res files on")).body
     upload = await upload_file(
-        ana, room, b"%PDF-1.4 guide", "guide.pdf", "application/pdf",
+        ana,
+        room,
+        b"%PDF-1.4 guide",
+        "guide.pdf",
+        "application/pdf",
         "Welcome guide #onboarding lang:de public",
     )
     added = await ana.wait_for_reply(room, upload)
@@ -137,3 +141,42 @@ async def test_uploads_are_catalogued_where_turned_on(mentornet, person) -> None
     await ana.client.room_redact(room, upload)  # the uploader takes the file back
     await until(lambda: resource_bot(bot).library.get(1) is None)
     assert resource_bot(bot).catalogue.search(None).total == 0
+
+
+async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, person) -> None:
+    bot = await mentornet()
+    ana: Person = await person(name="ana")  # the room's creator: a coordinator
+    ben: Person = await person(name="ben", encryption=True)  # for the direct chat
+    room = await bot.room_with(ana, invite=[ben.user_id])
+    await ben.join(room)
+    ledger = resource_bot(bot).ledger
+
+    await ben.ask(room, '!res share https://example.org/bens "Ben\'s own guide" public')
+    both = await ben.ask(room, '!res share https://example.org/both "Guide for both" #forms')
+    await ana.ask(room, '!res share https://example.org/both "Guide for both"')
+    draft = await ben.ask(room, '!res share https://example.org/draft "Ben\'s draft"')
+    assert "#3" in draft.body
+    assert "Removed #3" in (await ana.ask(room, "!res remove 3")).body  # a coordinator may
+    like = await react(ben, room, both.event_id)
+    await until(lambda: ledger.voter(like))
+
+    pointer = await ben.ask(room, "!me")
+    assert "sent it to you in our direct chat" in pointer.body
+    chat = await direct_chat(ben, bot.user_id)
+    shown = await notice_in(ben, chat, "What I store about")
+    assert "resources you shared: #1 Ben's own guide (" in shown.body
+    assert f", {room}), #2 Guide for both (" in shown.body
+    assert "resources you gave a 👍: #2 Guide for both" in shown.body
+
+    await ben.ask(chat, "!me forget")
+    await ben.ask(chat, "!me forget confirm")
+    await notice_in(ben, chat, "nothing about you is stored here any more")
+    # What only Ben shared is gone; what Ana shared too stays, hers alone, and no longer
+    # points at Ben's message; his 👍 no longer counts.
+    assert "no resource #1" in (await ana.ask(room, "!res show 1")).body
+    shown = await ana.ask(room, "!res show 2")
+    assert f"Shared by {ana.user_id} (" in shown.body and "👍 0" in shown.body
+    rows = {k: v for k, v in database_rows(bot.folder / "mentornet.db").items() if "resource" in k}
+    assert mentions(rows, ben.user_id) == {}
+    assert mentions(rows, in_reply_to(both)) == {}  # the message he shared it with
+    assert "Ben" not in str(rows)

@@ -194,11 +194,17 @@ def test_forgetting_a_person_removes_what_only_they_shared() -> None:
     s.ledger.vote(both.id, "@ana:a.example", "$vote")
     s.ledger.set_file_room("!files", "@ana:a.example", True)
     data = s.ledger.personal_data("@ana:a.example")
-    assert [item["title"] for item in data["resources_shared"]] == ["Only Ana's", "Shared by both"]
-    assert data["resources_liked"] == [both.id] and data["file_rooms_enabled"] == ["!files"]
+    assert [item.split(" (")[0] for item in data["resources_shared"]] == [
+        f"#{alone.id} Only Ana's",
+        f"#{both.id} Shared by both",
+    ]
+    assert data["resources_liked"] == [f"#{both.id} Shared by both"]
+    assert data["file_rooms_enabled"] == ["!files"]
     assert s.ledger.forget("@ana:a.example") == [alone.id]
     assert s.ledger.personal_data("@ana:a.example") == {}
-    assert s.library.get(both.id).sharers == ("@ben:a.example",)
+    kept = s.library.get(both.id)
+    assert kept.sharers == ("@ben:a.example",)
+    assert kept.event_id == "$share-Shared by both-@ben:a.example"  # no longer Ana's message
     assert s.ledger.is_file_room("!files")  # the room setting stays, without who set it
 
 

@@ -86,8 +86,9 @@ class Ledger:
     # --- personal data ----------------------------------------------------------------------
 
     def personal_data(self, user_id: str) -> dict[str, Any]:
+        """What `!me` shows and exports, one readable line an item (like the other bots)."""
         shared = [
-            {"resource": rid, "title": title, "room": room, "shared_at": _iso(at)}
+            f"#{rid} {title} ({_day(at)}, {room})"
             for rid, title, room, at in self.db.execute(
                 "SELECT r.id, r.title, s.room_id, s.shared_at FROM resource_sharers s"
                 " JOIN resources r ON r.id = s.resource_id WHERE s.user_id = ?"
@@ -95,8 +96,10 @@ class Ledger:
                 [user_id],
             )
         ]
-        votes = [row[0] for row in self.db.execute(
-            "SELECT resource_id FROM resource_votes WHERE user_id = ? ORDER BY voted_at", [user_id]
+        liked = [f"#{rid} {title}" for rid, title in self.db.execute(
+            "SELECT r.id, r.title FROM resource_votes v JOIN resources r ON r.id = v.resource_id"
+            " WHERE v.user_id = ? ORDER BY v.voted_at",
+            [user_id],
         )]  # fmt: skip
         rooms = [row[0] for row in self.db.execute(
             "SELECT room_id FROM resource_file_rooms WHERE enabled_by = ?", [user_id]
@@ -104,15 +107,16 @@ class Ledger:
         data: dict[str, Any] = {}
         if shared:
             data["resources_shared"] = shared
-        if votes:
-            data["resources_liked"] = votes
+        if liked:
+            data["resources_liked"] = liked
         if rooms:
             data["file_rooms_enabled"] = rooms
         return data
 
     def forget(self, user_id: str) -> list[int]:
         """Erase the person: their votes and credits; what only they shared is removed (and
-        withdrawn from the exchange). Returns the removed resources."""
+        withdrawn from the exchange); what others shared too now points at the next sharer's
+        message, not at theirs. Returns the removed resources."""
         only_theirs = [row[0] for row in self.db.execute(
             "SELECT resource_id FROM resource_sharers WHERE user_id = ? AND resource_id NOT IN"
             " (SELECT resource_id FROM resource_sharers WHERE user_id != ?)",
@@ -121,6 +125,13 @@ class Ledger:
         for resource_id in only_theirs:
             self.library.remove(resource_id)
         with self.store.transaction() as db:
+            db.execute(
+                "UPDATE resources SET (room_id, event_id) = (SELECT s.room_id, s.event_id"
+                " FROM resource_sharers s WHERE s.resource_id = resources.id AND s.user_id != ?"
+                " ORDER BY s.shared_at LIMIT 1) WHERE event_id IN (SELECT event_id FROM"
+                " resource_sharers WHERE user_id = ?)",
+                [user_id, user_id],
+            )
             db.execute("DELETE FROM resource_sharers WHERE user_id = ?", [user_id])
             db.execute("DELETE FROM resource_votes WHERE user_id = ?", [user_id])
             db.execute(
@@ -129,5 +140,5 @@ class Ledger:
         return only_theirs
 
 
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+def _day(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,177 @@
+"""The resource exchange across two homeservers that federate: a resource network A marks
+public reaches network B through the European space's exchange room (a child of the space
+that the directory mirror does not follow), with its origin; its removal reaches B; B catches
+up after being down, without losing or doubling anything; what nobody may post is ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from core.rooms import room_path
+from federation.rooms import (
+    EXCHANGE_ROOM_TYPE,
+    KEY_EXCHANGE_ROOM,
+    RESOURCE,
+    SPACE_CHILD,
+    room_type,
+)
+from tests.federation_helpers import build_europe, dir_bot, until
+from tests.resources_helpers import resource_bot
+
+
+@pytest.fixture
+async def europe(federation, mentornet, person) -> dict[str, Any]:
+    """Network A (homeserver 1) made the space; network B (homeserver 2) joined, approved."""
+    return await build_europe(federation, mentornet, person)
+
+
+def mirrored(bot: Any) -> list[tuple[str, str]]:
+    """(title, event id) of every resource B mirrored from other networks."""
+    return (
+        resource_bot(bot)
+        .catalogue.db.execute(
+            "SELECT title, event_id FROM resource_public WHERE local_id IS NULL ORDER BY id"
+        )
+        .fetchall()
+    )
+
+
+async def exchange_ready(bot: Any) -> str:
+    """The exchange room, once the bot joined it and read its history."""
+    exchange = resource_bot(bot).exchange
+    await until(lambda: exchange.room_id and exchange.ready(exchange.room_id), timeout=30)
+    return exchange.room_id
+
+
+async def get_json(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.json()
+
+
+async def test_a_public_resource_of_a_is_found_on_b_and_its_removal_follows(europe) -> None:
+    editor, reader = europe["editor_a"], europe["reader_b"]
+    room_a, room_b = europe["room_a"], europe["room_b"]
+    bot_a, bot_b = europe["a"], europe["b"]
+    hs1 = europe["hs1"].server_name
+    exchange = await exchange_ready(bot_a)
+    assert await exchange_ready(bot_b) == exchange  # B found the same room in the space
+
+    # The exchange room is a child of the European space, typed as such, and not a directory
+    # room: neither directory mirror follows it.
+    account_a = bot_a.app.account
+    child = await account_a.rooms.get_state(europe["space"], SPACE_CHILD, exchange)
+    assert child.get("via")
+    assert room_type(await bot_b.app.account.rooms.state(exchange)) == EXCHANGE_ROOM_TYPE
+    assert bot_b.app.store.get(KEY_EXCHANGE_ROOM) == exchange
+    for bot in (bot_a, bot_b):
+        assert exchange not in dir_bot(bot).mirror.followed()
+    assert europe["dir_room_a"] in dir_bot(bot_b).mirror.followed()
+
+    added = await editor.ask(
+        room_a,
+        '!res share https://www.example.org/welcome/?utm_source=x "Welcome guide for mentors"'
+        ' #onboarding lang:en public description:"Everything for the first weeks"',
+    )
+    assert "shared it with the other networks" in added.body
+    await editor.ask(room_a, '!res share https://example.org/internal "Internal notes" #onboarding')
+    await until(lambda: mirrored(bot_b))
+
+    found = await reader.ask(room_b, "!res search welcome scope:europe")
+    assert "Welcome guide for mentors" in found.body
+    assert "https://www.example.org/welcome/" in found.body and "utm_source" not in found.body
+    assert f"from Network A ({hs1})" in found.body
+    assert "#onboarding" in (await reader.ask(room_b, "!res search #onboarding scope:europe")).body
+    for nothing in ("welcome lang:de scope:europe", "internal scope:europe", "welcome"):
+        assert "Nothing matches" in (await reader.ask(room_b, f"!res search {nothing}")).body
+
+    status, body = await get_json(
+        f"http://127.0.0.1:{bot_b.web_port}/api/v1/resources?q=welcome&tag=onboarding"
+    )
+    assert status == 200 and body["total_items"] == 1
+    [item] = body["contents"]
+    assert item["title"] == "Welcome guide for mentors" and item["language"] == "en"
+    [source] = item["sources"]
+    assert source["network"] == "Network A" and source["homeserver"] == hs1
+    assert source["room_id"] == exchange and source["event_id"] == mirrored(bot_b)[0][1]
+    status, body = await get_json(f"http://127.0.0.1:{bot_b.web_port}/api/v1/resources")
+    assert [i["title"] for i in body["contents"]] == ["Welcome guide for mentors"]  # public only
+    status, error = await get_json(f"http://127.0.0.1:{bot_b.web_port}/api/v1/resources?page=x")
+    assert status == 400 and error["error"]["parameter"] == "page"
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{bot_b.web_port}/resources?q=welcome"
+        async with session.get(url) as response:
+            page = await response.text()
+    assert "Welcome guide for mentors" in page and f"Network A ({hs1}" in page
+    assert "Internal notes" not in page
+
+    # Removing it on A redacts its exchange event (B's homeserver holds it redacted) and B's
+    # mirror drops it.
+    event_id = mirrored(bot_b)[0][1]
+    removed = await editor.ask(room_a, "!res remove 1")
+    assert "the other networks drop it too" in removed.body
+    await until(lambda: not mirrored(bot_b))
+    held = await bot_b.app.account.rooms.call("GET", room_path(exchange, "event", event_id))
+    assert held["content"] == {} and "redacted_because" in held.get("unsigned", {})
+    assert "Nothing matches" in (await reader.ask(room_b, "!res search welcome scope:europe")).body
+
+
+async def test_b_catches_up_after_downtime_without_losing_or_doubling(europe) -> None:
+    editor, reader = europe["editor_a"], europe["reader_b"]
+    room_a, room_b, bot_b = europe["room_a"], europe["room_b"], europe["b"]
+    await exchange_ready(bot_b)
+    await editor.ask(room_a, '!res share https://example.org/one "First guide" public')
+    await editor.ask(room_a, '!res share https://example.org/two "Second guide" public')
+    await until(lambda: len(mirrored(bot_b)) == 2)
+
+    await bot_b.stop()
+    await editor.ask(room_a, "!res remove 1")  # while B is down
+    await editor.ask(room_a, '!res share https://example.org/three "Third guide" #new public')
+    await editor.ask(room_a, '!res share https://example.org/two "Second guide" #tagged')
+    await bot_b.start()
+
+    def titles() -> list[str]:
+        return sorted(title for title, _ in mirrored(bot_b))
+
+    # The second guide changed (a tag more): posted anew, its older post redacted.
+    await until(lambda: titles() == ["Second guide", "Third guide"], timeout=40)
+    found = await reader.ask(room_b, "!res search guide scope:europe")
+    assert "2 found" in found.body and "First guide" not in found.body
+    assert "#tagged" in found.body and found.body.count("Second guide") == 1
+
+    await bot_b.stop()  # a restart with nothing new changes nothing
+    await bot_b.start()
+    await reader.ask(room_b, "!ping")
+    assert titles() == ["Second guide", "Third guide"]
+    assert len({event for _, event in mirrored(bot_b)}) == 2
+
+
+async def test_unusable_posts_are_ignored_and_titles_stay_text(europe) -> None:
+    """What another network posts is checked like our own input: a javascript: link or an
+    unknown schema never reaches the mirror, markup in a title stays text in chat and on the
+    page. (Network B's account posts by hand here, as a faulty or hostile instance would.)"""
+    bot_a, bot_b = europe["a"], europe["b"]
+    exchange = await exchange_ready(bot_a)
+    await exchange_ready(bot_b)
+    base = {"schema_version": 1, "title": "Guide", "network": "Network B", "tags": []}
+    for content in (
+        base | {"url": "javascript:alert(1)", "title": "Evil link"},
+        base | {"url": "https://example.org/x", "schema_version": 99, "title": "Future"},
+        base | {"url": "https://example.org/img", "title": "<img src=x onerror=alert(1)>Tips"},
+    ):
+        response = await bot_b.app.account.client.room_send(exchange, RESOURCE, content)
+        assert hasattr(response, "event_id"), response
+    await until(lambda: mirrored(bot_a))
+    await europe["editor_a"].ask(europe["room_a"], "!ping")  # the later posts had their turn
+    assert [title for title, _ in mirrored(bot_a)] == ["<img src=x onerror=alert(1)>Tips"]
+    answer = await europe["editor_a"].ask(europe["room_a"], "!res search tips scope:europe")
+    assert f"from Network B ({europe['hs2'].server_name})" in answer.body
+    html = answer.source["content"]["formatted_body"]
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;Tips" in html
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{bot_a.web_port}/resources?q=tips"
+        async with session.get(url) as response:
+            page = await response.text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;Tips" in page
