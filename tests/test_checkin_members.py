@@ -1,9 +1,10 @@
-"""What members do besides answering: a holiday, skipping a round, coming back early."""
+"""What members do besides answering: a holiday, skipping a round, coming back early, and a
+member who left their direct chat (the round opens a new one and keeps using it)."""
 
 from __future__ import annotations
 
 from tests.checkin_helpers import make_team, notices, poll_in, polls, until, vote
-from tests.network_helpers import notice_in
+from tests.network_helpers import direct_chat, notice_in
 
 
 async def test_holiday_skip_and_resume(mentornet, person) -> None:
@@ -16,8 +17,19 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     past = await anna.ask(chat[anna.user_id], "!checkin pause until 2020-01-01")
     assert "schon vorbei" in past.body
     await team.meta.ask(team.office, "!checkin settings remind:1h close:3h")
+    # Carl left his direct chat with the bot: the round opens a new one (and keeps using it).
+    old_chat = chat[carl.user_id]
+    await carl.client.room_leave(old_chat)
+    await carl.client.room_forget(old_chat)
+    bot_rooms = team.bot.app.account.client.rooms
+    await until(lambda: carl.user_id not in bot_rooms[old_chat].users, what="the bot saw it")
     started = await team.meta.ask(team.office, "!checkin now")
     assert "sent to 2 of 3 mentors (1 on holiday, 0 not reached yet)" in started.body
+    chat[carl.user_id] = await direct_chat(carl, team.bot.user_id)
+    assert chat[carl.user_id] != old_chat
+    assert team.rows("SELECT room_id FROM direct_rooms WHERE user_id = ?", carl.user_id) == [
+        (chat[carl.user_id],)
+    ]
 
     skipped = await ben.ask(chat[ben.user_id], "!checkin skip")
     assert "Skipped" in skipped.body
@@ -47,4 +59,10 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     assert f"**No answer:** {anna.user_id}" in summary.body
     assert team.rows("SELECT state FROM checkin_deliveries WHERE user_id = ?", ben.user_id) == [
         ("skipped",)
+    ]
+    # The next round reuses Carl's new chat.
+    await team.meta.ask(team.office, "!checkin now")
+    await until(lambda: len(polls(carl, chat[carl.user_id])) == 2, what="Carl's second poll")
+    assert team.rows("SELECT room_id FROM direct_rooms WHERE user_id = ?", carl.user_id) == [
+        (chat[carl.user_id],)
     ]

@@ -31,6 +31,23 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
     assert "now has 4 questions" in added.body
     removed = await meta.ask(team.office, "!checkin question remove 2")
     assert "Removed question 2: “What went well since the last check-in?”" in removed.body
+    # The readable schedule rules, and switching the schedule off again.
+    fortnight = await meta.ask(team.office, "!checkin schedule every 2 weeks on thu 18:30")
+    assert "every 2 weeks on Thursday at 18:30" in fortnight.body, fortnight.body
+    monthly = await meta.ask(team.office, "!checkin schedule monthly on 1 10:00 tz:Europe/Berlin")
+    assert "monthly on day 1 at 10:00" in monthly.body and "Next round: Mon 1 Jul 2030" in (
+        monthly.body
+    ), monthly.body
+    off = await meta.ask(team.office, "!checkin schedule off")
+    assert "Scheduled check-ins in Hamburg Mentors are off" in off.body
+    assert team.rows("SELECT rule, next_slot FROM checkin_settings") == [(None, None)]
+    shown = await meta.ask(team.office, "!checkin schedule")
+    assert "has no check-in schedule (time zone Europe/Berlin)" in shown.body, shown.body
+    # Silent members are named after 2 rounds; the office's own help words.
+    settings = await meta.ask(team.office, '!checkin settings silent:2 helpwords:"stuck,feststecke"')
+    assert "silent for 2 rounds in a row" in settings.body
+    assert "at once: stuck, feststecke" in settings.body
+
     for command in ("!checkin now", "!checkin export", "!checkin stats", "!checkin status"):
         refused = await anna.ask(chat[anna.user_id], command)
         assert "Only a coordinator or Meta-Mentor" in refused.body, command
@@ -89,6 +106,20 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
     assert main(["checkins", "export", str(out), "--config", config]) == 0
     lines = list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
     assert sorted(lines, key=str) == sorted(rows, key=str)
+
+    # Round 3: Anna is stuck (an office help word, no "help" in it); Ben is silent again.
+    team.clock.advance(days=7)
+    await meta.ask(team.office, "!checkin now")
+    await until(lambda: len(polls(anna, chat[anna.user_id])) == 3, what="the third poll")
+    await anna.send(chat[anna.user_id], "I am stuck with the job centre forms")
+    stuck = await notice_in(meta, team.office, "asks for help")
+    assert anna.user_id in stuck.body and "job centre forms" in stuck.body
+    await meta.ask(team.office, "!checkin close")
+    third = await notice_in(meta, team.office, "**Silent for 2 rounds or more**")
+    assert f"{ben.user_id} (2)" in third.body and f"{anna.user_id} (" not in third.body
+    second_summaries = [e for e in meta.timeline(team.office) if "Silent for" in getattr(
+        e, "body", "")]  # fmt: skip
+    assert len(second_summaries) == 1  # round 2 (Ben silent once) named nobody
 
     # Anna's own data, and erasing it.
     mine = await anna.ask(chat[anna.user_id], "!me")

@@ -1,8 +1,11 @@
-"""Restarts: answers given while the bot is down are stored once, a reminder that fell due
-meanwhile goes out once, and a round that fell due while it was down runs once, late, with
-the skipped occurrence named in its summary."""
+"""Restarts: answers given while the bot is down are stored once, a delivery cut short is
+completed without sending anything twice, a reminder that fell due meanwhile goes out once,
+and a round that fell due while it was down runs once, late, with the skipped occurrence named
+in its summary."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import nio
 
@@ -35,6 +38,24 @@ async def test_restarts_lose_nothing_and_send_nothing_twice(mentornet, person) -
     well_b = (await notice_in(ben, chat[ben.user_id], "What went well")).event_id
     await poll_in(carl, chat[carl.user_id])
 
+    # Ben's delivery is cut short as by a crash between sending his last question and storing
+    # it: the question is sent again with the same transaction id, so it arrives once.
+    last_b = team.rows("SELECT part, event_id FROM checkin_prompts WHERE user_id = ?"
+                       " ORDER BY part DESC LIMIT 1", ben.user_id)[0]  # fmt: skip
+    await team.bot.stop()
+    with sqlite3.connect(team.bot.folder / "mentornet.db") as db:
+        db.execute("DELETE FROM checkin_prompts WHERE event_id = ?", [last_b[1]])
+        db.execute("UPDATE checkin_deliveries SET state = 'pending', sent_at = NULL"
+                   " WHERE user_id = ?", [ben.user_id])  # fmt: skip
+    db.close()
+    await team.bot.start()
+    await team.tick()
+    assert team.rows("SELECT part, event_id FROM checkin_prompts WHERE event_id = ?",
+                     last_b[1]) == [last_b]  # fmt: skip
+    assert team.rows("SELECT state FROM checkin_deliveries WHERE user_id = ?", ben.user_id) == [
+        ("sent",)
+    ]
+
     # Down in the middle of the round: Anna changes her vote and Ben answers meanwhile.
     await team.bot.stop()
     await vote(anna, chat[anna.user_id], poll_a.event_id, 4)
@@ -51,6 +72,8 @@ async def test_restarts_lose_nothing_and_send_nothing_twice(mentornet, person) -
     assert not notices(anna, chat[anna.user_id], "Reminder")
     for mentor in team.mentors:
         assert len(polls(mentor, chat[mentor.user_id])) == 1
+        assert len(notices(mentor, chat[mentor.user_id], "Check-in for Hamburg Mentors")) == 1
+    assert len(notices(ben, chat[ben.user_id], "Anything you need help with")) == 1
     assert team.rows("SELECT edits, text FROM checkin_answers WHERE user_id = ?", ben.user_id) == [
         (0, "A good first meeting")
     ]
