@@ -44,7 +44,9 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
     shown = await meta.ask(team.office, "!checkin schedule")
     assert "has no check-in schedule (time zone Europe/Berlin)" in shown.body, shown.body
     # Silent members are named after 2 rounds; the office's own help words.
-    settings = await meta.ask(team.office, '!checkin settings silent:2 helpwords:"stuck,feststecke"')
+    settings = await meta.ask(
+        team.office, '!checkin settings silent:2 helpwords:"stuck,feststecke"'
+    )
     assert "silent for 2 rounds in a row" in settings.body
     assert "at once: stuck, feststecke" in settings.body
 
