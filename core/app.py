@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -230,14 +231,14 @@ class App:
             await self._unknown(ctx, [token.value for token in tokens])
             return
         cmd, used = found
-        if not await self._permitted(ctx, cmd):
-            return
         try:
             arguments = parse_arguments(cmd, text, tokens[used:])
         except UsageError as error:
             await ctx.reply(
                 "usage.line", error=ctx.t(error.key, **error.values), usage=self.usage(cmd)
             )
+            return
+        if not await self._permitted(ctx, cmd, arguments):
             return
         log.info("command", extra={"command": cmd.name, "room": ctx.room_id, "event": ctx.event_id})
         try:
@@ -268,8 +269,16 @@ class App:
         else:
             await ctx.reply("error.unknown", typed=typed, prefix=prefix)
 
-    async def _permitted(self, ctx: Context, cmd: Command) -> bool:
-        if await self.may_run(ctx, cmd):
+    def bot_of(self, cmd: Command) -> Bot:
+        return next(bot for bot in self.bots if bot.name == cmd.bot)
+
+    async def _permitted(self, ctx: Context, cmd: Command, arguments: dict[str, Any]) -> bool:
+        if cmd.role is Role.anyone:
+            return True
+        decided = await self.bot_of(cmd).permits(ctx, cmd, arguments)
+        if decided is not None:  # the bot explained a refusal itself
+            return decided
+        if allowed(cmd.role, await ctx.power_level(), ctx.is_admin):
             return True
         await ctx.reply(
             "error.refused",
@@ -283,6 +292,9 @@ class App:
         """Whether the asker may run `cmd` in this room: room power level, or a configured admin."""
         if cmd.role is Role.anyone:
             return True
+        decided = await self.bot_of(cmd).permits(ctx, cmd, None)
+        if decided is not None:
+            return decided
         return allowed(cmd.role, await ctx.power_level(), ctx.is_admin)
 
     # --- settings --------------------------------------------------------------------------

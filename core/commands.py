@@ -185,6 +185,17 @@ class Bot:
     async def forget_person(self, user_id: str) -> None:
         """Erase everything this bot stores about the person (`!me forget`)."""
 
+    async def permits(
+        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
+    ) -> bool | None:
+        """Whether the asker may run `cmd` (one of this bot's, `role` above anyone), for a bot
+        whose commands act on rooms other than the one they are sent in (a network's, named by
+        the room or a `network:` option). `arguments` are the parsed arguments; None when
+        `!help` only asks what to list: then decide quietly. A refused command is explained
+        by the bot itself. None (the default): the power levels of the command's room decide.
+        """
+        return None
+
     async def tick(self, now: datetime) -> None:
         """Called every `bots.tick_seconds`: do the work that has fallen due by `now` (keep the
         schedule in the database, so work missed while the bot was down is done once here)."""

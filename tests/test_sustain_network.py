@@ -73,6 +73,39 @@ async def test_coordinator_commands_are_refused_to_mentors_and_outsiders(c: Comm
     assert c.rows("SELECT COUNT(*) FROM goals") == [(0,)]
 
 
+NETWORK_OFFICE_COMMANDS = [
+    "network invite",
+    "network onboard",
+    "network role",
+    "network rules set",
+    "network agreement set",
+    "network members",
+]
+MEMBER_COMMANDS = ["goals", "ask", "buddy request", "events", "questions", "me", "network agree"]
+
+
+def listed(body: str, name: str) -> bool:
+    """Whether `!help` lists the command `name` (as its usage in backticks)."""
+    return re.search(r"`!" + re.escape(name) + r"[ `]", body) is not None
+
+
+async def test_help_lists_only_what_the_asker_may_run(c: Community) -> None:
+    coordinator_only = [name for name, _ in COORDINATOR_COMMANDS] + NETWORK_OFFICE_COMMANDS
+    for room in (await c.dm("nora"), c.net.rooms["general"]):
+        body = (await c.nora.ask(room, "!help")).body
+        assert all(listed(body, name) for name in MEMBER_COMMANDS), body
+        assert [name for name in coordinator_only if listed(body, name)] == [], body
+    own = await c.bot.room_with(c.outsider)  # the outsider created that room: level 100 there
+    body = (await c.outsider.ask(own, "!help")).body
+    assert [name for name in coordinator_only if listed(body, name)] == [], body
+
+    for room in (c.net.office, c.net.rooms["general"]):
+        body = (await c.meta.ask(room, "!help")).body
+        assert [name for name in coordinator_only if not listed(body, name)] == [], body
+    details = (await c.nora.ask(await c.dm("nora"), "!help goal add")).body
+    assert "(only a coordinator or Meta-Mentor (power level 50 or more))" in details, details
+
+
 async def test_shared_goals_with_progress_announced_when_reached(c: Community) -> None:
     office, chat = c.net.office, await c.dm("nora")
     due = (c.clock.now() + timedelta(days=200)).date().isoformat()

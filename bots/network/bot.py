@@ -30,7 +30,7 @@ from bots.network.schema import (
     NetworkStore,
 )
 from core.account import Account
-from core.commands import Arg, Bot, Option, Role, command
+from core.commands import Arg, Bot, Command, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
@@ -150,6 +150,22 @@ class Network(Bot):
         is one of the network's, else in the network's space."""
         room = ctx.room_id if ctx.room_id in network.rooms.values() else network.space
         return await ctx.account.power_level(room, ctx.sender)
+
+    async def permits(
+        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
+    ) -> bool | None:
+        """A command declared for coordinators acts on a network: the asker's power level in
+        that network decides (DESIGN §3), wherever the command is sent. For `!help` (no
+        arguments): in the network of this room, else in any of the asker's networks."""
+        if ctx.is_admin:
+            return True
+        if arguments is None:
+            by_room = self.data.by_room(ctx.room_id)
+            networks = [by_room] if by_room else self.data.of_member(ctx.sender)
+            levels = [await self._level(ctx, net) for net in networks]
+            return max(levels, default=0) >= cmd.role.value
+        net = await self._network(ctx, arguments.get("network"))
+        return net is not None and await self._require(ctx, net, cmd.role, cmd.name)
 
     async def _require(self, ctx: Context, network: NetworkRow, role: Role, name: str) -> bool:
         """Whether the asker may run coordinator command `name`; refuses with one line."""
@@ -285,13 +301,14 @@ class Network(Bot):
         Arg("user"),
         Arg("role", optional=True, choices=ROLES),
         options=[Option("lang", choices=LANGUAGES), Option("network", placeholder="name")],
+        role=Role.coordinator,
         help="network.invite.help",
     )
     async def invite(
         self, ctx: Context, user: str, role: str | None, lang: str | None, network: str | None
     ) -> None:
         net = await self._network(ctx, network)
-        if net is None or not await self._require(ctx, net, Role.coordinator, "network invite"):
+        if net is None:
             return
         role = role or DEFAULT_ROLE
         if ROLE_LEVELS[role] >= 50 and not await self._require(
@@ -324,11 +341,14 @@ class Network(Bot):
             await ctx.reply(Text.join(lines))
 
     @command(
-        "network onboard", Arg("people", optional=True, rest=True), help="network.onboard.help"
+        "network onboard",
+        Arg("people", optional=True, rest=True),
+        role=Role.coordinator,
+        help="network.onboard.help",
     )
     async def onboard(self, ctx: Context, people: str | None) -> None:
         net = await self._network(ctx)
-        if net is None or not await self._require(ctx, net, Role.coordinator, "network onboard"):
+        if net is None:
             return
         text = people or ""
         if not text.strip():
@@ -531,11 +551,12 @@ class Network(Bot):
         Arg("user"),
         Arg("role", choices=ROLES),
         options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
         help="network.role.help",
     )
     async def role(self, ctx: Context, user: str, role: str, network: str | None) -> None:
         net = await self._network(ctx, network)
-        if net is None or not await self._require(ctx, net, Role.coordinator, "network role"):
+        if net is None:
             return
         user_id = self._user(ctx, user)
         if user_id is None:
@@ -598,10 +619,15 @@ class Network(Bot):
             return
         await ctx.reply("network.rules.show", network=net.name, rules=multiline(net.rules))
 
-    @command("network rules set", Arg("text", rest=True), help="network.rules_set.help")
+    @command(
+        "network rules set",
+        Arg("text", rest=True),
+        role=Role.coordinator,
+        help="network.rules_set.help",
+    )
     async def rules_set(self, ctx: Context, text: str) -> None:
         net = await self._network(ctx)
-        if net is None or not await self._require(ctx, net, Role.coordinator, "network rules set"):
+        if net is None:
             return
         text = text.strip()
         if len(text) > MAX_TEXT:
@@ -654,12 +680,15 @@ class Network(Bot):
         )
         await ctx.reply(Text.join([shown, status], "\n\n"))
 
-    @command("network agreement set", Arg("text", rest=True), help="network.agreement_set.help")
+    @command(
+        "network agreement set",
+        Arg("text", rest=True),
+        role=Role.coordinator,
+        help="network.agreement_set.help",
+    )
     async def agreement_set(self, ctx: Context, text: str) -> None:
         net = await self._network(ctx)
-        if net is None or not await self._require(
-            ctx, net, Role.coordinator, "network agreement set"
-        ):
+        if net is None:
             return
         text = text.strip()
         if len(text) > MAX_TEXT:
@@ -724,11 +753,12 @@ class Network(Bot):
         "network members",
         Arg("filter", optional=True),
         options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
         help="network.members.help",
     )
     async def members(self, ctx: Context, filter: str | None, network: str | None) -> None:
         net = await self._network(ctx, network)
-        if net is None or not await self._require(ctx, net, Role.coordinator, "network members"):
+        if net is None:
             return
         everyone = self.data.members(net.id)
         shown = [m for m in everyone if self._matches(ctx, m, filter)] if filter else everyone

@@ -13,7 +13,7 @@ from typing import Any
 from bots.network.common import reply_privately
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
 from bots.sustain.common import SustainBot, day
-from core.commands import Arg, Option, command
+from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.rooms import MatrixError
 from core.storage import Migrations
@@ -269,10 +269,13 @@ class Buddies(SustainBot):
         await self.account.rooms.leave(pair.room_id)
 
     @command(
-        "buddies", options=[Option("network", placeholder="name")], help="sustain.buddies.help"
+        "buddies",
+        options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
+        help="sustain.buddies.help",
     )
     async def show(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "buddies", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         pairs = active_pairs(self.db, net.id)

@@ -16,7 +16,7 @@ from bots.network.schema import NetworkRow
 from bots.sustain import ical
 from bots.sustain.common import DAY, SustainBot
 from bots.sustain.events import Event, events_of, save_setting, settings
-from core.commands import Option, command
+from core.commands import Option, Role, command
 from core.context import Context
 
 FEED_PAST_DAYS = 90
@@ -37,9 +37,14 @@ class Calendar(SustainBot):
             save_setting(self.db, net.id, "feed_token", token)
         await self._send(ctx, net, token)
 
-    @command("events feed renew", options=[NETWORK], help="sustain.events.renew.help")
+    @command(
+        "events feed renew",
+        options=[NETWORK],
+        role=Role.coordinator,
+        help="sustain.events.renew.help",
+    )
     async def renew(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "events feed renew", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         token = secrets.token_urlsafe(24)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bots.network import Network
 from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
-from core.commands import Bot, Role
+from core.commands import Bot, Command
 from core.context import Context
 from core.text import Text
 
@@ -77,14 +77,12 @@ class SustainBot(Bot):
             return None
         return net
 
-    async def find_as_coordinator(
-        self, ctx: Context, command: str, name: str | None = None
-    ) -> NetworkRow | None:
-        """The network, if the asker is a coordinator or Meta-Mentor there; else refuses."""
-        net = await self.find(ctx, name)
-        if net is None or not await self.network._require(ctx, net, Role.coordinator, command):
-            return None
-        return net
+    async def permits(
+        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
+    ) -> bool | None:
+        """Commands declared for coordinators: the asker's power level in the network they
+        act on decides (see `Network.permits`)."""
+        return await self.network.permits(ctx, cmd, arguments)
 
     def member(self, net: NetworkRow, user_id: str) -> Member | None:
         """A member who has not left, or None."""

@@ -19,7 +19,7 @@ from bots.sustain.common import DAY, SustainBot, day
 from bots.sustain.events import events_of, rsvp_counts
 from bots.sustain.goals import goals_of
 from bots.sustain.questions import open_questions, question_counts
-from core.commands import Option, command
+from core.commands import Option, Role, command
 from core.context import Context
 from core.storage import Migrations
 from core.text import Text, shorten
@@ -83,9 +83,14 @@ class Digest(SustainBot):
             [upcoming, now.timestamp(), net.id],
         )
 
-    @command("digest", options=[Option("network", placeholder="name")], help="sustain.digest.help")
+    @command(
+        "digest",
+        options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
+        help="sustain.digest.help",
+    )
     async def digest(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "digest", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         now = self.now()

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bots.network.schema import ANNOUNCEMENTS, NetworkRow
 from bots.sustain.common import DAY, SustainBot, next_number, parse_day
 from core.account import Incoming
-from core.commands import Arg, Option, command
+from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.storage import Migrations
 from core.text import Text, shorten
@@ -174,6 +174,7 @@ class Events(SustainBot):
             Option("length", duration, placeholder="2h"),
             NETWORK,
         ],
+        role=Role.coordinator,
         help="sustain.event.add.help",
     )
     async def add(
@@ -188,7 +189,7 @@ class Events(SustainBot):
         length: int | None,
         network: str | None,
     ) -> None:
-        net = await self.find_as_coordinator(ctx, "event add", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         timezone = tz or settings(self.db, net.id)[0]
@@ -239,10 +240,14 @@ class Events(SustainBot):
         )
 
     @command(
-        "event cancel", Arg("number", int), options=[NETWORK], help="sustain.event.cancel.help"
+        "event cancel",
+        Arg("number", int),
+        options=[NETWORK],
+        role=Role.coordinator,
+        help="sustain.event.cancel.help",
     )
     async def cancel(self, ctx: Context, number: int, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "event cancel", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         event = self._by_number(net.id, number)
@@ -258,9 +263,14 @@ class Events(SustainBot):
         )
         await ctx.reply("sustain.event.cancel.done", number=number, title=event.title)
 
-    @command("event timezone", Arg("timezone", zone), help="sustain.event.timezone.help")
+    @command(
+        "event timezone",
+        Arg("timezone", zone),
+        role=Role.coordinator,
+        help="sustain.event.timezone.help",
+    )
     async def timezone(self, ctx: Context, timezone: str) -> None:
-        net = await self.find_as_coordinator(ctx, "event timezone")
+        net = await self.find(ctx)
         if net is None:
             return
         save_setting(self.db, net.id, "timezone", timezone)

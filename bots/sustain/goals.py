@@ -10,7 +10,7 @@ from typing import Any
 
 from bots.network.schema import ANNOUNCEMENTS
 from bots.sustain.common import SustainBot, day, next_number, parse_day
-from core.commands import Arg, Option, command
+from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.storage import Migrations
 from core.text import Text, shorten
@@ -84,10 +84,11 @@ class Goals(SustainBot):
         "goal add",
         Arg("text", rest=True),
         options=[Option("due", parse_day, placeholder="2027-06-30"), NETWORK],
+        role=Role.coordinator,
         help="sustain.goal.add.help",
     )
     async def add(self, ctx: Context, text: str, due: date | None, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "goal add", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         text = " ".join(text.split())
@@ -114,12 +115,13 @@ class Goals(SustainBot):
         Arg("percent", percent),
         Arg("note", optional=True, rest=True),
         options=[NETWORK],
+        role=Role.coordinator,
         help="sustain.goal.update.help",
     )
     async def update(
         self, ctx: Context, number: int, percent: int, note: str | None, network: str | None
     ) -> None:
-        net = await self.find_as_coordinator(ctx, "goal update", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         goal = next((g for g in goals_of(self.db, net.id) if g.number == number), None)

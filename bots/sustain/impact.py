@@ -20,7 +20,7 @@ from bots.sustain.common import DAY, SustainBot, day, parse_day
 from bots.sustain.events import events_of
 from bots.sustain.questions import question_counts
 from bots.sustain.selfcheck import area_scores, finished_runs, overall
-from core.commands import Option, command
+from core.commands import Option, Role, command
 from core.context import Context
 from core.messaging import MessagingError, send_file
 from core.storage import Migrations
@@ -187,9 +187,9 @@ class Impact(SustainBot):
         )
         return start, self.now()
 
-    @command("impact", options=OPTIONS, help="sustain.impact.help")
+    @command("impact", options=OPTIONS, role=Role.coordinator, help="sustain.impact.help")
     async def impact(self, ctx: Context, since: date | None, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "impact", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         start, until = self._period(net, since)
@@ -212,9 +212,11 @@ class Impact(SustainBot):
         parts.append(ctx.t("sustain.impact.footer", prefix=self.prefix))
         await ctx.reply(Text.join(parts))
 
-    @command("impact export", options=OPTIONS, help="sustain.impact.export.help")
+    @command(
+        "impact export", options=OPTIONS, role=Role.coordinator, help="sustain.impact.export.help"
+    )
     async def export(self, ctx: Context, since: date | None, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "impact export", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         start, until = self._period(net, since)

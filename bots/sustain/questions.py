@@ -14,7 +14,7 @@ from bots.network.common import multiline, send_dm
 from bots.network.schema import GENERAL, NetworkRow
 from bots.sustain.common import SustainBot, day
 from core.account import Incoming
-from core.commands import Arg, Option, command
+from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.messaging import MessagingError
 from core.rooms import MatrixError
@@ -189,9 +189,14 @@ class Questions(SustainBot):
             link=self.link(q.room_id, q.root_event_id),
         )
 
-    @command("questions escalate", Arg("hours", hours), help="sustain.questions.escalate.help")
+    @command(
+        "questions escalate",
+        Arg("hours", hours),
+        role=Role.coordinator,
+        help="sustain.questions.escalate.help",
+    )
     async def set_escalation(self, ctx: Context, hours: float) -> None:
-        net = await self.find_as_coordinator(ctx, "questions escalate")
+        net = await self.find(ctx)
         if net is None:
             return
         self.db.execute(

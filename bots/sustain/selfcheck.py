@@ -18,7 +18,7 @@ from bots.network.common import open_dm
 from bots.network.schema import NetworkRow
 from bots.sustain.common import SustainBot, day
 from core.account import Incoming
-from core.commands import Option, command
+from core.commands import Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.storage import Migrations
@@ -176,10 +176,13 @@ class SelfCheck(SustainBot):
     # --- starting --------------------------------------------------------------------------
 
     @command(
-        "selfcheck", options=[Option("network", placeholder="name")], help="sustain.selfcheck.help"
+        "selfcheck",
+        options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
+        help="sustain.selfcheck.help",
     )
     async def selfcheck(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "selfcheck", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         row = self.db.execute(
@@ -301,10 +304,11 @@ class SelfCheck(SustainBot):
     @command(
         "selfcheck report",
         options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
         help="sustain.selfcheck.report.help",
     )
     async def report(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_coordinator(ctx, "selfcheck report", network)
+        net = await self.find(ctx, network)
         if net is None:
             return
         runs = finished_runs(self.db, net.id)
