@@ -125,6 +125,7 @@ class Account:
         self._queues: dict[str, deque[Incoming]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._filter_id: str | None = None
+        self._full_state_filter_id: str | None = None
         self._stopping = False
         self._key_requests: list[MegolmEvent] = []
         self._creators: dict[str, frozenset[str]] = {}
@@ -187,7 +188,7 @@ class Account:
             since = self.sync_token
             response = await self.client.sync(
                 timeout=self.sync_timeout_ms if since else 0,
-                sync_filter=self._filter_id,
+                sync_filter=self._full_state_filter_id if full_state else self._filter_id,
                 since=since,
                 full_state=full_state,
             )
@@ -201,14 +202,19 @@ class Account:
             await self._encryption_chores()
 
     async def _upload_filter(self) -> None:
-        response = await self.client.upload_filter(
-            presence={"types": []},
-            room={
-                "timeline": {"limit": TIMELINE_LIMIT},
-                "state": {"lazy_load_members": False, "not_types": list(self.bulky_state_types)},
-            },
+        """Two filters: bulky state types are left out of the one full-state sync (a room's
+        thousands of entries), but not of incremental syncs, whose `state` section then holds
+        what reached the homeserver outside the timeline (a federation gap)."""
+        self._filter_id = await self._filter({"lazy_load_members": False})
+        self._full_state_filter_id = await self._filter(
+            {"lazy_load_members": False, "not_types": list(self.bulky_state_types)}
         )
-        self._filter_id = getattr(response, "filter_id", None)
+
+    async def _filter(self, state: dict[str, Any]) -> str | None:
+        response = await self.client.upload_filter(
+            presence={"types": []}, room={"timeline": {"limit": TIMELINE_LIMIT}, "state": state}
+        )
+        return getattr(response, "filter_id", None)
 
     async def _sync_failed(self, error: SyncError) -> None:
         if error.status_code == "M_UNKNOWN_TOKEN" and self.config.password:
@@ -225,16 +231,23 @@ class Account:
         fresh: list[Incoming] = []
         now = time.monotonic()
         for room_id, room in response.rooms.join.items():
-            timeline = list(room.timeline.events)
-            if room.timeline.limited and since and not skip_timeline and not self._joins(timeline):
-                timeline = await self._backfill(room_id, room.timeline.prev_batch, since) + timeline
-            for event in [*room.state, *timeline]:
+            live = list(room.timeline.events)
+            earlier = []
+            if room.timeline.limited and since and not skip_timeline and not self._joins(live):
+                earlier = await self._backfill(room_id, room.timeline.prev_batch, since)
+            for event in [*room.state, *earlier, *live]:
                 self._note_creators(room_id, event)
                 await self._follow_tombstone(room_id, event)
-            joins = self._joins(timeline)
-            timeline = timeline[joins[-1] + 1 :] if joins else timeline
+            joins = self._joins(earlier + live)
+            # Bulky state that reached the homeserver outside the timeline (a federation gap)
+            # is in the `state` section: the state at the start of `live`. After a join, that
+            # section is the room's whole state: history, not for us.
+            bulky = self.bulky_state_types
+            gap = [] if joins else [e for e in room.state if _source(e).get("type") in bulky]
+            timeline = earlier + gap + live
+            timeline = timeline[self._joins(timeline)[-1] + 1 :] if joins else timeline
             if skip_timeline:  # history is not for us, but tracked state must not have gaps
-                timeline = [e for e in timeline if _source(e).get("type") in self.bulky_state_types]
+                timeline = [e for e in timeline if _source(e).get("type") in bulky]
             fresh += self._wanted(room_id, timeline, now)
         fresh += self._retry_decryption(response, now)
         self._store(fresh, response.next_batch)
