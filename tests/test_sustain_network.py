@@ -20,8 +20,10 @@ import pytest
 
 from core.homeserver import LocalSynapse
 from tests.network_helpers import (
+    database_rows,
     download_file,
     invited_rooms,
+    mentions,
     react,
     state,
 )
@@ -331,7 +333,23 @@ async def _answer_all(c: Community, chat: str, answers: list[str]) -> nio.RoomMe
 
 
 async def test_weekly_digest_in_the_network_office(c: Community) -> None:
-    coordination = c.net.rooms["coordination"]
+    coordination, chat = c.net.rooms["coordination"], await c.dm("nora")
+    # The other bots of the instance: a resource shared in the network, a check-in round.
+    shared = await c.nora.ask(
+        c.net.rooms["general"], '!resource share https://example.org/kita "Kita guide"'
+    )
+    assert "Kita guide" in shared.body, shared.body
+    started = await c.meta.ask(c.net.office, "!checkin now")
+    assert "Check-in" in started.body or "check-in" in started.body, started.body
+    poll = await c.nora.wait_for_event(
+        lambda e: e.source.get("type") == "org.matrix.msc3381.poll.start", room_id=chat
+    )
+    await react(c.nora, chat, poll.event_id, "4️⃣")
+    await c.until(
+        "SELECT COUNT(*) FROM checkin_requests WHERE answered_at IS NOT NULL",
+        lambda rows: rows == [(1,)],
+    )
+    asked = c.rows("SELECT COUNT(*) FROM checkin_requests")[0][0]
     await c.tick(days=8)
     digest = await notice_in(c.meta, coordination, "Weekly digest of Sustain Net")
     body = digest.body
@@ -341,6 +359,8 @@ async def test_weekly_digest_in_the_network_office(c: Community) -> None:
     assert "**Goals:** reached: #1 Train ten new mentors. In progress: #2 Open a second" in body
     assert "Plenary meeting (✅ 2, ❔ 0)" in body
     assert "**Buddies:** 2 active pairs, 3 new." in body
+    assert "**Resources:** 1 new." in body
+    assert f"**Check-ins:** 1 of {asked} answered ({round(100 / asked)}%)." in body
     schedule = c.rows("SELECT next_at FROM digest_schedule")
     await c.tick(hours=1)
     assert c.rows("SELECT next_at FROM digest_schedule") == schedule  # once a week
@@ -397,12 +417,15 @@ async def test_me_shows_and_forget_erases_what_sustaining_stored(c: Community) -
     assert "buddy_pairs" in shown.body and "questions_asked" in shown.body
     assert "event_answers" in shown.body
 
+    stored = mentions(database_rows(c.database), c.nora.user_id)
+    assert {"buddy_pairs", "questions", "event_rsvps", "resource_sharers", "checkin_answers"} <= set(
+        stored
+    ), sorted(stored)
+
     await c.nora.ask(chat, "!me forget")
     await c.nora.ask(chat, "!me forget confirm")
     await notice_in(c.nora, chat, "nothing about you is stored here any more")
-    tables = ["goals", "goal_updates", "buddy_pairs", "questions", "event_rsvps", "events"]
-    for table in tables:
-        rows = c.rows(f"SELECT * FROM {table}")
-        assert c.nora.user_id not in repr(rows), table
+    # Nothing about her is left in any table of any bot, the runtime's included.
+    assert mentions(database_rows(c.database), c.nora.user_id) == {}
     assert c.rows("SELECT COUNT(*) FROM questions") == [(2,)]  # still counted, anonymously
     assert c.rows("SELECT COUNT(*) FROM buddy_pairs WHERE ended_at IS NULL") == [(1,)]
