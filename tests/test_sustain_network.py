@@ -384,6 +384,7 @@ async def test_impact_figures_and_csv(c: Community) -> None:
         "meetings held (",
         "of them plenary meetings (",
         "self-checks done (",
+        "**Check-ins**",
     ):
         assert line in body, line
     assert re.search(r"asked \([^)]*\): \*\*2\*\*", body)
@@ -407,6 +408,7 @@ async def test_impact_figures_and_csv(c: Community) -> None:
     assert values[("events", "rsvp_yes")] == "2"
     assert values[("goals", "reached")] == "1"
     assert values[("selfcheck", "runs")] == "2"
+    assert values[("checkins", "answered")] == "1" and int(values[("checkins", "asked")]) >= 1
     months = [r for r in rows if r["section"] == "activity" and r["period"] != "now"]
     assert months and all(re.fullmatch(r"\d{4}-\d{2}", r["period"]) for r in months)
 
