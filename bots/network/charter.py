@@ -1,0 +1,192 @@
+"""The network's rules and agreement: `!network rules` (pinned in announcements),
+`!network agreement`, and accepting it with `!network agree` or a ✅ reaction."""
+
+from __future__ import annotations
+
+import logging
+
+from bots.network.base import NetworkBase
+from bots.network.common import multiline, send_dm, when
+from bots.network.matrix import MatrixCallError
+from bots.network.schema import ANNOUNCEMENTS, LEFT
+from core.commands import Arg, Option, Role, command
+from core.context import Context
+from core.messaging import MessagingError, notice
+from core.text import Text
+
+log = logging.getLogger(__name__)
+
+AGREE_KEYS = {"✅", "✅\ufe0f", "✔️", "✔", "☑️", "☑"}
+MAX_TEXT = 12_000  # characters of rules or agreement
+
+
+class Charter(NetworkBase):
+    """The rules and the agreement, and accepting it."""
+
+    @command(
+        "network rules", options=[Option("network", placeholder="name")], help="network.rules.help"
+    )
+    async def rules(self, ctx: Context, network: str | None) -> None:
+        net = await self._network(ctx, network)
+        if net is None:
+            return
+        if not net.rules:
+            await ctx.reply(
+                "network.rules.none", network=net.name, prefix=self.app.config.bots.command_prefix
+            )
+            return
+        await ctx.reply("network.rules.show", network=net.name, rules=multiline(net.rules))
+
+    @command(
+        "network rules set",
+        Arg("text", rest=True),
+        role=Role.coordinator,
+        help="network.rules_set.help",
+    )
+    async def rules_set(self, ctx: Context, text: str) -> None:
+        net = await self._network(ctx)
+        if net is None:
+            return
+        text = text.strip()
+        if len(text) > MAX_TEXT:
+            await ctx.reply("network.too_long", length=len(text), limit=MAX_TEXT)
+            return
+        room_id = net.rooms[ANNOUNCEMENTS]
+        post = self._t(net.language, "network.rules.post", network=net.name, rules=multiline(text))
+        event_id = await notice(self.account, room_id, post, txn=f"{ctx.event_id}/rules")
+        if event_id is None:
+            await ctx.reply("network.post_failed")
+            return
+        problem = None
+        try:
+            await self.hs.pin(room_id, event_id, replaces=net.rules_event_id)
+        except MatrixCallError as error:
+            problem = str(error)
+        self.data.set_rules(net.id, text, event_id)
+        await ctx.reply(
+            "network.rules.saved" if problem is None else "network.rules.saved_unpinned",
+            network=net.name,
+            room=self._t(net.language, f"network.room.{ANNOUNCEMENTS}", network=net.name).body,
+            error=problem or "",
+        )
+
+    @command(
+        "network agreement",
+        options=[Option("network", placeholder="name")],
+        help="network.agreement.help",
+    )
+    async def agreement(self, ctx: Context, network: str | None) -> None:
+        net = await self._network(ctx, network)
+        if net is None:
+            return
+        prefix = self.app.config.bots.command_prefix
+        if not net.agreement:
+            await ctx.reply("network.agreement.none", network=net.name, prefix=prefix)
+            return
+        member = self.data.member(net.id, ctx.sender)
+        if member is None:
+            status = ctx.t("network.agreement.status_outsider")
+        elif member.agreed_version == net.agreement_version:
+            status = ctx.t("network.agreement.status_agreed", date=when(member.agreed_at))
+        else:
+            status = ctx.t("network.agreement.status_open", prefix=prefix)
+        shown = ctx.t(
+            "network.agreement.show",
+            network=net.name,
+            version=net.agreement_version,
+            agreement=multiline(net.agreement),
+        )
+        await ctx.reply(Text.join([shown, status], "\n\n"))
+
+    @command(
+        "network agreement set",
+        Arg("text", rest=True),
+        role=Role.coordinator,
+        help="network.agreement_set.help",
+    )
+    async def agreement_set(self, ctx: Context, text: str) -> None:
+        net = await self._network(ctx)
+        if net is None:
+            return
+        text = text.strip()
+        if len(text) > MAX_TEXT:
+            await ctx.reply("network.too_long", length=len(text), limit=MAX_TEXT)
+            return
+        previous = net.agreement_event_id
+        net.agreement_version = self.data.set_agreement(net.id, text)
+        net.agreement = text
+        room_id = net.rooms[ANNOUNCEMENTS]
+        event_id = await self._post_agreement(
+            net, room_id, net.language, None, f"{ctx.event_id}/agreement"
+        )
+        if event_id is None:
+            await ctx.reply("network.post_failed")
+            return
+        problem = ""
+        try:
+            await self.hs.pin(room_id, event_id, replaces=previous)
+        except MatrixCallError as error:
+            problem = str(error)
+        await ctx.reply(
+            "network.agreement.saved",
+            network=net.name,
+            version=net.agreement_version,
+            prefix=self.app.config.bots.command_prefix,
+        )
+        if problem:
+            await ctx.reply("network.invite.problem", problem=problem)
+
+    @command(
+        "network agree", options=[Option("network", placeholder="name")], help="network.agree.help"
+    )
+    async def agree(self, ctx: Context, network: str | None) -> None:
+        net = await self._network(ctx, network)
+        if net is None:
+            return
+        member = self.data.member(net.id, ctx.sender)
+        if member is None or member.status == LEFT:
+            await ctx.reply("network.agree.not_member", network=net.name)
+            return
+        if not net.agreement:
+            await ctx.reply(
+                "network.agreement.none",
+                network=net.name,
+                prefix=self.app.config.bots.command_prefix,
+            )
+            return
+        if member.agreed_version == net.agreement_version:
+            await ctx.reply(
+                "network.agree.already",
+                network=net.name,
+                version=net.agreement_version,
+                date=when(member.agreed_at),
+            )
+            return
+        self.data.agree(net.id, ctx.sender, net.agreement_version, self._now())
+        await ctx.reply("network.agree.done", network=net.name, version=net.agreement_version)
+
+    async def _reacted(self, ctx: Context) -> None:
+        relation = ctx.incoming.content.get("m.relates_to") or {}
+        found = self.data.agreement_message(relation.get("event_id", ""))
+        net = self.data.get(found[0]) if found else None
+        if net is None or found is None:
+            return
+        member = self.data.member(net.id, ctx.sender)
+        if member is None or member.status == LEFT:
+            return
+        language = self._language_of(member, net)
+        if found[1] != net.agreement_version:
+            text = self._t(
+                language, "network.agree.old_version", network=net.name, version=found[1]
+            )
+        elif member.agreed_version == net.agreement_version:
+            return
+        else:
+            self.data.agree(net.id, ctx.sender, net.agreement_version, self._now())
+            text = self._t(
+                language, "network.agree.done", network=net.name, version=net.agreement_version
+            )
+        try:
+            await send_dm(self.account, ctx.sender, text, txn=f"{ctx.event_id}/agreed")
+        except (MatrixCallError, MessagingError) as error:
+            log.warning("could not confirm an agreement", extra={"error": str(error)})
