@@ -420,9 +420,8 @@ async def test_me_shows_and_forget_erases_what_sustaining_stored(c: Community) -
     assert "event_answers" in shown.body
 
     stored = mentions(database_rows(c.database), c.nora.user_id)
-    assert {"buddy_pairs", "questions", "event_rsvps", "resource_sharers", "checkin_answers"} <= set(
-        stored
-    ), sorted(stored)
+    kept = {"buddy_pairs", "questions", "event_rsvps", "resource_sharers", "checkin_answers"}
+    assert kept <= set(stored), sorted(stored)
 
     await c.nora.ask(chat, "!me forget")
     await c.nora.ask(chat, "!me forget confirm")

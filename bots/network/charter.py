@@ -23,6 +23,21 @@ MAX_TEXT = 12_000  # characters of rules or agreement
 class Charter(NetworkBase):
     """The rules and the agreement, and accepting it."""
 
+    async def _fits(self, ctx: Context, text: str) -> bool:
+        """Whether rules or an agreement are short enough; explains if not."""
+        if len(text) > MAX_TEXT:
+            await ctx.reply("network.too_long", length=len(text), limit=MAX_TEXT)
+            return False
+        return True
+
+    async def _pin(self, room_id: str, event_id: str, replaces: str | None) -> str | None:
+        """Pin the message (instead of the one it replaces); the problem, if that failed."""
+        try:
+            await self.hs.pin(room_id, event_id, replaces=replaces)
+        except MatrixCallError as error:
+            return str(error)
+        return None
+
     @command(
         "network rules", options=[Option("network", placeholder="name")], help="network.rules.help"
     )
@@ -45,11 +60,8 @@ class Charter(NetworkBase):
     )
     async def rules_set(self, ctx: Context, text: str) -> None:
         net = await self._network(ctx)
-        if net is None:
-            return
         text = text.strip()
-        if len(text) > MAX_TEXT:
-            await ctx.reply("network.too_long", length=len(text), limit=MAX_TEXT)
+        if net is None or not await self._fits(ctx, text):
             return
         room_id = net.rooms[ANNOUNCEMENTS]
         post = self._t(net.language, "network.rules.post", network=net.name, rules=multiline(text))
@@ -57,11 +69,7 @@ class Charter(NetworkBase):
         if event_id is None:
             await ctx.reply("network.post_failed")
             return
-        problem = None
-        try:
-            await self.hs.pin(room_id, event_id, replaces=net.rules_event_id)
-        except MatrixCallError as error:
-            problem = str(error)
+        problem = await self._pin(room_id, event_id, net.rules_event_id)
         self.data.set_rules(net.id, text, event_id)
         await ctx.reply(
             "network.rules.saved" if problem is None else "network.rules.saved_unpinned",
@@ -106,11 +114,8 @@ class Charter(NetworkBase):
     )
     async def agreement_set(self, ctx: Context, text: str) -> None:
         net = await self._network(ctx)
-        if net is None:
-            return
         text = text.strip()
-        if len(text) > MAX_TEXT:
-            await ctx.reply("network.too_long", length=len(text), limit=MAX_TEXT)
+        if net is None or not await self._fits(ctx, text):
             return
         previous = net.agreement_event_id
         net.agreement_version = self.data.set_agreement(net.id, text)
@@ -122,11 +127,7 @@ class Charter(NetworkBase):
         if event_id is None:
             await ctx.reply("network.post_failed")
             return
-        problem = ""
-        try:
-            await self.hs.pin(room_id, event_id, replaces=previous)
-        except MatrixCallError as error:
-            problem = str(error)
+        problem = await self._pin(room_id, event_id, previous)
         await ctx.reply(
             "network.agreement.saved",
             network=net.name,

@@ -12,7 +12,7 @@ from typing import Any
 
 from bots.network.common import reply_privately
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
-from bots.sustain.common import SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot, day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.rooms import MatrixError
@@ -270,7 +270,7 @@ class Buddies(SustainBot):
 
     @command(
         "buddies",
-        options=[Option("network", placeholder="name")],
+        options=[NETWORK],
         role=Role.coordinator,
         help="sustain.buddies.help",
     )

@@ -14,13 +14,12 @@ from aiohttp import web
 from bots.network.common import reply_privately
 from bots.network.schema import NetworkRow
 from bots.sustain import ical
-from bots.sustain.common import DAY, SustainBot
+from bots.sustain.common import DAY, NETWORK, SustainBot
 from bots.sustain.events import Event, events_of, save_setting, settings
-from core.commands import Option, Role, command
+from core.commands import Role, command
 from core.context import Context
 
 FEED_PAST_DAYS = 90
-NETWORK = Option("network", placeholder="name")
 
 
 class Calendar(SustainBot):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bots.network import Network
 from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
-from core.commands import Bot, Command
+from core.commands import Bot, Command, Option
 from core.context import Context
 from core.text import Text
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from core.app import App
 
 DAY = 86_400.0
+NETWORK = Option("network", placeholder="name")  # names the network a command is about
 
 
 class SustainBot(Bot):

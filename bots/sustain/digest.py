@@ -15,11 +15,11 @@ from bots.network.common import reply_privately
 from bots.network.schema import COORDINATION, JOINED, LEFT, NetworkRow
 from bots.sustain import elsewhere
 from bots.sustain.buddies import active_pairs
-from bots.sustain.common import DAY, SustainBot, day
+from bots.sustain.common import DAY, NETWORK, SustainBot, day
 from bots.sustain.events import events_of, rsvp_counts
 from bots.sustain.goals import goals_of
 from bots.sustain.questions import open_questions, question_counts
-from core.commands import Option, Role, command
+from core.commands import Role, command
 from core.context import Context
 from core.storage import Migrations
 from core.text import Text, shorten
@@ -85,7 +85,7 @@ class Digest(SustainBot):
 
     @command(
         "digest",
-        options=[Option("network", placeholder="name")],
+        options=[NETWORK],
         role=Role.coordinator,
         help="sustain.digest.help",
     )

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bots.network.schema import ANNOUNCEMENTS, NetworkRow
-from bots.sustain.common import DAY, SustainBot, next_number, parse_day
+from bots.sustain.common import DAY, NETWORK, SustainBot, next_number, parse_day
 from core.account import Incoming
 from core.commands import Arg, Option, Role, command
 from core.context import Context
@@ -27,7 +27,6 @@ KINDS = ("meeting", "plenary", "shadowing", "mooc")
 RSVP = {"✅": "yes", "✔️": "yes", "✔": "yes", "❌": "no", "✖️": "no", "❔": "maybe", "❓": "maybe"}
 ANSWERS = {"yes": "✅", "no": "❌", "maybe": "❔"}
 HOUR = 3600.0
-NETWORK = Option("network", placeholder="name")
 
 
 @migrations.step

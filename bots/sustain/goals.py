@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from bots.network.schema import ANNOUNCEMENTS
-from bots.sustain.common import SustainBot, day, next_number, parse_day
+from bots.sustain.common import NETWORK, SustainBot, day, next_number, parse_day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.storage import Migrations
@@ -17,7 +17,6 @@ from core.text import Text, shorten
 
 migrations = Migrations("sustain-goals")
 MAX_TEXT = 300
-NETWORK = Option("network", placeholder="name")
 
 
 @migrations.step

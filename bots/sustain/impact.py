@@ -16,7 +16,7 @@ from typing import Any
 
 from bots.network.schema import LEFT, ROLES, NetworkRow
 from bots.sustain import elsewhere
-from bots.sustain.common import DAY, SustainBot, day, parse_day
+from bots.sustain.common import DAY, NETWORK, SustainBot, day, parse_day
 from bots.sustain.events import events_of
 from bots.sustain.questions import question_counts
 from bots.sustain.selfcheck import area_scores, finished_runs, overall
@@ -31,7 +31,7 @@ ACTIVE_DAYS = 30
 MONTHS = 12
 OPTIONS = [
     Option("since", parse_day, placeholder="2026-01-01"),
-    Option("network", placeholder="name"),
+    NETWORK,
 ]
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from bots.network.common import multiline, send_dm
 from bots.network.schema import GENERAL, NetworkRow
-from bots.sustain.common import SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
-from core.commands import Arg, Option, Role, command
+from core.commands import Arg, Role, command
 from core.context import Context
 from core.messaging import MessagingError
 from core.rooms import MatrixError
@@ -163,9 +163,7 @@ class Questions(SustainBot):
         ).fetchone()
         return int(row[0])
 
-    @command(
-        "questions", options=[Option("network", placeholder="name")], help="sustain.questions.help"
-    )
+    @command("questions", options=[NETWORK], help="sustain.questions.help")
     async def questions(self, ctx: Context, network: str | None) -> None:
         net = await self.find_as_member(ctx, "questions", network)
         if net is None:

@@ -16,9 +16,9 @@ import yaml
 
 from bots.network.common import open_dm
 from bots.network.schema import NetworkRow
-from bots.sustain.common import SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
-from core.commands import Option, Role, command
+from core.commands import Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.storage import Migrations
@@ -177,7 +177,7 @@ class SelfCheck(SustainBot):
 
     @command(
         "selfcheck",
-        options=[Option("network", placeholder="name")],
+        options=[NETWORK],
         role=Role.coordinator,
         help="sustain.selfcheck.help",
     )
@@ -303,7 +303,7 @@ class SelfCheck(SustainBot):
 
     @command(
         "selfcheck report",
-        options=[Option("network", placeholder="name")],
+        options=[NETWORK],
         role=Role.coordinator,
         help="sustain.selfcheck.report.help",
     )
