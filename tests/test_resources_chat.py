@@ -4,10 +4,18 @@ input, and what `!me` shows."""
 
 from __future__ import annotations
 
+import io
+
 import nio
 
 from tests.federation_helpers import until
-from tests.network_helpers import database_rows, direct_chat, mentions, notice_in
+from tests.network_helpers import (
+    create_network,
+    database_rows,
+    direct_chat,
+    mentions,
+    notice_in,
+)
 from tests.people import Person, in_reply_to, upload_file
 from tests.resources_helpers import resource_bot
 
@@ -17,6 +25,25 @@ async def react(someone: Person, room_id: str, event_id: str, key: str = "👍")
     response = await someone.client.room_send(room_id, "m.reaction", content)
     assert isinstance(response, nio.RoomSendResponse), response
     return response.event_id
+
+
+async def send_image(someone: Person, room_id: str, filename: str, caption: str) -> str:
+    """An image with a caption, as Element sends it in a room that is not encrypted."""
+    data = b"\x89PNG image"
+    response, _ = await someone.client.upload(
+        io.BytesIO(data), content_type="image/png", filename=filename, filesize=len(data)
+    )
+    assert isinstance(response, nio.UploadResponse), response
+    content = {
+        "msgtype": "m.image",
+        "body": caption,
+        "filename": filename,
+        "url": response.content_uri,
+        "info": {"mimetype": "image/png", "size": len(data), "w": 1, "h": 1},
+    }
+    sent = await someone.client.room_send(room_id, "m.room.message", content)
+    assert isinstance(sent, nio.RoomSendResponse), sent
+    return sent.event_id
 
 
 async def test_share_search_duplicates_rating_and_removal(mentornet, person) -> None:
@@ -180,3 +207,24 @@ async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, pers
     assert mentions(rows, ben.user_id) == {}
     assert mentions(rows, in_reply_to(both)) == {}  # the message he shared it with
     assert "Ben" not in str(rows)
+
+
+async def test_an_upload_to_a_networks_resources_room_is_catalogued(mentornet, person) -> None:
+    """The resources room of a network made with `!network create` catalogues captioned
+    uploads by itself; an upload without a caption is just a file."""
+    bot = await mentornet()
+    meta: Person = await person(name="metamentor")
+    net = await create_network(bot, meta, join=("resources",))
+    room = net.rooms["resources"]
+    assert "are added to the library" in (await meta.ask(room, "!res files")).body
+    plain = await upload_file(meta, room, b"\x89PNG x", "map.png", "image/png", "map.png")
+    upload = await send_image(meta, room, "flyer.png", "Welcome flyer #flyer lang:ar")
+    added = await meta.wait_for_reply(room, upload)
+    assert "Added **#1 Welcome flyer** to the library" in added.body
+    shown = await meta.ask(room, "!res show 1")
+    assert "flyer.png (image/png, not encrypted)" in shown.body and "language: ar" in shown.body
+    assert "#1 Welcome flyer" in (await meta.ask(room, "!res list #flyer")).body
+    assert "nothing here yet" in (await meta.ask(room, "!res list #other")).body
+    assert not meta.replies_to(room, plain)
+    [resource] = resource_bot(bot).library.search(None, room_id=room).items
+    assert resource.mxc and resource.mxc.startswith("mxc://")  # its mxc:// URI kept
