@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from core.rooms import room_path
+from federation import membership
 from federation.rooms import (
     EXCHANGE_ROOM_TYPE,
     KEY_EXCHANGE_ROOM,
@@ -175,3 +176,22 @@ async def test_unusable_posts_are_ignored_and_titles_stay_text(europe) -> None:
         async with session.get(url) as response:
             page = await response.text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;Tips" in page
+
+
+async def test_leaving_the_space_withdraws_our_public_resources(europe) -> None:
+    bot_a, bot_b = europe["a"], europe["b"]
+    exchange = await exchange_ready(bot_a)
+    await exchange_ready(bot_b)
+    await europe["editor_a"].ask(
+        europe["room_a"], '!res share https://example.org/leaving "Guide that leaves" public'
+    )
+    await until(lambda: mirrored(bot_b))
+
+    await membership.leave_space(bot_a.app.account)
+    await until(lambda: not mirrored(bot_b))  # A redacted its post on the way out
+    await until(lambda: resource_bot(bot_a).exchange.room_id is None)
+    assert bot_a.app.store.get(KEY_EXCHANGE_ROOM) is None
+    # A keeps the resource itself, public again as soon as it is in a space again.
+    shown = await europe["editor_a"].ask(europe["room_a"], "!res show 1")
+    assert "Guide that leaves" in shown.body and "shared with the other networks" in shown.body
+    assert await bot_a.app.account.rooms.membership(exchange, bot_a.user_id) == "leave"
