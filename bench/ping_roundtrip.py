@@ -11,17 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import platform
 import secrets
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +28,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import SYNC_TIMEOUT_MS, BareClient, load_average, ratios, save, summarize  # noqa: E402
 from core.homeserver import LocalSynapse, free_port  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "ping_roundtrip.json"
 GOAL = 1.10
-SYNC_TIMEOUT_MS = 30_000
 ROUND_TIMEOUT = 30.0
 
 
@@ -145,25 +140,15 @@ async def start_ours(hs: LocalSynapse, user_id: str, password: str, folder: Path
 # --- the measuring client ----------------------------------------------------------------
 
 
-class Sender:
+class Sender(BareClient):
     """One nio client that sends `!ping` and long-polls its own /sync for the reply."""
 
-    def __init__(self, hs: LocalSynapse, user_id: str) -> None:
-        self.client = nio.AsyncClient(hs.url, user_id)
-        self.filter_id: str | None = None
-
-    async def login(self, password: str) -> None:
-        """Log in and upload a filter that leaves out everything but others' timeline events."""
-        response = await self.client.login(password)
-        if not isinstance(response, nio.LoginResponse):
-            raise RuntimeError(f"sender login: {response}")
-        uploaded = await self.client.upload_filter(
-            presence={"types": []},
-            account_data={"types": []},
-            room={"timeline": {"not_senders": [self.client.user_id], "limit": 50},
-                  "ephemeral": {"types": []}, "account_data": {"types": []}},
-        )  # fmt: skip
-        self.filter_id = getattr(uploaded, "filter_id", None)
+    async def login_for_replies(self, password: str) -> None:
+        """Log in with a filter that leaves out everything but others' timeline events."""
+        await self.login(password, {"timeline": {"not_senders": [self.client.user_id],
+                                                 "limit": 50},
+                                    "ephemeral": {"types": []},
+                                    "account_data": {"types": []}})  # fmt: skip
 
     async def room_with(self, bot: str) -> str:
         """Create a room, invite the bot and wait until it has joined."""
@@ -179,12 +164,6 @@ class Sender:
                 return created.room_id
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{bot} did not join {created.room_id}")
-
-    async def sync(self, timeout: int) -> nio.SyncResponse:
-        response = await self.client.sync(timeout=timeout, sync_filter=self.filter_id)
-        if not isinstance(response, nio.SyncResponse):
-            raise RuntimeError(f"sender sync: {response}")
-        return response
 
     async def ping(self, room_id: str) -> float:
         """Seconds from sending `!ping` to the sync that shows the bot's reply."""
@@ -214,48 +193,20 @@ def _has_reply(response: nio.SyncResponse, room_id: str, event_id: str) -> bool:
 # --- figures -----------------------------------------------------------------------------
 
 
-def summarize(samples: list[float]) -> dict[str, float | int]:
-    """Rounds and p50/p95/mean/max in milliseconds."""
-    ms = sorted(s * 1000 for s in samples)
-    return {
-        "rounds": len(ms),
-        "p50_ms": round(statistics.median(ms), 2),
-        "p95_ms": round(statistics.quantiles(ms, n=20, method="inclusive")[18], 2),
-        "mean_ms": round(statistics.fmean(ms), 2),
-        "max_ms": round(ms[-1], 2),
-    }
-
-
 def report(ours: list[float], baseline: list[float], warmup: int) -> dict[str, Any]:
     """Print the table and return the figures."""
     figures = {"ours": summarize(ours), "baseline": summarize(baseline)}
-    ratios = {k: round(figures["ours"][f"{k}_ms"] / figures["baseline"][f"{k}_ms"], 3)
-              for k in ("p50", "p95")}  # fmt: skip
-    met = max(ratios.values()) <= GOAL
+    ratio = ratios(figures["ours"], figures["baseline"])
+    met = max(ratio.values()) <= GOAL
     print(f"\n!ping round trip, {warmup} warm-up rounds each, bots alternating\n")
     print(f"{'bot':<10}{'rounds':>8}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'max ms':>10}")
     for name, f in figures.items():
         print(f"{name:<10}{f['rounds']:>8}{f['p50_ms']:>10.2f}{f['p95_ms']:>10.2f}"
               f"{f['mean_ms']:>10.2f}{f['max_ms']:>10.2f}")  # fmt: skip
-    print(f"\nratio ours/baseline: p50 {ratios['p50']:.3f}, p95 {ratios['p95']:.3f}")
+    print(f"\nratio ours/baseline: p50 {ratio['p50']:.3f}, p95 {ratio['p95']:.3f}")
     print(f"goal ≤ {GOAL:.2f}: {'met' if met else 'NOT met'}")
-    return {**figures, "ratio": ratios, "goal": GOAL, "goal_met": met}
-
-
-def save(figures: dict[str, Any], args: argparse.Namespace) -> None:
-    """Write the figures, with what they were measured on, as JSON."""
-    data = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "rounds": args.rounds,
-        "warmup": args.warmup,
-        "python": platform.python_version(),
-        "matrix-nio": version("matrix-nio"),
-        "matrix-synapse": version("matrix-synapse"),
-        **figures,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    print(f"load average (1, 5, 15 min) at the end: {load_average()}")
+    return {**figures, "ratio": ratio, "goal": GOAL, "goal_met": met}
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -275,7 +226,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             children.append(await start_ours(hs, *users["ours"], folder))
             children.append(await start_baseline(hs, *users["baseline"], folder))
             sender = Sender(hs, users["sender"][0])
-            await sender.login(users["sender"][1])
+            await sender.login_for_replies(users["sender"][1])
             rooms = {name: await sender.room_with(users[name][0]) for name in ("ours", "baseline")}
             await sender.sync(0)
             samples: dict[str, list[float]] = {"ours": [], "baseline": []}
@@ -287,7 +238,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             return report(samples["ours"], samples["baseline"], args.warmup)
         finally:
             if sender is not None:
-                await sender.client.close()
+                await sender.close()
             await asyncio.gather(*(child.stop() for child in children))
 
 
@@ -317,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"data and logs kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    save(figures, args)
+    save("ping_roundtrip", {"rounds": args.rounds, "warmup": args.warmup} | figures)
     return 0  # a measurement, not a test: the goal is reported, not enforced
 
 
