@@ -26,7 +26,7 @@ class BareClient:
     """A bare matrix-nio client on one homeserver, long-polling its own /sync with a filter."""
 
     def __init__(self, hs: LocalSynapse, user_id: str) -> None:
-        self.hs = hs
+        self.hs, self.user_id = hs, user_id
         self.client = nio.AsyncClient(hs.url, user_id)
         self.filter_id: str | None = None
 
@@ -38,7 +38,9 @@ class BareClient:
         uploaded = await self.client.upload_filter(
             presence={"types": []}, account_data={"types": []}, room=room_filter
         )
-        self.filter_id = getattr(uploaded, "filter_id", None)
+        if not isinstance(uploaded, nio.UploadFilterResponse):
+            raise RuntimeError(f"{self.user_id} filter: {uploaded}")
+        self.filter_id = uploaded.filter_id
 
     async def join(self, room_id: str, via: list[str]) -> None:
         """Join a room, over federation through `via` when it is remote."""

@@ -145,8 +145,7 @@ class Sender(BareClient):
 
     async def login_for_replies(self, password: str) -> None:
         """Log in with a filter that leaves out everything but others' timeline events."""
-        await self.login(password, {"timeline": {"not_senders": [self.client.user_id],
-                                                 "limit": 50},
+        await self.login(password, {"timeline": {"not_senders": [self.user_id], "limit": 50},
                                     "ephemeral": {"types": []},
                                     "account_data": {"types": []}})  # fmt: skip
 
