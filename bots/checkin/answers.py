@@ -121,9 +121,7 @@ class Answers:
             round_ = self.data.round(delivery.round_id)
             if round_ is None:
                 continue
-            answered = {
-                a.question_id for a in self.data.answers(round_.id) if a.user_id == ctx.sender
-            }
+            answered = self.data.answered_questions(round_.id, ctx.sender)
             open_questions = [q for q in round_.question_list() if q.id not in answered]
             mood = mood_from_text(body)
             for question in open_questions:
@@ -208,7 +206,7 @@ class Answers:
             await self._thank_when_complete(ctx, round_)
 
     async def _thank_when_complete(self, ctx: Context, round_: Round) -> None:
-        answered = {a.question_id for a in self.data.answers(round_.id) if a.user_id == ctx.sender}
+        answered = self.data.answered_questions(round_.id, ctx.sender)
         if answered >= {q.id for q in round_.question_list()}:
             await ctx.reply("checkin.dm.thanks")
 

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PARALLEL = 8  # members served at the same time
+PARALLEL = 24  # members served at once: each waits on the homeserver, not on our CPU
 RETRY_AFTER = 600  # seconds before a failed delivery is tried once more
 MAX_OFFSET = timedelta(hours=26)  # no two time zones are further apart
 FOREVER = "9999-12-31"  # paused until resumed

@@ -446,6 +446,14 @@ class CheckinStore:
         ).fetchone()
         return Answer(*row) if row else None
 
+    def answered_questions(self, round_id: int, user_id: str) -> set[int]:
+        """The questions of a round that a person has answered."""
+        rows = self.db.execute(
+            "SELECT question_id FROM checkin_answers WHERE round_id = ? AND user_id = ?",
+            [round_id, user_id],
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def answer_by_event(self, event_id: str) -> Answer | None:
         row = self.db.execute(
             f"SELECT {_ANSWER} FROM checkin_answers WHERE event_id = ?", [event_id]
