@@ -22,9 +22,9 @@ from directory.hsds import RecordError, to_dict, validate
 from directory.io import import_records, save_import
 from directory.store import Directory, ShownOrganization
 from directory.web import directory_routes
-from federation.membership import directory_room
+from federation.membership import directory_room, revoke
 from federation.mirror import Mirror, mirror_migrations
-from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION, server_of
+from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION, SPACE_PARENT, server_of
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,16 @@ class DirectoryBot(Bot):
         return directory_routes(self.directory, self.app.config)
 
     async def on_event(self, ctx: Context) -> None:
+        event = ctx.incoming.event
         await self.mirror.on_event(ctx.account, ctx.incoming)
+        # A network left the space (its room's parent link lost its `via`; nio shows an
+        # emptied one as {"canonical": false}): as a space admin, take back its posting level.
+        if (
+            event["type"] == SPACE_PARENT
+            and event["state_key"] == self.mirror.space_id
+            and not (event.get("content") or {}).get("via")
+        ):
+            await revoke(self.app.account, ctx.room_id)
 
     # --- searching -------------------------------------------------------------------------
 

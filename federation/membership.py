@@ -4,15 +4,18 @@ bot's own account (the running bot sees the result through its sync)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from core.account import Account
 from core.config import Config
 from core.rooms import MatrixError
+from federation.mirror import _judge
 from federation.rooms import (
     KEY_DIRECTORY_ROOM,
     KEY_EXCHANGE_ROOM,
     KEY_SPACE,
+    PUBLISHER_LEVEL,
     FederationError,
     claim_parent,
     create_directory_room,
@@ -21,8 +24,12 @@ from federation.rooms import (
     drop_parent,
     link_child,
     server_of,
+    set_posters,
     unlink_child,
+    user_level,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,7 +46,26 @@ async def directory_room(account: Account, config: Config) -> str:
     room_id = account.store.get(KEY_DIRECTORY_ROOM)
     if room_id:
         return room_id
-    return await create_directory_room(account, config.directory.network, config.bots.admins)
+    return await create_directory_room(
+        account, config.directory.network, config.bots.admins, our_accounts(config)
+    )
+
+
+def our_accounts(config: Config) -> list[str]:
+    """Every account this instance speaks through: the default one and the bots' own."""
+    return [config.matrix.user_id, *(a.user_id for a in config.bots.accounts.values())]
+
+
+async def publishers(account: Account, room_id: str) -> set[str]:
+    """Who publishes for a network: its directory room's creators and every user holding
+    PUBLISHER_LEVEL or more there (its bots' accounts and its admins), read from the room."""
+    state = _judge(room_id, await account.rooms.state(room_id))
+    users = set(state.power_levels.get("users") or {})
+    return set(state.creators) | {
+        user
+        for user in users
+        if user_level(state.power_levels, state.creators, user) >= PUBLISHER_LEVEL
+    }
 
 
 async def start_space(account: Account, config: Config, name: str) -> Outcome:
@@ -50,7 +76,7 @@ async def start_space(account: Account, config: Config, name: str) -> Outcome:
     via = [server_of(account.user_id)]
     await link_child(account, space_id, room_id, via)
     await claim_parent(account, room_id, space_id, via)
-    exchange_id = await create_exchange_room(account, config.bots.admins)
+    exchange_id = await create_exchange_room(account, config.bots.admins, our_accounts(config))
     await link_child(account, space_id, exchange_id, via)
     await claim_parent(account, exchange_id, space_id, via)
     account.store.put(KEY_SPACE, space_id)
@@ -85,16 +111,66 @@ async def join_space(account: Account, config: Config, space: str, via: list[str
 
 
 async def approve(account: Account, room_id: str, via: list[str]) -> Outcome:
-    """As a space admin: list another network's directory room in the space."""
+    """As a space admin: list another network's directory room in the space, and let the
+    accounts that publish for that network post resources in the exchange room."""
     space_id = account.store.get(KEY_SPACE)
     if not space_id:
         raise FederationError("this instance is in no space")
+    await account.rooms.join(room_id, via)  # to read its power levels (our mirror joins anyway)
+    posters = await publishers(account, room_id)
+    exchange_id = await exchange_room(account, space_id)
+    await set_posters(account, exchange_id, await creators_of(account, exchange_id), grant=posters)
     await link_child(account, space_id, room_id, via)
-    return Outcome(space_id, room_id, f"Listed {room_id} in the space {space_id}.")
+    return Outcome(
+        space_id,
+        room_id,
+        f"Listed {room_id} in the space {space_id}; "
+        f"{', '.join(sorted(posters))} may post to its resource exchange.",
+    )
+
+
+async def revoke(account: Account, room_id: str) -> set[str]:
+    """As a space admin: a network's directory room left the space, so the accounts that
+    publish for it may no longer post resources (their own posts they redact themselves).
+    Returns who lost the level; nothing when we may not change the exchange room."""
+    space_id = account.store.get(KEY_SPACE)
+    exchange_id = account.store.get(KEY_EXCHANGE_ROOM)
+    if not space_id or not exchange_id or room_id == account.store.get(KEY_DIRECTORY_ROOM):
+        return set()
+    try:
+        posters = await publishers(account, room_id)
+        creators = await creators_of(account, exchange_id)
+        _, revoked = await set_posters(account, exchange_id, creators, revoke=posters)
+    except MatrixError as error:  # not a space admin: another admin's instance does it
+        log.info("cannot revoke posting", extra={"room": room_id, "error": str(error)})
+        return set()
+    return revoked
+
+
+async def exchange_room(account: Account, space_id: str) -> str:
+    """The space's exchange room: as we recorded it, else found among the space's children."""
+    exchange_id = account.store.get(KEY_EXCHANGE_ROOM)
+    if exchange_id:
+        return exchange_id
+    from bots.resources.exchange import find_exchange_room  # the resource bot's lookup
+
+    found = await find_exchange_room(account, space_id)
+    if found is None:
+        raise FederationError(f"the space {space_id} has no resource exchange room")
+    return found[0]
+
+
+async def creators_of(account: Account, room_id: str) -> frozenset[str]:
+    """A room's privileged creators (room v12+), who never appear in its power levels."""
+    return _judge(room_id, await account.rooms.state(room_id)).creators
 
 
 async def leave_space(account: Account) -> Outcome:
-    """Withdraw our directory room from the space: every mirror drops our entries."""
+    """Withdraw our directory room from the space: every mirror drops our entries. Our
+    resource bot redacts our posts and leaves the exchange room (`Exchange._leave`); our
+    accounts' level to post there is taken back by a space admin's instance when it sees our
+    room drop its parent claim (`revoke`): at PUBLISHER_LEVEL we may not change the room's
+    power levels at all, not even lower our own (that takes the `m.room.power_levels` level)."""
     space_id = account.store.get(KEY_SPACE)
     room_id = account.store.get(KEY_DIRECTORY_ROOM)
     if not space_id or not room_id:

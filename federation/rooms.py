@@ -5,6 +5,7 @@ directory: publishing is a state event, joining is a space child."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from nio import RoomCreateResponse, RoomPreset, RoomVisibility
@@ -48,14 +49,20 @@ def _power_levels(admins: list[str]) -> dict[str, Any]:
     }
 
 
-async def create_directory_room(account: Account, network: str, admins: list[str]) -> str:
-    """A public, world-readable room whose state is this network's directory."""
+async def create_directory_room(
+    account: Account, network: str, admins: list[str], accounts: Collection[str] = ()
+) -> str:
+    """A public, world-readable room whose state is this network's directory. The instance's
+    other accounts (a bot with its own account, `bots.accounts`) get the publishing level
+    here like the creator: whoever holds it publishes for this network (`publishers`)."""
+    levels = _power_levels(admins)
+    levels["users"] |= {user: 100 for user in accounts if user != account.user_id}
     response = await account.client.room_create(
         visibility=RoomVisibility.private,
         preset=RoomPreset.public_chat,
         name=network,
         topic=f"Organisations listed by {network} in the mentornet European directory.",
-        power_level_override=_power_levels(admins),
+        power_level_override=levels,
         initial_state=[
             {
                 "type": "m.room.history_visibility",
@@ -86,25 +93,32 @@ async def create_space(account: Account, name: str, admins: list[str]) -> str:
     return response.room_id
 
 
-def _exchange_power_levels(admins: list[str]) -> dict[str, Any]:
-    """Everyone in the room may post resources and redact their own; only admins (and the
-    creators) may redact others' events or change the room."""
+def _exchange_power_levels(admins: list[str], posters: list[str]) -> dict[str, Any]:
+    """Only the accounts that publish for a member network (PUBLISHER_LEVEL, granted when a
+    space admin approves the network) may post resources; everyone may send a redaction, but
+    Matrix applies it only to the sender's own events unless the sender holds `redact`, which
+    only admins (and the creators) do. Only they may change the room."""
     levels = _power_levels(admins)
-    levels["events"] = {**levels["events"], RESOURCE: 0, "m.room.redaction": 0}
+    levels["users"] |= dict.fromkeys(posters, PUBLISHER_LEVEL)
+    levels["events"] = {**levels["events"], RESOURCE: PUBLISHER_LEVEL, "m.room.redaction": 0}
     levels["redact"] = 100
     return levels
 
 
-async def create_exchange_room(account: Account, admins: list[str]) -> str:
-    """The space's public resource-exchange room (room type EXCHANGE_ROOM_TYPE); the caller
-    records it under KEY_EXCHANGE_ROOM once the space is recorded."""
+async def create_exchange_room(
+    account: Account, admins: list[str], posters: Collection[str] = ()
+) -> str:
+    """The space's public resource-exchange room (room type EXCHANGE_ROOM_TYPE); `posters`
+    (our accounts other than the creator) may post there from the start. The caller records
+    it under KEY_EXCHANGE_ROOM once the space is recorded."""
+    posters = [user for user in posters if user != account.user_id and user not in admins]
     response = await account.client.room_create(
         visibility=RoomVisibility.private,
         preset=RoomPreset.public_chat,
         name="mentornet resource exchange",
         topic="Public resources shared by the networks of the mentornet European directory.",
         room_type=EXCHANGE_ROOM_TYPE,
-        power_level_override=_exchange_power_levels(admins),
+        power_level_override=_exchange_power_levels(admins, posters),
         initial_state=[
             {
                 "type": "m.room.history_visibility",
@@ -159,3 +173,41 @@ def user_level(power_levels: dict[str, Any], creators: frozenset[str], user_id: 
         return 2**53 - 1
     users = power_levels.get("users") or {}
     return int(users.get(user_id, power_levels.get("users_default", 0)))
+
+
+def resource_level(power_levels: dict[str, Any]) -> int:
+    """The level a room demands for posting a resource (a timeline event), at least
+    PUBLISHER_LEVEL whatever the room says (an exchange room made before it was raised)."""
+    events = power_levels.get("events") or {}
+    return max(int(events.get(RESOURCE, power_levels.get("events_default", 0))), PUBLISHER_LEVEL)
+
+
+async def set_posters(
+    account: Account,
+    exchange_id: str,
+    creators: frozenset[str],
+    grant: Collection[str] = (),
+    revoke: Collection[str] = (),
+) -> tuple[set[str], set[str]]:
+    """Give `grant` the level to post resources in the exchange room and take it from
+    `revoke` (down to 0), with one power-levels event; nobody's higher level
+    is lowered, and the room's `creators` are never listed (room v12). Needs the power to
+    change the room's power levels. Returns (granted, revoked): who actually changed."""
+    levels = await account.rooms.get_state(exchange_id, "m.room.power_levels")
+    users = dict(levels.get("users") or {})
+    needed = resource_level(levels)
+    granted = {u for u in set(grant) - creators if user_level(levels, creators, u) < needed}
+    keep = creators | set(grant)
+    revoked = {u for u in set(revoke) - keep if 0 < int(users.get(u, 0)) <= needed}
+    if not granted and not revoked:
+        return set(), set()
+    for user in granted:
+        users[user] = needed
+    for user in revoked:  # 0, not left out: nio would merge a missing user's old level back
+        users[user] = 0
+    await account.rooms.put_state(exchange_id, "m.room.power_levels", "", levels | {"users": users})
+    log.info(
+        "changed who may post resources",
+        extra={"room": exchange_id, "granted": sorted(granted), "revoked": sorted(revoked)},
+    )
+    return granted, revoked

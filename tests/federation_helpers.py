@@ -12,6 +12,7 @@ from directory.bot import DirectoryBot
 from federation import membership
 from tests.bots import MakeBot, RunningBot
 from tests.people import MakePerson, Person
+from tests.resources_helpers import resource_bot
 
 
 def dir_bot(bot: RunningBot) -> DirectoryBot:
@@ -32,15 +33,20 @@ BeforeJoin = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def build_europe(
-    federation: Any, mentornet: MakeBot, person: MakePerson, before_join: BeforeJoin | None = None
+    federation: Any,
+    mentornet: MakeBot,
+    person: MakePerson,
+    before_join: BeforeJoin | None = None,
+    bots_b: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Network A made the space; network B joined it and a space admin approved it.
 
-    `before_join(europe)` runs once A has made the space and B is running, before B joins."""
+    `before_join(europe)` runs once A has made the space and B is running, before B joins;
+    `bots_b` adds to B's `bots` settings (e.g. a bot's own account)."""
     hs1, hs2 = federation
-    fast = {"bots": {"tick_seconds": 0.3}}
-    bot_a = await mentornet(hs1, directory={"network": "Network A"}, **fast)
-    bot_b = await mentornet(hs2, directory={"network": "Network B"}, **fast)
+    fast = {"tick_seconds": 0.3}
+    bot_a = await mentornet(hs1, directory={"network": "Network A"}, bots=fast)
+    bot_b = await mentornet(hs2, directory={"network": "Network B"}, bots=fast | (bots_b or {}))
     editor_a: Person = await person(hs1, name="editor")
     reader_b: Person = await person(hs2, name="reader")
     room_a = await bot_a.room_with(editor_a)
@@ -58,6 +64,10 @@ async def build_europe(
         app_b.account, app_b.config, space.space_id, [hs1.server_name]
     )
     assert "approve" in joined.message  # B may not list itself: a space admin must
+    # An admin approves later, once B is in the resource exchange room: a level granted while
+    # B's homeserver is still joining would reach it only with the room's next event.
+    exchange = resource_bot(bot_b).exchange
+    await until(lambda: exchange.room_id and exchange.ready(exchange.room_id), timeout=30)
     await membership.approve(app_a.account, joined.room_id, [hs2.server_name])
     await until(lambda: joined.room_id in dir_bot(bot_a).mirror.followed())
     await until(lambda: space.room_id in dir_bot(bot_b).mirror.followed())

@@ -1,13 +1,18 @@
 """The resource exchange across two homeservers that federate: a resource network A marks
 public reaches network B through the European space's exchange room (a child of the space
 that the directory mirror does not follow), with its origin; its removal reaches B; B catches
-up after being down, without losing or doubling anything; what nobody may post is ignored."""
+up after being down, without losing or doubling anything; what nobody may post is ignored;
+only the accounts that publish for an approved network may post, and a network that leaves
+loses that power."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import aiohttp
+import nio
 import pytest
 
 from core.rooms import room_path
@@ -15,6 +20,7 @@ from federation import membership
 from federation.rooms import (
     EXCHANGE_ROOM_TYPE,
     KEY_EXCHANGE_ROOM,
+    PUBLISHER_LEVEL,
     RESOURCE,
     SPACE_CHILD,
     room_type,
@@ -45,6 +51,26 @@ async def exchange_ready(bot: Any) -> str:
     exchange = resource_bot(bot).exchange
     await until(lambda: exchange.room_id and exchange.ready(exchange.room_id), timeout=30)
     return exchange.room_id
+
+
+def level(bot: Any, room_id: str, user_id: str, account: str = "default") -> int:
+    """A user's level in a room, as the bot's account knows it from its sync."""
+    room = bot.app.accounts[account].client.rooms.get(room_id)
+    return room.power_levels.get_user_level(user_id) if room else -1
+
+
+async def approved(bot: Any, exchange: str, account: str = "default") -> None:
+    """Once the bot's own homeserver knows the bot's account may post resources."""
+    user_id = bot.app.accounts[account].user_id
+    await until(lambda: level(bot, exchange, user_id, account) >= PUBLISHER_LEVEL)
+
+
+def post(title: str, network: str, url: str) -> dict[str, Any]:
+    return {"schema_version": 1, "title": title, "network": network, "tags": [], "url": url}
+
+
+def titles(bot: Any) -> list[str]:
+    return sorted(title for title, _ in mirrored(bot))
 
 
 async def get_json(url: str) -> tuple[int, Any]:
@@ -156,6 +182,7 @@ async def test_unusable_posts_are_ignored_and_titles_stay_text(europe) -> None:
     bot_a, bot_b = europe["a"], europe["b"]
     exchange = await exchange_ready(bot_a)
     await exchange_ready(bot_b)
+    await approved(bot_b, exchange)
     base = {"schema_version": 1, "title": "Guide", "network": "Network B", "tags": []}
     for content in (
         base | {"url": "javascript:alert(1)", "title": "Evil link"},
@@ -195,3 +222,90 @@ async def test_leaving_the_space_withdraws_our_public_resources(europe) -> None:
     shown = await europe["editor_a"].ask(europe["room_a"], "!res show 1")
     assert "Guide that leaves" in shown.body and "shared with the other networks" in shown.body
     assert await bot_a.app.account.rooms.membership(exchange, bot_a.user_id) == "leave"
+
+
+async def test_only_approved_networks_get_resources_into_the_mirrors(europe, person) -> None:
+    """An account that joined the exchange room but publishes for no approved network cannot
+    post as "Network A": its homeserver refuses, and where the room still let anyone post (an
+    exchange room from before, or one an admin opened) every mirror ignores the post."""
+    bot_a, bot_b = europe["a"], europe["b"]
+    editor, reader = europe["editor_a"], europe["reader_b"]
+    hs1 = europe["hs1"].server_name
+    exchange = await exchange_ready(bot_a)
+    await exchange_ready(bot_b)
+    await approved(bot_b, exchange)
+    assert level(bot_a, exchange, bot_b.user_id) == PUBLISHER_LEVEL  # granted by the approval
+
+    outsider = await person(europe["hs2"], name="outsider")
+    await outsider.join(exchange, via=[hs1])
+    fake = post("Fake guide", "Network A", "https://evil.example/guide")
+    refused = await outsider.client.room_send(exchange, RESOURCE, fake)
+    assert isinstance(refused, nio.RoomSendError) and refused.status_code == "M_FORBIDDEN"
+
+    account_a = bot_a.app.account  # the creator opens the room to everyone, as it once was
+    levels = await account_a.rooms.get_state(exchange, "m.room.power_levels")
+    levels["events"][RESOURCE] = 0
+    await account_a.rooms.put_state(exchange, "m.room.power_levels", "", levels)
+    deadline = time.monotonic() + 20
+    while not isinstance(sent := await outsider.client.room_send(exchange, RESOURCE, fake),
+                         nio.RoomSendResponse):  # fmt: skip
+        assert time.monotonic() < deadline, sent
+        await asyncio.sleep(0.1)
+
+    # Posts sent after the fake one reach both mirrors; the fake one reached neither.
+    genuine_b = post("Genuine guide from B", "Network B", "https://b.example/guide")
+    assert isinstance(
+        await bot_b.app.account.client.room_send(exchange, RESOURCE, genuine_b),
+        nio.RoomSendResponse,
+    )
+    await editor.ask(europe["room_a"], '!res share https://a.example/guide "Guide from A" public')
+    await until(lambda: titles(bot_a) == ["Genuine guide from B"])
+    await until(lambda: titles(bot_b) == ["Guide from A"])
+    for who, room in ((editor, europe["room_a"]), (reader, europe["room_b"])):
+        answer = await who.ask(room, "!res search guide scope:europe")
+        assert "Fake guide" not in answer.body and "Guide" in answer.body
+
+
+async def test_a_network_that_leaves_can_no_longer_post(europe) -> None:
+    bot_a, bot_b = europe["a"], europe["b"]
+    hs1 = europe["hs1"].server_name
+    exchange = await exchange_ready(bot_a)
+    await exchange_ready(bot_b)
+    await approved(bot_b, exchange)
+
+    left = await membership.leave_space(bot_b.app.account)
+    assert left.space_id == europe["space"]
+    # A, a space admin, saw B's directory room drop the space and took B's level back.
+    await until(lambda: level(bot_a, exchange, bot_b.user_id) == 0)
+    await until(lambda: resource_bot(bot_b).exchange.room_id is None)  # B left the room
+    account_b = bot_b.app.account
+    await account_b.rooms.join(exchange, [hs1])  # the room is public: joining again is allowed
+    refused = await account_b.client.room_send(
+        exchange, RESOURCE, post("Still here", "Network B", "https://b.example/late")
+    )
+    assert isinstance(refused, nio.RoomSendError) and refused.status_code == "M_FORBIDDEN"
+
+
+async def test_a_resource_bot_with_its_own_account_posts_for_its_network(
+    federation, mentornet, person, new_user
+) -> None:
+    """Network B's resource bot speaks through its own account: B's directory room gives that
+    account the publishing level too, so approving B lets it post to the exchange."""
+    hs2 = federation[1]
+    user_id, password = await new_user(hs2, prefix="resources")
+    own = {"resource": {"homeserver": hs2.url, "user_id": user_id, "password": password}}
+    europe = await build_europe(federation, mentornet, person, bots_b={"accounts": own})
+    bot_a, bot_b = europe["a"], europe["b"]
+    exchange = await exchange_ready(bot_a)
+    assert await exchange_ready(bot_b) == exchange  # joined by the resource bot's account
+    assert resource_bot(bot_b).account.user_id == user_id
+    assert level(bot_a, exchange, user_id) == PUBLISHER_LEVEL
+    assert level(bot_a, exchange, bot_b.user_id) == PUBLISHER_LEVEL
+    await approved(bot_b, exchange, account="resource")
+    sent = await bot_b.app.accounts["resource"].client.room_send(
+        exchange, RESOURCE, post("Guide from B's own bot", "Network B", "https://b.example/own")
+    )
+    assert isinstance(sent, nio.RoomSendResponse), sent
+    await until(lambda: titles(bot_a) == ["Guide from B's own bot"])
+    answer = await europe["editor_a"].ask(europe["room_a"], "!res search guide scope:europe")
+    assert f"from Network B ({hs2.server_name})" in answer.body

@@ -309,7 +309,7 @@ class ResourceBot(Bot):
     async def on_event(self, ctx: Context) -> None:
         kind = ctx.incoming.event["type"]
         if kind == RESOURCE:
-            self.exchange.mirror(ctx.room_id, ctx.incoming.event)
+            await self.exchange.receive(ctx.room_id, ctx.incoming.event)
         elif kind == "m.reaction":
             relation = ctx.incoming.content["m.relates_to"]
             resource_id = self.ledger.announced(relation["event_id"])

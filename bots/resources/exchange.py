@@ -4,8 +4,12 @@ networks post, post our public resources and redact what we withdraw (DESIGN §4
 is marked public crosses to other networks; Matrix federation carries it, nothing else).
 
 A resource is one timeline event of type `org.mentornet.resource` whose content is plain
-JSON (`posted_content`). Only the poster's own redaction removes it from the mirrors, or
-one by someone holding the room's redact power.
+JSON (`posted_content`). Trust comes from the room's power levels, as for the directory rooms
+(DESIGN §5): posting takes PUBLISHER_LEVEL, which a space admin grants to the accounts that
+publish for a network when approving it (`federation.membership.approve`); a mirror keeps a
+post only if its sender holds that level (`may_post`), whatever network the post names. Only
+the poster's own redaction removes it from the mirrors, or one by someone holding the room's
+redact power.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from core.account import Account
 from core.config import Config
 from core.rooms import MatrixError, room_path
 from core.storage import Store
+from federation.mirror import _judge
 from federation.rooms import (
     EXCHANGE_ROOM_TYPE,
     KEY_EXCHANGE_ROOM,
     KEY_SPACE,
     RESOURCE,
     SPACE_CHILD,
+    resource_level,
     server_of,
+    user_level,
 )
 
 log = logging.getLogger(__name__)
@@ -158,23 +165,31 @@ class Exchange:
             room, via = found
             self.store.put(KEY_EXCHANGE_ROOM, room)
         if not self.ready(room):
-            child = await self.account.rooms.get_state(space, SPACE_CHILD, room)
-            await self.account.rooms.join(room, via or list(child.get("via") or []))
+            if not via:  # the hierarchy names them to anyone; the space's state only to members
+                found = await find_exchange_room(self.account, space)
+                via = found[1] if found and found[0] == room else []
+            if not via:
+                child = await self.account.rooms.get_state(space, SPACE_CHILD, room)
+                via = list(child.get("via") or [])
+            await self.account.rooms.join(room, via)
             count = await self._backfill(room)
             self.store.put(_backfilled(room), 1)
             log.info("joined the resource exchange", extra={"room": room, "resources": count})
 
     async def _backfill(self, room_id: str) -> int:
-        """Mirror what was posted before we joined, oldest first (`/messages`, paged)."""
+        """Mirror what was posted before we joined, oldest first (`/messages`, paged), judged
+        by the room's power levels as they are now (read once: our sync has not brought the
+        room yet)."""
         query = "?dir=f&limit=100&filter=" + quote(json.dumps({"types": [RESOURCE]}))
         token, count = None, 0
+        allowed = await may_post(self.account, room_id)
         for _ in range(BACKFILL_PAGES):
             path = (
                 room_path(room_id, "messages") + query + (f"&from={quote(token)}" if token else "")
             )
             page = await self.account.rooms.call("GET", path)
             chunk = page.get("chunk") or []
-            count += sum(self.mirror(room_id, event) for event in chunk)
+            count += sum(self.mirror(room_id, event, allowed) for event in chunk)
             token = page.get("end")
             if not chunk or not token:
                 break
@@ -201,7 +216,10 @@ class Exchange:
         await self._redact_withdrawals()
 
     async def _post(self, room_id: str) -> None:
-        for resource, revision in self.outbox.to_post():
+        to_post = self.outbox.to_post()
+        if to_post and not (await may_post(self.account, room_id))(self.account.user_id):
+            return  # not approved (yet): the homeserver would refuse; try again next tick
+        for resource, revision in to_post:
             if resource.encrypted:  # never: its key would have to travel with it
                 continue
             event_id = await self.account.send(
@@ -227,14 +245,26 @@ class Exchange:
 
     # --- what other networks post -----------------------------------------------------------
 
-    def mirror(self, room_id: str, event: dict[str, Any]) -> bool:
-        """Keep one posted resource; False if unusable or already here."""
+    async def receive(self, room_id: str, event: dict[str, Any]) -> bool:
+        """A live post: kept if its sender may post by the room's power levels as our sync
+        knows them when it arrives."""
+        return self.mirror(room_id, event, await may_post(self.account, room_id))
+
+    def mirror(self, room_id: str, event: dict[str, Any], allowed: Callable[[str], bool]) -> bool:
+        """Keep one posted resource; False if unusable, from someone who may not post
+        (`allowed` says who may), or already here."""
         item = read_posted(event.get("content") or {})
         if item is None or not isinstance(event.get("sender"), str):
             if event.get("content"):
                 log.info("ignored an unusable resource", extra={"event": event.get("event_id")})
             return False
         sender = event["sender"]
+        if not allowed(sender):
+            log.debug(
+                "ignored a resource from someone without the power to post",
+                extra={"event": event.get("event_id"), "sender": sender},
+            )
+            return False
         row = Row(
             sender=sender,
             homeserver=server_of(sender),
@@ -269,6 +299,17 @@ class Exchange:
             )
             return False
         return self.catalogue.drop(target)
+
+
+async def may_post(account: Account, room_id: str) -> Callable[[str], bool]:
+    """Who may post resources in the exchange room: the directory mirror's rule for entries
+    (`federation.mirror.RoomState.may_publish`) applied to RESOURCE, by the room's current
+    power levels as our homeserver holds them (read, not nio's copy: nio merges a new
+    power-levels event into the old one, so a user taken out of `users` would keep a level)."""
+    state = _judge(room_id, await account.rooms.state(room_id))
+    levels, creators = state.power_levels, state.creators
+    needed = resource_level(levels)
+    return lambda user_id: user_level(levels, creators, user_id) >= needed
 
 
 async def may_redact(account: Account, room_id: str, user_id: str) -> bool:
