@@ -178,8 +178,7 @@ class Exchange:
 
     async def _backfill(self, room_id: str) -> int:
         """Mirror what was posted before we joined, oldest first (`/messages`, paged), judged
-        by the room's power levels as they are now (read once: our sync has not brought the
-        room yet)."""
+        by the room's power levels as they are now (read once for the whole history)."""
         query = "?dir=f&limit=100&filter=" + quote(json.dumps({"types": [RESOURCE]}))
         token, count = None, 0
         allowed = await may_post(self.account, room_id)
@@ -246,8 +245,8 @@ class Exchange:
     # --- what other networks post -----------------------------------------------------------
 
     async def receive(self, room_id: str, event: dict[str, Any]) -> bool:
-        """A live post: kept if its sender may post by the room's power levels as our sync
-        knows them when it arrives."""
+        """A live post: kept if its sender may post by the room's power levels as our
+        homeserver holds them when the post reaches us."""
         return self.mirror(room_id, event, await may_post(self.account, room_id))
 
     def mirror(self, room_id: str, event: dict[str, Any], allowed: Callable[[str], bool]) -> bool:
