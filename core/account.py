@@ -24,6 +24,7 @@ from nio import (
     LocalProtocolError,
     LoginResponse,
     MegolmEvent,
+    PowerLevelsEvent,
     RoomKeyEvent,
     RoomMessagesResponse,
     RoomSendResponse,
@@ -238,6 +239,7 @@ class Account:
             for event in [*room.state, *earlier, *live]:
                 self._note_creators(room_id, event)
                 await self._follow_tombstone(room_id, event)
+            self._replace_power_levels(room_id, [*earlier, *room.state, *live])
             joins = self._joins(earlier + live)
             # Bulky state that reached the homeserver outside the timeline (a federation gap)
             # is in the `state` section: the state at the start of `live`. After a join, that
@@ -302,6 +304,14 @@ class Account:
         source = _source(event)
         if source.get("type") == "m.room.create" and source.get("state_key") == "":
             self._creators[room_id] = room_creators(source)
+
+    def _replace_power_levels(self, room_id: str, events: list[Any]) -> None:
+        """A power-levels event replaces the room's levels; matrix-nio merges it into the old
+        ones, so someone taken out of `users` would keep their old level."""
+        latest = [e for e in events if isinstance(e, PowerLevelsEvent)]
+        room = self.client.rooms.get(room_id)
+        if latest and room is not None:
+            room.power_levels = latest[-1].power_levels
 
     def _store(self, fresh: list[Incoming], next_batch: str) -> None:
         """Save the new token and the events to handle in one transaction."""

@@ -352,12 +352,14 @@ class Person:
         event_id = await self.send(room_id, body, thread_root=thread_root)
         return await self.wait_for_reply(room_id, event_id, timeout)
 
-    async def set_power_level(self, room_id: str, user_id: str, level: int) -> None:
-        """Give user_id a power level in the room, as a room admin does in Element."""
+    async def set_power_level(self, room_id: str, user_id: str, level: int | None) -> None:
+        """Give user_id a power level in the room, as a room admin does in Element; None takes
+        them out of the `users` list (back to the room's default)."""
         path = f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/state/m.room.power_levels/"
         current = await self.client.room_get_state_event(room_id, "m.room.power_levels")
         content = dict(self._check(current, nio.RoomGetStateEventResponse, "power levels").content)
-        content["users"] = {**content.get("users", {}), user_id: level}
+        users = {**content.get("users", {}), user_id: level}
+        content["users"] = {user: value for user, value in users.items() if value is not None}
         response = await self.client._send(
             nio.RoomPutStateResponse, "PUT", path, json.dumps(content), (room_id,)
         )

@@ -64,6 +64,12 @@ async def test_coordinator_commands_follow_room_power_levels(mentornet, person, 
     accepted = await mentor.ask(room, "!lang room de")
     assert "Deutsch" in accepted.body
 
+    # Taken out of the power levels' user list, the mentor is back at the room's default.
+    await metamentor.set_power_level(room, mentor.user_id, None)
+    await asyncio.sleep(0.3)
+    await mentor.ask(room, "!lang en")
+    assert "Only a coordinator" in (await mentor.ask(room, "!lang room en")).body
+
     # The room's language now applies to people who chose none.
     assert "Pong" in (await metamentor.ask(room, "!ping")).body
     assert "bearbeitet" in (await metamentor.ask(room, "!ping")).body
