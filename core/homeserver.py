@@ -162,7 +162,13 @@ class LocalSynapse:
             "enable_registration": False,
             "bcrypt_rounds": 4,
             "presence": {"enabled": False},
-            "caches": {"sync_response_cache_duration": 0},
+            # The state-group cache counts state entries (50,000 by default): a directory room
+            # of 10,000 entries leaves room for 5 of its states, and every other event then
+            # reloads the room's whole state from the database.
+            "caches": {
+                "sync_response_cache_duration": 0,
+                "per_cache_factors": {"stateGroupCache": 20},
+            },
             "trusted_key_servers": [],
             "suppress_key_server_warning": True,
             "max_upload_size": "50M",
