@@ -24,7 +24,14 @@ from directory.store import Directory, ShownOrganization
 from directory.web import directory_routes
 from federation.membership import directory_room, revoke
 from federation.mirror import Mirror, mirror_migrations
-from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION, SPACE_PARENT, server_of
+from federation.rooms import (
+    KEY_DIRECTORY_ROOM,
+    KEY_SPACE,
+    ORGANIZATION,
+    SPACE_PARENT,
+    linked,
+    server_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +135,12 @@ class DirectoryBot(Bot):
     async def on_event(self, ctx: Context) -> None:
         event = ctx.incoming.event
         await self.mirror.on_event(ctx.account, ctx.incoming)
-        # A network left the space (its room's parent link lost its `via`; nio shows an
-        # emptied one as {"canonical": false}): as a space admin, take back its posting level.
+        # A network left the space (its room's parent link is gone): as a space admin, take
+        # back its posting level.
         if (
             event["type"] == SPACE_PARENT
             and event["state_key"] == self.mirror.space_id
-            and not (event.get("content") or {}).get("via")
+            and not linked(event.get("content"))
         ):
             await revoke(self.app.account, ctx.room_id)
 

@@ -21,6 +21,7 @@ from federation.rooms import (
     ORGANIZATION,
     SPACE_CHILD,
     SPACE_PARENT,
+    linked,
     required_level,
     room_type,
     server_of,
@@ -88,7 +89,7 @@ class Mirror:
         if kind == SPACE_CHILD:
             await self._child_changed(account, event["state_key"], event.get("content") or {})
         elif kind == SPACE_PARENT and event["state_key"] == self.space_id:
-            if not event.get("content"):  # the room left the space
+            if not linked(event.get("content")):  # the room left the space
                 self.unfollow(incoming.room_id)
         elif kind == ORGANIZATION:
             state = await self._live_state(account, incoming.room_id)
@@ -221,7 +222,9 @@ def _judge(room_id: str, state: list[dict[str, Any]]) -> RoomState:
         name=(by_type.get(("m.room.name", "")) or {}).get("content", {}).get("name") or room_id,
         power_levels=(by_type.get(("m.room.power_levels", "")) or {}).get("content") or {},
         creators=room_creators(create),
-        parents={e["state_key"] for e in state if e["type"] == SPACE_PARENT and e.get("content")},
+        parents={
+            e["state_key"] for e in state if e["type"] == SPACE_PARENT and linked(e.get("content"))
+        },
     )
 
 

@@ -161,6 +161,12 @@ async def drop_parent(account: Account, room_id: str, space_id: str) -> None:
     await account.rooms.put_state(room_id, SPACE_PARENT, space_id, {})
 
 
+def linked(content: dict[str, Any] | None) -> bool:
+    """Whether an `m.space.child`/`m.space.parent` content links the rooms: a link without
+    `via` counts as removed (the spec's rule; matrix-nio even fills in `canonical: false`)."""
+    return bool((content or {}).get("via"))
+
+
 def required_level(power_levels: dict[str, Any], event_type: str) -> int:
     """The power level a room demands for a state event of this type (at least PUBLISHER_LEVEL)."""
     events = power_levels.get("events") or {}

@@ -142,6 +142,17 @@ async def test_leaving_the_space_withdraws_the_entries(europe) -> None:
     assert app_a.store.get(KEY_DIRECTORY_ROOM) == europe["dir_room_a"]  # A keeps its own room
 
 
+async def test_a_member_that_is_no_space_admin_leaves_and_its_entries_go(europe) -> None:
+    await europe["reader_b"].ask(europe["room_b"], "!dir add Kompass city:Graz country:AT")
+    directory_a = dir_bot(europe["a"]).directory
+    await until(lambda: directory_a.search("Kompass").total)
+
+    # B may not edit the space: it only drops its room's claim to be part of it.
+    await membership.leave_space(europe["b"].app.account)
+    await until(lambda: directory_a.search("Kompass").total == 0)
+    assert europe["dir_room_b"] not in dir_bot(europe["a"]).mirror.followed()
+
+
 async def test_mirror_catches_up_after_a_restart_without_downloading_again(europe, caplog) -> None:
     bot_b = europe["b"]
     await europe["editor_a"].ask(europe["room_a"], "!dir add IntegriF city:Halberstadt country:DE")
