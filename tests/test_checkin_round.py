@@ -3,8 +3,11 @@ New York) and a Meta-Mentor; the fake clock moves, the bot's tick does what fell
 
 from __future__ import annotations
 
+import asyncio
+
 import nio
 
+from bots.checkin import Checkin
 from tests.checkin_helpers import (
     answer,
     edit,
@@ -43,7 +46,11 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
     # 08:59 in Berlin: nothing yet. 09:00: Anna and Ben get it; Carl's 09:00 is 6 h later.
     await team.tick(hours=1, minutes=59)
     assert not team.rows("SELECT 1 FROM checkin_rounds")
-    await team.tick(minutes=1)
+    checkin = next(bot for bot in team.bot.app.bots if isinstance(bot, Checkin))
+    async with checkin.lock:  # a round being sent by `!checkin now`: the tick does not wait
+        await asyncio.wait_for(team.tick(minutes=1), 5)
+    assert not team.rows("SELECT 1 FROM checkin_rounds")
+    await team.tick()
     poll_a = await poll_in(anna, chat[anna.user_id])
     intro = await notice_in(anna, chat[anna.user_id], "Check-in for Hamburg Mentors")
     assert "until Wed 5 Jun 2030, 09:00 (Europe/Berlin)" in intro.body

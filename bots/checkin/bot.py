@@ -105,6 +105,9 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         """Start, deliver, remind and close what has fallen due by `now`."""
         if self.account.last_sync is None:
             return  # not synced since start: answers that came meanwhile are not in yet
+        if self.lock.locked():
+            return  # a round is being sent (`!checkin now`): the next tick does the rest,
+            # and the other bots' scheduled work need not wait for it
         async with self.lock:
             await self.rounds.plan(now)
             await self.rounds.deliver(now)
