@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tests.people import MakePerson, Person
 # Monday 3 June 2030, 05:00 UTC = 07:00 in Berlin, 01:00 in New York.
 START = datetime(2030, 6, 3, 5, 0, tzinfo=UTC)
 POLL_START = "org.matrix.msc3381.poll.start"
+POLL_END = "org.matrix.msc3381.poll.end"
 
 
 @dataclass
@@ -138,6 +140,26 @@ def notices(someone: Person, room_id: str, text: str) -> list[nio.Event]:
 
 def polls(someone: Person, room_id: str) -> list[nio.Event]:
     return [e for e in someone.timeline(room_id) if is_poll(e)]
+
+
+async def poll_end_in(
+    someone: Person, room_id: str, poll_id: str, timeout: float = 30
+) -> nio.Event:
+    """The event that ends the poll `poll_id`."""
+
+    def ends(event: nio.Event) -> bool:
+        relation = event.source["content"].get("m.relates_to") or {}
+        return event.source.get("type") == POLL_END and relation == {
+            "rel_type": "m.reference",
+            "event_id": poll_id,
+        }
+
+    return await someone.wait_for_event(ends, timeout, room_id=room_id)
+
+
+def listed(body: str, name: str) -> bool:
+    """Whether `!help` lists the command `name` (as its usage in backticks)."""
+    return re.search(r"`!" + re.escape(name) + r"[ `]", body) is not None
 
 
 # --- answering as a client does -------------------------------------------------------------

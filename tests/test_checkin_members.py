@@ -3,7 +3,17 @@ member who left their direct chat (the round opens a new one and keeps using it)
 
 from __future__ import annotations
 
-from tests.checkin_helpers import make_team, notices, poll_in, polls, until, vote
+from tests.checkin_helpers import (
+    POLL_END,
+    answer,
+    make_team,
+    notices,
+    poll_end_in,
+    poll_in,
+    polls,
+    until,
+    vote,
+)
 from tests.network_helpers import direct_chat, notice_in
 
 
@@ -47,7 +57,7 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
 
     back = await anna.ask(chat[anna.user_id], "!checkin resume")
     assert "Willkommen zurück" in back.body and "1 offene Runde" in back.body
-    await poll_in(anna, chat[anna.user_id])
+    poll_a = await poll_in(anna, chat[anna.user_id])
     await notice_in(anna, chat[anna.user_id], "Check-in für Hamburg Mentors")
     mine = await anna.ask(chat[anna.user_id], "!checkin")
     assert "Offene Check-ins für dich: 1" in mine.body
@@ -57,6 +67,15 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     summary = await notice_in(team.meta, team.office, "in Hamburg Mentors: closed")
     assert "**Answered:** 1 of 2 (50 %) · skipped: 1 · on holiday: 0" in summary.body
     assert f"**No answer:** {anna.user_id}" in summary.body
+    # The close ended each poll, in the member's language: a vote after it is no answer, a
+    # reply to the poll still counts, late.
+    ended = await poll_end_in(anna, chat[anna.user_id], poll_a.event_id)
+    assert ended.source["content"]["body"] == "Der Check-in ist abgeschlossen."
+    assert POLL_END in ended.source["content"]
+    await poll_end_in(carl, chat[carl.user_id], poll_c.event_id)
+    await vote(anna, chat[anna.user_id], poll_a.event_id, 2)
+    await answer(anna, chat[anna.user_id], poll_a.event_id, "4")
+    await until(lambda: team.answer(anna, 1) == (4, None, 1, 0), what="Anna's late reply")
     assert team.rows("SELECT state FROM checkin_deliveries WHERE user_id = ?", ben.user_id) == [
         ("skipped",)
     ]

@@ -9,7 +9,7 @@ import io
 import nio
 
 from main import main
-from tests.checkin_helpers import answer, make_team, poll_in, polls, until, vote
+from tests.checkin_helpers import answer, listed, make_team, poll_in, polls, until, vote
 from tests.network_helpers import notice_in
 from tests.people import download_file
 
@@ -137,3 +137,37 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
         ),
         what="Anna's check-in data erased",
     )  # fmt: skip
+
+
+OFFICE_COMMANDS = [
+    "checkin schedule",
+    "checkin settings",
+    "checkin questions",
+    "checkin question add",
+    "checkin question remove",
+    "checkin now",
+    "checkin close",
+    "checkin status",
+    "checkin stats",
+    "checkin export",
+]
+MENTOR_COMMANDS = ["checkin", "checkin skip", "checkin pause", "checkin resume", "checkin tz"]
+
+
+async def test_help_lists_the_office_commands_to_the_office_only(mentornet, person) -> None:
+    team = await make_team(mentornet, person, names=("anna",), german=())
+    anna, meta = team.mentors[0], team.meta
+    await anna.join(team.net.rooms["general"])
+    for room in (team.chats[anna.user_id], team.net.rooms["general"]):
+        body = (await anna.ask(room, "!help")).body
+        assert [name for name in MENTOR_COMMANDS if not listed(body, name)] == [], body
+        assert [name for name in OFFICE_COMMANDS if listed(body, name)] == [], body
+    body = (await meta.ask(team.office, "!help")).body
+    assert [name for name in OFFICE_COMMANDS if not listed(body, name)] == [], body
+    # The declaration is what refuses: the same text as before.
+    refused = await anna.ask(team.net.rooms["general"], "!checkin now")
+    assert "Only a coordinator or Meta-Mentor (power level 50 or more)" in refused.body
+    assert "`!checkin now`" in refused.body, refused.body
+    assert team.rows("SELECT COUNT(*) FROM checkin_rounds") == [(0,)]
+    details = (await anna.ask(team.chats[anna.user_id], "!help checkin now")).body
+    assert "(only a coordinator or Meta-Mentor (power level 50 or more))" in details, details

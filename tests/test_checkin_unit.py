@@ -4,16 +4,26 @@ zones and DST, durations and dates, reading answers, streaks, drift and the char
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bots.checkin import schema
 from bots.checkin.chart import Labels, render
-from bots.checkin.prompts import poll, selections
-from bots.checkin.questions import calls_for_help, help_words, mood_from_key, mood_from_text
+from bots.checkin.prompts import poll, poll_end, selections
+from bots.checkin.questions import (
+    Question,
+    calls_for_help,
+    help_words,
+    mood_from_key,
+    mood_from_text,
+    snapshot,
+)
 from bots.checkin.rules import RuleError, parse_date, parse_duration, parse_rule, zone
 from bots.checkin.stats import NO_ANSWER, NOT_ASKED, RoundStat, Stats, drift
 from bots.checkin.summary import silent_streaks
+from core.storage import Migrations, Store
 
 BERLIN, NEW_YORK, TOKYO = (
     ZoneInfo("Europe/Berlin"),
@@ -144,6 +154,56 @@ def test_poll_content_and_both_response_forms() -> None:
     assert selections({"org.matrix.msc3381.poll.response": {"answers": ["4"]}}) == ["4"]
     assert selections({"m.selections": ["2"]}) == ["2"]
     assert selections({}) == []
+
+
+def test_a_poll_is_ended_in_the_namespace_it_was_started_in() -> None:
+    kind, content = poll_end("org.matrix.msc3381.poll.start", "$poll", "Closed.")
+    assert kind == "org.matrix.msc3381.poll.end"
+    assert content["m.relates_to"] == {"rel_type": "m.reference", "event_id": "$poll"}
+    assert content["org.matrix.msc3381.poll.end"] == {}
+    assert content["org.matrix.msc1767.text"] == content["body"] == "Closed."
+    kind, content = poll_end("m.poll.start", "$poll", "Closed.")
+    assert kind == "m.poll.end" and content["m.text"] == [{"body": "Closed."}]
+    assert content["m.relates_to"]["event_id"] == "$poll"
+
+
+def test_the_poll_end_step_marks_polls_of_closed_rounds_as_dealt_with(tmp_path: Path) -> None:
+    store = Store(tmp_path / "old.db")
+    before = Migrations("checkin")
+    before.steps = schema.migrations.steps[:1]
+    store.migrate(before)
+    questions = snapshot([Question(1, "mood", "mood", {}), Question(2, "text", "well", {})])
+    for round_id, closed in ((1, 100.0), (2, None)):
+        store.db.execute(
+            "INSERT INTO checkin_rounds (id, network_id, slot, kind, due_at, questions,"
+            " remind_after, close_after, closed_at) VALUES (?, 1, ?, 'manual', 0, ?, 1, 2, ?)",
+            [round_id, f"s{round_id}", questions, closed],
+        )
+        for part, question in (("intro", None), ("q1", 1), ("q2", 2)):
+            store.db.execute(
+                "INSERT INTO checkin_prompts (event_id, round_id, user_id, part, question_id,"
+                " room_id) VALUES (?, ?, '@a:x', ?, ?, '!dm:x')",
+                [f"${round_id}{part}", round_id, part, question],
+            )
+    store.migrate(schema.migrations)
+    rows = store.db.execute(
+        "SELECT event_id, event_type, ended_at, end_event_id FROM checkin_prompts ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("$1intro", "m.room.message", None, None),
+        ("$1q1", "org.matrix.msc3381.poll.start", 100.0, None),  # no end sent for old rounds
+        ("$1q2", "m.room.message", None, None),
+        ("$2intro", "m.room.message", None, None),
+        ("$2q1", "org.matrix.msc3381.poll.start", None, None),  # ended when round 2 closes
+        ("$2q2", "m.room.message", None, None),
+    ]
+    data = schema.CheckinStore(store)
+    assert data.polls_to_end() == []
+    data.close(2, 200.0)
+    assert [poll.event_id for poll in data.polls_to_end()] == ["$2q1"]
+    data.poll_ended("$2q1", "$end", 1234.5)
+    assert data.polls_to_end() == [] and data.poll_end("$2q1") == 1234.5
+    assert data.poll_end("$1q1") is None  # not ended by us: a vote still counts, late
 
 
 def test_silent_streaks_ignore_holidays_and_end_at_an_answer_or_skip() -> None:

@@ -5,7 +5,8 @@ and a low mood or a call for help is passed on straight away.
 
 Until a round closes an answer can be changed (an edit, a different vote). After it closes,
 answers already given stay as the summary showed them; a first answer still counts, marked
-late, and a late answer can still be changed.
+late, and a late answer can still be changed. The exception is a vote in a poll we ended
+when the round closed: clients count it nowhere, and neither do we.
 """
 
 from __future__ import annotations
@@ -93,10 +94,21 @@ class Answers:
         prompt = self.data.prompt(target) if target else None
         if prompt is None or mood is None or prompt[1] != ctx.sender or prompt[2] is None:
             return
+        if source == "poll" and self._after_end(ctx, target):
+            return  # clients show the poll as ended and count this vote nowhere: neither do we
         round_ = self.data.round(prompt[0])
         question = self._question(round_, prompt[2]) if round_ else None
         if round_ and question and question.kind == MOOD:
             await self._store(ctx, round_, question, mood=mood, text=None, source=source)
+
+    def _after_end(self, ctx: Context, poll_id: str | None) -> bool:
+        """Whether a poll response was sent after we ended the poll (MSC3381: it does not
+        count). A reaction or a reply after the close is still taken as a late answer."""
+        ended = self.data.poll_end(poll_id) if poll_id else None
+        if ended is None:
+            return False
+        sent = ctx.incoming.event.get("origin_server_ts")
+        return not isinstance(sent, int) or sent >= ended * 1000
 
     async def _reply(self, ctx: Context, prompt: tuple[int, str, int | None], body: str) -> None:
         round_ = self.data.round(prompt[0])

@@ -29,7 +29,7 @@ from bots.network import Network
 from bots.network.common import iso, open_dm
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, NetworkStore
 from core.account import Account, Incoming
-from core.commands import Bot
+from core.commands import Bot, Command
 from core.context import Context
 from core.text import Text
 
@@ -62,6 +62,13 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             if isinstance(bot, Network):
                 return bot
         raise RuntimeError("the checkin bot needs the network bot")
+
+    async def permits(
+        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
+    ) -> bool | None:
+        """Commands declared for coordinators: the asker's power level in the network they
+        act on decides (see `Network.permits`), for running them and for what `!help` lists."""
+        return await self.network_bot.permits(ctx, cmd, arguments)
 
     def now(self) -> datetime:
         return self.app.clock.now()

@@ -1,7 +1,8 @@
 """Commands of the network office (coordinators and Meta-Mentors): the schedule, settings
 and questions, starting and closing a round, its status, statistics with a chart, and the
-export. Permission is checked against the network's rooms' power levels, as the network bot
-does; answers about people go to the coordination room or the asker's direct chat only."""
+export. Each declares `role=Role.coordinator`; the network bot decides by the asker's power
+level in the network the command acts on (`Checkin.permits`), so a refusal and `!help` agree.
+Answers about people go to the coordination room or the asker's direct chat only."""
 
 from __future__ import annotations
 
@@ -39,12 +40,10 @@ OFF_WORDS = ("off", "aus", "stop", "none")
 class CoordinatorCommands:
     """Mixed into `Checkin`."""
 
-    async def _office(self: Checkin, ctx: Context, name: str | None, cmd: str) -> NetworkRow | None:
-        """The network, if the asker is one of its coordinators or Meta-Mentors."""
-        net = await self.network_bot._network(ctx, name)
-        if net is None or not await self.network_bot._require(ctx, net, Role.coordinator, cmd):
-            return None
-        return net
+    async def _office(self: Checkin, ctx: Context, name: str | None) -> NetworkRow | None:
+        """The network an office command is about (the asker's level was checked by
+        `permits` before the command ran); explains if none."""
+        return await self.network_bot._network(ctx, name)
 
     async def _answer(self: Checkin, ctx: Context, net: NetworkRow, text: Text) -> str:
         """Answer in the coordination room if asked there, else in the asker's direct chat."""
@@ -59,12 +58,13 @@ class CoordinatorCommands:
         "checkin schedule",
         Arg("when", optional=True, rest=True),
         options=[Option("tz", placeholder="Europe/Berlin"), NETWORK],
+        role=Role.coordinator,
         help="checkin.schedule.help",
     )
     async def schedule(
         self: Checkin, ctx: Context, when: str | None, tz: str | None, network: str | None
     ) -> None:
-        net = await self._office(ctx, network, "checkin schedule")
+        net = await self._office(ctx, network)
         if net is None:
             return
         settings = self.data.settings(net.id)
@@ -132,6 +132,7 @@ class CoordinatorCommands:
             Option("helpwords", placeholder='"help,hilfe"'),
             NETWORK,
         ],
+        role=Role.coordinator,
         help="checkin.settings.help",
     )
     async def settings_command(
@@ -143,7 +144,7 @@ class CoordinatorCommands:
         helpwords: str | None,
         network: str | None,
     ) -> None:
-        net = await self._office(ctx, network, "checkin settings")
+        net = await self._office(ctx, network)
         if net is None:
             return
         s = self.data.settings(net.id)
@@ -178,9 +179,11 @@ class CoordinatorCommands:
 
     # --- questions ---------------------------------------------------------------------------
 
-    @command("checkin questions", options=[NETWORK], help="checkin.questions.help")
+    @command(
+        "checkin questions", options=[NETWORK], role=Role.coordinator, help="checkin.questions.help"
+    )
     async def questions(self: Checkin, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network, "checkin questions")
+        net = await self._office(ctx, network)
         if net is None:
             return
         items = []
@@ -214,6 +217,7 @@ class CoordinatorCommands:
             Option("kind", choices=KINDS),
             NETWORK,
         ],
+        role=Role.coordinator,
         help="checkin.question_add.help",
     )
     async def question_add(
@@ -225,7 +229,7 @@ class CoordinatorCommands:
         kind: str | None,
         network: str | None,
     ) -> None:
-        net = await self._office(ctx, network, "checkin question add")
+        net = await self._office(ctx, network)
         if net is None:
             return
         texts = {ctx.language: text.strip()} | {
@@ -262,12 +266,13 @@ class CoordinatorCommands:
         "checkin question remove",
         Arg("number", convert=int),
         options=[NETWORK],
+        role=Role.coordinator,
         help="checkin.question_remove.help",
     )
     async def question_remove(
         self: Checkin, ctx: Context, number: int, network: str | None
     ) -> None:
-        net = await self._office(ctx, network, "checkin question remove")
+        net = await self._office(ctx, network)
         if net is None:
             return
         current = self.data.questions(net.id)
@@ -281,9 +286,9 @@ class CoordinatorCommands:
 
     # --- rounds ------------------------------------------------------------------------------
 
-    @command("checkin now", options=[NETWORK], help="checkin.now.help")
+    @command("checkin now", options=[NETWORK], role=Role.coordinator, help="checkin.now.help")
     async def now_command(self: Checkin, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network, "checkin now")
+        net = await self._office(ctx, network)
         if net is None:
             return
         if self.data.open_rounds(net.id):
@@ -310,9 +315,9 @@ class CoordinatorCommands:
             failed=counts["failed"] + counts["pending"],
         )
 
-    @command("checkin close", options=[NETWORK], help="checkin.close.help")
+    @command("checkin close", options=[NETWORK], role=Role.coordinator, help="checkin.close.help")
     async def close_command(self: Checkin, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network, "checkin close")
+        net = await self._office(ctx, network)
         if net is None:
             return
         open_rounds = self.data.open_rounds(net.id)
@@ -323,14 +328,16 @@ class CoordinatorCommands:
             now = self.now()
             for round_ in open_rounds:
                 self.data.close(round_.id, now.timestamp())
+            await self.rounds.end_polls()
+            for round_ in open_rounds:
                 closed = self.data.round(round_.id)
                 if closed is not None:
                     await self.summarise(closed, now)
         await ctx.reply("checkin.close.done", network=net.name)
 
-    @command("checkin status", options=[NETWORK], help="checkin.status.help")
+    @command("checkin status", options=[NETWORK], role=Role.coordinator, help="checkin.status.help")
     async def status_command(self: Checkin, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network, "checkin status")
+        net = await self._office(ctx, network)
         if net is None:
             return
         open_rounds = self.data.open_rounds(net.id)

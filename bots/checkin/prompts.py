@@ -1,6 +1,6 @@
 """What a member receives: the round's introduction, the mood question as a Matrix poll
 (MSC3381, as today's clients send and render it, with a text fallback), one message per
-free-text question, and the reminder."""
+free-text question, the reminder, and the poll's end when the round closes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from core.i18n import Catalog
 from core.text import Text
 
 POLL_START = "org.matrix.msc3381.poll.start"
+POLL_STARTS = (POLL_START, "m.poll.start")  # what we send; the stable form, should we ever
+POLL_ENDS = {POLL_START: "org.matrix.msc3381.poll.end", "m.poll.start": "m.poll.end"}
 POLL_RESPONSES = ("org.matrix.msc3381.poll.response", "m.poll.response")
 POLL_DISCLOSED = "org.matrix.msc3381.poll.disclosed"
 MESSAGE = "m.room.message"
@@ -39,6 +41,22 @@ def poll(question: str, labels: list[str], hint: str) -> dict[str, Any]:
         "m.text": [{"body": fallback}],
         "body": fallback,
     }
+
+
+def poll_end(start_type: str, poll_id: str, text: str) -> tuple[str, dict[str, Any]]:
+    """(event type, content) ending the poll `poll_id`, in the namespace it was started in,
+    with a text fallback. Clients then show the poll as ended and count no later votes."""
+    relation = {"rel_type": "m.reference", "event_id": poll_id}
+    end_type = POLL_ENDS[start_type]
+    if end_type == "m.poll.end":
+        return end_type, {"m.relates_to": relation, "m.text": [{"body": text}], "body": text}
+    content = {
+        "m.relates_to": relation,
+        end_type: {},
+        "org.matrix.msc1767.text": text,
+        "body": text,
+    }
+    return end_type, content
 
 
 def question_event(

@@ -14,7 +14,7 @@ from bots.checkin.formats import day_text, local_day, percent
 from bots.checkin.stats import Stats, collect
 from bots.network.common import is_private, open_dm
 from bots.network.schema import NetworkRow
-from core.commands import Option, command
+from core.commands import Option, Role, command
 from core.context import Context
 from core.messaging import MessagingError, send_file
 from core.text import Text
@@ -31,12 +31,13 @@ class ReportCommands:
     @command(
         "checkin stats",
         options=[Option("weeks", convert=int, placeholder="12"), NETWORK],
+        role=Role.coordinator,
         help="checkin.stats.help",
     )
     async def stats_command(
         self: Checkin, ctx: Context, weeks: int | None, network: str | None
     ) -> None:
-        net = await self._office(ctx, network, "checkin stats")
+        net = await self._office(ctx, network)
         if net is None:
             return
         weeks = min(max(weeks or 12, 1), 104)
@@ -105,9 +106,9 @@ class ReportCommands:
             parts += [t("checkin.stats.drifting"), Text.bullets(drifting[:50])]
         return Text.join(parts)
 
-    @command("checkin export", options=[NETWORK], help="checkin.export.help")
+    @command("checkin export", options=[NETWORK], role=Role.coordinator, help="checkin.export.help")
     async def export_command(self: Checkin, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network, "checkin export")
+        net = await self._office(ctx, network)
         if net is None:
             return
         data, count = export_csv(self.data, self.networks, self.app.catalog, net.id)

@@ -1,5 +1,6 @@
 """Rounds, driven by the tick: start what the schedule says is due, deliver each member's
-questions when their local time comes, remind the silent once, close and summarise.
+questions when their local time comes, remind the silent once, close (ending the polls)
+and summarise.
 
 Everything is derived from the database at each tick, so a restart only delays work:
 - a scheduled round that fell due while the bot was down starts at the next tick, once
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bots.checkin.formats import day_text, delay_text, moment_text
-from bots.checkin.prompts import question_event
+from bots.checkin.prompts import poll_end, question_event
 from bots.checkin.questions import snapshot
 from bots.checkin.rules import Rule
 from bots.checkin.schema import (
@@ -30,6 +32,7 @@ from bots.checkin.schema import (
     SCHEDULED,
     SENT,
     Delivery,
+    PollToEnd,
     Round,
     Settings,
 )
@@ -262,7 +265,7 @@ class Rounds:
             event_id = await account.send(room_id, content, txn=txn, event_type=kind)
             if event_id is None:
                 raise MessagingError(f"could not send the check-in to {delivery.user_id}")
-            self.data.add_prompt(event_id, delivery, part, question_id, room_id)
+            self.data.add_prompt(event_id, delivery, part, question_id, room_id, kind)
         return room_id
 
     def _intro(
@@ -345,5 +348,38 @@ class Rounds:
             for round_ in self.data.open_rounds():
                 if now.timestamp() >= self.close_time(round_):
                     self.data.close(round_.id, now.timestamp())
+        await self.end_polls()
         for round_ in self.data.unsummarised():
             await self.bot.summarise(round_, now)
+
+    async def end_polls(self) -> int:
+        """End the polls of closed rounds, so clients show them ended and take no more votes
+        (once each: a deterministic transaction id and the stored end see to it). An end that
+        cannot be sent is not tried again; votes in that poll then still count as late."""
+        polls = self.data.polls_to_end()
+        if not polls:
+            return 0
+        gate = asyncio.Semaphore(PARALLEL)
+        networks: dict[int, NetworkRow | None] = {}
+
+        async def one(poll: PollToEnd) -> bool:
+            if poll.network_id not in networks:
+                networks[poll.network_id] = self.bot.networks.get(poll.network_id)
+            network = networks[poll.network_id]
+            language = poll.language or (network.language if network else "en")
+            text = self.bot.app.catalog.template(language, "checkin.dm.poll_ended")
+            kind, content = poll_end(poll.event_type, poll.event_id, text)
+            txn = f"checkin/{poll.round_id}/{poll.user_id}/{poll.part}/end"
+            started = time.time()  # homeservers stamp events with the wall clock, too
+            event_id = None
+            async with gate:
+                try:
+                    event_id = await self.bot.account.send(
+                        poll.room_id, content, txn=txn, event_type=kind
+                    )
+                except (MatrixError, MessagingError, OSError) as error:
+                    log.warning("poll not ended", extra={"user": poll.user_id, "error": str(error)})
+            self.data.poll_ended(poll.event_id, event_id, started)
+            return event_id is not None
+
+        return sum(await asyncio.gather(*(one(poll) for poll in polls)))

@@ -15,7 +15,8 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bots.checkin.questions import DEFAULTS, Question, from_snapshot
+from bots.checkin.prompts import MESSAGE, POLL_START
+from bots.checkin.questions import DEFAULTS, MOOD, Question, from_snapshot
 from bots.checkin.rules import Rule, parse_rule
 from core.storage import Migrations, Store
 
@@ -87,6 +88,41 @@ def _tables(db: Any) -> None:
         " question_id INTEGER NOT NULL, reason TEXT NOT NULL, sent_at REAL NOT NULL,"
         " PRIMARY KEY (round_id, user_id, question_id))"
     )
+
+
+@migrations.step
+def _poll_ends(db: Any) -> None:
+    """The type each prompt was sent as, and when its round closed the poll end we sent (or
+    tried to): `ended_at` is wall-clock time, as homeservers stamp events. The polls of
+    rounds closed before this step count as dealt with (no end is sent for old rounds)."""
+    db.execute(
+        f"ALTER TABLE checkin_prompts ADD COLUMN event_type TEXT NOT NULL DEFAULT '{MESSAGE}'"
+    )
+    db.execute("ALTER TABLE checkin_prompts ADD COLUMN ended_at REAL")
+    db.execute("ALTER TABLE checkin_prompts ADD COLUMN end_event_id TEXT")
+    rounds = db.execute(
+        "SELECT id, questions FROM checkin_rounds"
+        " WHERE id IN (SELECT round_id FROM checkin_prompts)"
+    ).fetchall()
+    for round_id, questions in rounds:
+        for question in from_snapshot(questions):
+            if question.kind == MOOD:
+                db.execute(
+                    "UPDATE checkin_prompts SET event_type = ?"
+                    " WHERE round_id = ? AND question_id = ?",
+                    [POLL_START, round_id, question.id],
+                )
+    db.execute(
+        f"UPDATE checkin_prompts SET ended_at = {_CLOSED_AT}"
+        f" WHERE event_type != '{MESSAGE}' AND {_CLOSED_AT} IS NOT NULL"
+    )
+    db.execute(
+        "CREATE INDEX checkin_prompts_open_polls ON checkin_prompts (round_id)"
+        f" WHERE ended_at IS NULL AND event_type != '{MESSAGE}'"
+    )
+
+
+_CLOSED_AT = "(SELECT closed_at FROM checkin_rounds r WHERE r.id = checkin_prompts.round_id)"
 
 
 @dataclass
@@ -161,6 +197,18 @@ class Answer:
     edited_at: float | None
     edits: int
     late: int
+
+
+@dataclass
+class PollToEnd:
+    event_id: str
+    event_type: str
+    round_id: int
+    user_id: str
+    part: str
+    room_id: str
+    language: str | None
+    network_id: int
 
 
 _SETTINGS = (
@@ -402,12 +450,19 @@ class CheckinStore:
         return [Delivery(*row) for row in rows]
 
     def add_prompt(
-        self, event_id: str, delivery: Delivery, part: str, question_id: int | None, room: str
+        self,
+        event_id: str,
+        delivery: Delivery,
+        part: str,
+        question_id: int | None,
+        room: str,
+        event_type: str = MESSAGE,
     ) -> None:
         self.db.execute(
             "INSERT OR IGNORE INTO checkin_prompts"
-            " (event_id, round_id, user_id, part, question_id, room_id) VALUES (?, ?, ?, ?, ?, ?)",
-            [event_id, delivery.round_id, delivery.user_id, part, question_id, room],
+            " (event_id, round_id, user_id, part, question_id, room_id, event_type)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [event_id, delivery.round_id, delivery.user_id, part, question_id, room, event_type],
         )
 
     def sent_parts(self, round_id: int, user_id: str) -> dict[str, str]:
@@ -425,6 +480,33 @@ class CheckinStore:
             [event_id],
         ).fetchone()
         return (int(row[0]), row[1], row[2]) if row else None
+
+    def polls_to_end(self) -> list[PollToEnd]:
+        """The polls of closed rounds whose end is not sent yet, oldest round first."""
+        rows = self.db.execute(
+            "SELECT p.event_id, p.event_type, p.round_id, p.user_id, p.part, p.room_id,"
+            " d.language, r.network_id FROM checkin_prompts p"
+            " JOIN checkin_rounds r ON r.id = p.round_id"
+            " LEFT JOIN checkin_deliveries d ON d.round_id = p.round_id AND d.user_id = p.user_id"
+            f" WHERE p.ended_at IS NULL AND p.event_type != '{MESSAGE}'"
+            " AND r.closed_at IS NOT NULL ORDER BY p.round_id, p.user_id",
+        ).fetchall()
+        return [PollToEnd(*row) for row in rows]
+
+    def poll_ended(self, poll_id: str, end_event_id: str | None, ended_at: float) -> None:
+        """The poll's end was sent (`end_event_id`), or could not be: not tried again."""
+        self.db.execute(
+            "UPDATE checkin_prompts SET ended_at = ?, end_event_id = ? WHERE event_id = ?",
+            [ended_at, end_event_id, poll_id],
+        )
+
+    def poll_end(self, poll_id: str) -> float | None:
+        """When we ended this poll (wall-clock seconds), or None if it is not ended."""
+        row = self.db.execute(
+            "SELECT ended_at FROM checkin_prompts WHERE event_id = ? AND end_event_id IS NOT NULL",
+            [poll_id],
+        ).fetchone()
+        return float(row[0]) if row else None
 
     def prompt_rooms(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT DISTINCT room_id FROM checkin_prompts")}
