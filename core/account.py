@@ -234,7 +234,8 @@ class Account:
         for room_id, room in response.rooms.join.items():
             live = list(room.timeline.events)
             earlier = []
-            if room.timeline.limited and since and not skip_timeline and not self._joins(live):
+            gap = room.timeline.limited and since and not skip_timeline
+            if gap and not self._joins(live) and not self._only_bulky(live):
                 earlier = await self._backfill(room_id, room.timeline.prev_batch, since)
             for event in [*room.state, *earlier, *live]:
                 self._note_creators(room_id, event)
@@ -286,6 +287,13 @@ class Account:
             start = page.end
         log.info("backfilled a limited timeline", extra={"room": room_id, "events": len(events)})
         return list(reversed(events))
+
+    def _only_bulky(self, events: list[Any]) -> bool:
+        """Whether a timeline is all bulky state (a directory room filling up). Its gap's state
+        comes in the sync's `state` section; /messages would first make the homeserver pull
+        the gap over federation, holding up the sync loop for tens of seconds."""
+        kinds = {_source(event).get("type") for event in events}
+        return bool(kinds) and kinds <= set(self.bulky_state_types)
 
     def _joins(self, events: list[Any]) -> list[int]:
         """Positions of our own joins to a room: what precedes one is history, not for us."""

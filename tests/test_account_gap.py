@@ -66,3 +66,29 @@ async def test_state_section_after_our_join_is_history(tmp_path: Path) -> None:
     await settle(acc)
     assert handled == ["$k23"]
     await acc.client.close()
+
+
+def message(ts: int) -> dict[str, Any]:
+    return {"type": "m.room.message", "event_id": f"$m{ts}", "sender": "@p:hs1",
+            "origin_server_ts": ts, "content": {"msgtype": "m.text", "body": "!ping"}}  # fmt: skip
+
+
+async def test_a_gap_of_bulky_state_only_is_not_backfilled(tmp_path: Path) -> None:
+    """/messages would make the homeserver pull the gap over federation first; the state
+    section has what the bots need. A gap in a room with other events is backfilled."""
+    handled: list[str] = []
+    acc = account(tmp_path, handled)
+    backfilled: list[str] = []
+
+    async def backfill(room_id: str, prev_batch: str | None, since: str) -> list[Any]:
+        backfilled.append(room_id)
+        return []
+
+    acc._backfill = backfill  # type: ignore[method-assign]
+    await acc._process(sync([entry("k1", 1)], [entry("k2", 2)]), "s1", False)
+    assert backfilled == []
+    await acc._process(sync([], [entry("k3", 3), message(4)]), "s1", False)
+    assert backfilled == [ROOM]
+    await settle(acc)
+    assert handled == ["$k11", "$k22", "$k33", "$m4"]
+    await acc.client.close()
