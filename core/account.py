@@ -16,7 +16,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
+from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -184,6 +186,8 @@ class Account:
         for item in self._stored_inbox():
             self._enqueue(item)
         first_start = self.sync_token is None
+        if not first_start and self.bulky_state_types:
+            await self._catch_up_bulky_state(self.sync_token)
         full_state = True  # nio keeps no room state across restarts: fetch it once
         while not self._stopping:
             since = self.sync_token
@@ -210,6 +214,31 @@ class Account:
         self._full_state_filter_id = await self._filter(
             {"lazy_load_members": False, "not_types": list(self.bulky_state_types)}
         )
+
+    async def _catch_up_bulky_state(self, since: str) -> None:
+        """After a restart: the bulky state that changed while we were down. The full-state
+        sync that follows leaves bulky types out of its `state` section, so what reached the
+        homeserver outside the timeline would be lost; this sync holds only bulky types and
+        does not move the token (nio does not see it: no to-device events are consumed)."""
+        bulky = list(self.bulky_state_types)
+        rooms = {"timeline": {"types": bulky, "limit": TIMELINE_LIMIT},
+                 "state": {"types": bulky}, "ephemeral": {"types": []},
+                 "account_data": {"types": []}}  # fmt: skip
+        query = urlencode({"since": since, "timeout": 0, "filter": json.dumps({"room": rooms})})
+        try:
+            response = await self.raw("GET", f"/_matrix/client/v3/sync?{query}")
+        except (ClientError, TimeoutError, ValueError) as error:
+            log.warning("no catch-up of bulky state", extra={"error": str(error)})
+            return
+        now, fresh = time.monotonic(), []
+        for room_id, room in (response.get("rooms") or {}).get("join", {}).items():
+            events = [*room.get("state", {}).get("events", []),
+                      *room.get("timeline", {}).get("events", [])]  # fmt: skip
+            items = [Incoming(room_id, event, now) for event in events if "event_id" in event]
+            fresh += [item for item in items if self.wants(self, item)]
+        self._store(fresh, since)
+        for item in fresh:
+            self._enqueue(item)
 
     async def _filter(self, state: dict[str, Any]) -> str | None:
         response = await self.client.upload_filter(

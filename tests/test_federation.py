@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.account import TIMELINE_LIMIT
 from federation import membership
 from federation.rooms import KEY_DIRECTORY_ROOM, ORGANIZATION
 from tests.federation_helpers import build_europe, dir_bot, until
@@ -113,6 +114,23 @@ async def test_entries_from_senders_without_publishing_power_are_ignored(europe,
     directory_b = dir_bot(europe["b"]).directory
     await until(lambda: directory_b.get("owned-org"))  # the room's creator may publish
     assert directory_b.get("sloppy-org") is None  # level 0 is below the publishing level
+
+
+async def test_more_entries_than_a_sync_carries_while_down_all_arrive(europe) -> None:
+    """Published while B is down, more entries than one sync's timeline holds: the rest reach
+    B's homeserver as state only, and must still reach B's mirror after its restart."""
+    bot_b, app_a = europe["b"], europe["a"].app
+    await bot_b.stop()
+    for number in range(TIMELINE_LIMIT + 20):
+        record = {"id": f"burst-{number}", "name": f"Burst Org {number}"}
+        await app_a.account.rooms.put_state(
+            europe["dir_room_a"], ORGANIZATION, record["id"],
+            {"schema_version": 1, "organization": record},
+        )  # fmt: skip
+    await bot_b.start()
+    directory_b = dir_bot(bot_b).directory
+    await until(lambda: directory_b.get(f"burst-{TIMELINE_LIMIT + 19}"))
+    await until(lambda: all(directory_b.get(f"burst-{n}") for n in range(TIMELINE_LIMIT + 20)))
 
 
 async def owner_put(someone: Person, room: str, kind: str, key: str, content: dict) -> None:
