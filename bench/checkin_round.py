@@ -19,11 +19,8 @@ import io
 import os
 import pstats
 import secrets
-import shutil
-import signal
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import BareClient, load_average  # noqa: E402
+from bench.common import BareClient, Child, load_average, scratch_folder  # noqa: E402
 from bench.common import save as save_results  # noqa: E402
 from bots.checkin.prompts import question_event  # noqa: E402
 from bots.checkin.questions import DEFAULTS, Question  # noqa: E402
@@ -132,40 +129,6 @@ async def in_parallel(count: int, jobs: list[Any]) -> list[Any]:
 # --- our bot and the bare baseline ----------------------------------------------------------
 
 
-class Child:
-    """Our bot in its own process, its output in a log file."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def spawn(self, *args: str) -> None:
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, *args, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL,
-                stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )  # fmt: skip
-
-    def check_alive(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(f"our bot exited; {self.log} ends:\n{tail}")
-
-    async def stop(self, grace: float = 30) -> None:
-        """SIGTERM (a clean shutdown, which also writes the profile), SIGKILL after `grace`."""
-        process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), grace)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
 async def start_ours(
     hs: LocalSynapse, bot: User, folder: Path, profile: bool
 ) -> tuple[Child, Path]:
@@ -183,7 +146,7 @@ async def start_ours(
     }  # fmt: skip
     path = folder / "mentornet.yaml"
     path.write_text(yaml.safe_dump(config))
-    child = Child(folder / "ours.log")
+    child = Child("our", folder / "ours.log")
     profiler = ["-m", "cProfile", "-o", str(folder / "ours.prof")] if profile else []
     await child.spawn(*profiler, str(ROOT / "main.py"), "run", "--config", str(path))
     deadline = time.monotonic() + 60
@@ -254,21 +217,6 @@ class Meta(BareClient):
                                                  "limit": 50},
                                     "ephemeral": {"types": []},
                                     "account_data": {"types": []}})  # fmt: skip
-
-    async def room_with(self, bot: str) -> str:
-        """Create a room, invite the bot and wait until it has joined."""
-        created = await self.client.room_create(invite=[bot], name="office")
-        if not isinstance(created, nio.RoomCreateResponse):
-            raise RuntimeError(f"creating a room for {bot}: {created}")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            members = await self.client.joined_members(created.room_id)
-            if isinstance(members, nio.JoinedMembersResponse) and any(
-                m.user_id == bot for m in members.members
-            ):
-                return created.room_id
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{bot} did not join {created.room_id}")
 
     async def ask(self, room_id: str, body: str, timeout: float) -> tuple[float, str]:
         """Send a command; (seconds until the bot's reply is seen, the reply's body)."""
@@ -380,7 +328,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             children.append(child)
             meta = Meta(hs, meta_user.user_id)
             await meta.start(meta_user.password)
-            office = await meta.room_with(bot.user_id)
+            office = await meta.room_with(bot.user_id, "office")
             await meta.sync(0)
             _, created = await meta.ask(office, f'!network create "{NETWORK}"', 120)
             assert "is ready" in created, created
@@ -453,7 +401,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         finally:
             if meta is not None:
                 await meta.close()
-            await asyncio.gather(*(c.stop() for c in children))
+            await asyncio.gather(*(c.stop(grace=30) for c in children))
     if args.profile:
         show_profile(folder / "ours.prof")
     return report(f)
@@ -505,14 +453,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="bench-checkin-"))
-    try:
+    with scratch_folder("bench-checkin-", args.keep) as folder:
         figures = asyncio.run(measure(args, folder))
-    finally:
-        if args.keep:
-            print(f"data and logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     save_results("checkin_round", figures)
     return 0  # a measurement, not a test: the goal is reported, not enforced
 

@@ -1,13 +1,21 @@
-"""What the benchmarks share: a bare matrix-nio client (the baselines are made of them),
-percentiles, the machine's load, and the results file in bench/results/ (git-ignored)."""
+"""What the benchmarks share: a bare matrix-nio client (the baselines are made of them), a
+bot in a child process, a scratch folder, percentiles, the machine's load, and the results
+file in bench/results/ (git-ignored)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
 import statistics
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -51,6 +59,21 @@ class BareClient:
         if response.status != 200:
             raise RuntimeError(f"joining {room_id}: {response.status} {await response.text()}")
 
+    async def room_with(self, bot: str, name: str) -> str:
+        """Create a room, invite the bot and wait until it has joined."""
+        created = await self.client.room_create(invite=[bot], name=name)
+        if not isinstance(created, nio.RoomCreateResponse):
+            raise RuntimeError(f"creating a room for {bot}: {created}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            members = await self.client.joined_members(created.room_id)
+            if isinstance(members, nio.JoinedMembersResponse) and any(
+                m.user_id == bot for m in members.members
+            ):
+                return created.room_id
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{bot} did not join {created.room_id}")
+
     async def sync(self, timeout: int) -> nio.SyncResponse:
         response = await self.client.sync(timeout=timeout, sync_filter=self.filter_id)
         if not isinstance(response, nio.SyncResponse):
@@ -59,6 +82,53 @@ class BareClient:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+class Child:
+    """A bot in its own process, its output in a log file."""
+
+    def __init__(self, name: str, log: Path) -> None:
+        self.name, self.log = name, log
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def spawn(self, *args: str, stdout: int | None = None) -> None:
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, *args, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout or log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+
+    def check_alive(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+            raise RuntimeError(f"{self.name} bot exited; {self.log} ends:\n{tail}")
+
+    async def stop(self, grace: float = 5) -> None:
+        """SIGTERM (a clean shutdown), SIGKILL after `grace` seconds."""
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for homeserver data and logs, removed afterwards unless `keep`."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"data and logs kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def summarize(samples: list[float]) -> dict[str, float | int]:

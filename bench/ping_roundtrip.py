@@ -11,12 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import SYNC_TIMEOUT_MS, BareClient, load_average, ratios, save, summarize  # noqa: E402
+from bench.common import (  # noqa: E402
+    SYNC_TIMEOUT_MS,
+    BareClient,
+    Child,
+    load_average,
+    ratios,
+    save,
+    scratch_folder,
+    summarize,
+)
 from core.homeserver import LocalSynapse, free_port  # noqa: E402
 
 GOAL = 1.10
@@ -61,40 +66,6 @@ async def baseline_bot(homeserver: str, user_id: str, password: str) -> None:
 
 
 # --- child processes ---------------------------------------------------------------------
-
-
-class Child:
-    """A bot in its own process, its output in a log file."""
-
-    def __init__(self, name: str, log: Path) -> None:
-        self.name, self.log = name, log
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def spawn(self, *args: str, stdout: int | None = None) -> None:
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, *args, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL,
-                stdout=stdout or log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )  # fmt: skip
-
-    def check_alive(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(f"{self.name} bot exited; {self.log} ends:\n{tail}")
-
-    async def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 5 s."""
-        process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
 
 
 async def start_baseline(hs: LocalSynapse, user_id: str, password: str, folder: Path) -> Child:
@@ -148,21 +119,6 @@ class Sender(BareClient):
         await self.login(password, {"timeline": {"not_senders": [self.user_id], "limit": 50},
                                     "ephemeral": {"types": []},
                                     "account_data": {"types": []}})  # fmt: skip
-
-    async def room_with(self, bot: str) -> str:
-        """Create a room, invite the bot and wait until it has joined."""
-        created = await self.client.room_create(invite=[bot], name=f"ping {bot}")
-        if not isinstance(created, nio.RoomCreateResponse):
-            raise RuntimeError(f"creating a room for {bot}: {created}")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            members = await self.client.joined_members(created.room_id)
-            if isinstance(members, nio.JoinedMembersResponse) and any(
-                m.user_id == bot for m in members.members
-            ):
-                return created.room_id
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{bot} did not join {created.room_id}")
 
     async def ping(self, room_id: str) -> float:
         """Seconds from sending `!ping` to the sync that shows the bot's reply."""
@@ -226,7 +182,10 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             children.append(await start_baseline(hs, *users["baseline"], folder))
             sender = Sender(hs, users["sender"][0])
             await sender.login_for_replies(users["sender"][1])
-            rooms = {name: await sender.room_with(users[name][0]) for name in ("ours", "baseline")}
+            rooms = {
+                name: await sender.room_with(users[name][0], f"ping {name}")
+                for name in ("ours", "baseline")
+            }
             await sender.sync(0)
             samples: dict[str, list[float]] = {"ours": [], "baseline": []}
             for round_ in range(args.warmup + args.rounds):
@@ -259,14 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(baseline_bot(args.homeserver, args.user, args.password))
         return 0
-    folder = Path(tempfile.mkdtemp(prefix="bench-ping-"))
-    try:
+    with scratch_folder("bench-ping-", args.keep) as folder:
         figures = asyncio.run(measure(args, folder))
-    finally:
-        if args.keep:
-            print(f"data and logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     save("ping_roundtrip", {"rounds": args.rounds, "warmup": args.warmup} | figures)
     return 0  # a measurement, not a test: the goal is reported, not enforced
 
