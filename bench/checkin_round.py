@@ -29,18 +29,23 @@ from urllib.parse import quote
 
 import aiohttp
 import nio
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import BareClient, Child, load_average, scratch_folder  # noqa: E402
+from bench.common import (  # noqa: E402
+    BareClient,
+    Child,
+    load_average,
+    scratch_folder,
+    start_ours,
+)
 from bench.common import save as save_results  # noqa: E402
 from bots.checkin.prompts import question_event  # noqa: E402
 from bots.checkin.questions import DEFAULTS, Question  # noqa: E402
 from bots.checkin.rounds import PARALLEL  # noqa: E402  (our bot's, for the report)
 from bots.network.schema import JOINED, Member, NetworkStore  # noqa: E402
-from core.homeserver import LocalSynapse, free_port  # noqa: E402
+from core.homeserver import LocalSynapse  # noqa: E402
 from core.i18n import Catalog  # noqa: E402
 from core.storage import open_store  # noqa: E402
 from core.text import Text  # noqa: E402
@@ -127,38 +132,6 @@ async def in_parallel(count: int, jobs: list[Any]) -> list[Any]:
 
 
 # --- our bot and the bare baseline ----------------------------------------------------------
-
-
-async def start_ours(
-    hs: LocalSynapse, bot: User, folder: Path, profile: bool
-) -> tuple[Child, Path]:
-    """`main.py run --config …` (encryption off; under cProfile with `profile`); ready once
-    /healthz answers 200."""
-    port = free_port()
-    database = folder / "mentornet.db"
-    config = {
-        "matrix": {"homeserver": hs.url, "user_id": bot.user_id, "password": bot.password,
-                   "encryption": False, "invites": {"allow_servers": [hs.server_name]},
-                   "sync_timeout_ms": SYNC_TIMEOUT_MS},
-        "storage": {"database": str(database)},
-        "web": {"listen": f"127.0.0.1:{port}"},
-        "logging": {"level": "INFO"},
-    }  # fmt: skip
-    path = folder / "mentornet.yaml"
-    path.write_text(yaml.safe_dump(config))
-    child = Child("our", folder / "ours.log")
-    profiler = ["-m", "cProfile", "-o", str(folder / "ours.prof")] if profile else []
-    await child.spawn(*profiler, str(ROOT / "main.py"), "run", "--config", str(path))
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            child.check_alive()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return child, database
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"our bot not healthy after 60 s; see {child.log}")
 
 
 def bot_contents() -> list[tuple[str, dict[str, Any]]]:
@@ -324,7 +297,8 @@ async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             await in_parallel(SETUP_PARALLEL, [server.exempt(u.user_id) for u in everyone])
             print(f"  done in {time.perf_counter() - setup:.1f} s")
 
-            child, database = await start_ours(hs, bot, folder, args.profile)
+            child = await start_ours(hs, bot.user_id, bot.password, folder, args.profile)
+            database = folder / "mentornet.db"
             children.append(child)
             meta = Meta(hs, meta_user.user_id)
             await meta.start(meta_user.password)

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import nio
+import yaml
 
-from core.homeserver import LocalSynapse
+from core.homeserver import LocalSynapse, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -116,6 +118,37 @@ class Child:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+async def start_ours(
+    hs: LocalSynapse, user_id: str, password: str, folder: Path, profile: bool = False
+) -> Child:
+    """Our bot as `main.py run --config …` (encryption off, database `folder`/mentornet.db;
+    under cProfile into `folder`/ours.prof with `profile`); ready once /healthz answers 200."""
+    port = free_port()
+    config = {
+        "matrix": {"homeserver": hs.url, "user_id": user_id, "password": password,
+                   "encryption": False, "invites": {"allow_servers": [hs.server_name]},
+                   "sync_timeout_ms": SYNC_TIMEOUT_MS},
+        "storage": {"database": str(folder / "mentornet.db")},
+        "web": {"listen": f"127.0.0.1:{port}"},
+        "logging": {"level": "INFO"},
+    }  # fmt: skip
+    path = folder / "mentornet.yaml"
+    path.write_text(yaml.safe_dump(config))
+    child = Child("our", folder / "ours.log")
+    profiler = ["-m", "cProfile", "-o", str(folder / "ours.prof")] if profile else []
+    await child.spawn(*profiler, str(ROOT / "main.py"), "run", "--config", str(path))
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            child.check_alive()
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return child
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"our bot not healthy after 60 s; see {child.log}")
 
 
 @contextlib.contextmanager

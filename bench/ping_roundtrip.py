@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import nio
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,9 +30,10 @@ from bench.common import (  # noqa: E402
     ratios,
     save,
     scratch_folder,
+    start_ours,
     summarize,
 )
-from core.homeserver import LocalSynapse, free_port  # noqa: E402
+from core.homeserver import LocalSynapse  # noqa: E402
 
 GOAL = 1.10
 ROUND_TIMEOUT = 30.0
@@ -79,33 +78,6 @@ async def start_baseline(hs: LocalSynapse, user_id: str, password: str, folder: 
         child.check_alive()
         raise RuntimeError(f"baseline bot said {line!r} instead of 'ready'")
     return child
-
-
-async def start_ours(hs: LocalSynapse, user_id: str, password: str, folder: Path) -> Child:
-    """`main.py run --config …` (encryption off); ready once /healthz answers 200."""
-    port = free_port()
-    config = {
-        "matrix": {"homeserver": hs.url, "user_id": user_id, "password": password,
-                   "encryption": False, "invites": {"allow_servers": [hs.server_name]},
-                   "sync_timeout_ms": SYNC_TIMEOUT_MS},
-        "storage": {"database": str(folder / "mentornet.db")},
-        "web": {"listen": f"127.0.0.1:{port}"},
-        "logging": {"level": "INFO"},
-    }  # fmt: skip
-    path = folder / "mentornet.yaml"
-    path.write_text(yaml.safe_dump(config))
-    child = Child("ours", folder / "ours.log")
-    await child.spawn(str(ROOT / "main.py"), "run", "--config", str(path))
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            child.check_alive()
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return child
-            await asyncio.sleep(0.1)
-    raise TimeoutError(f"our bot not healthy after 60 s; see {child.log}")
 
 
 # --- the measuring client ----------------------------------------------------------------
