@@ -625,7 +625,7 @@ class DirectoryWeb:
         result = None if error else query.run(self.directory)
         stats = self.stats()
         page = SearchView(ui, query, result, error, stats).render()
-        return _html(page, status=400 if error else 200, language=ui.language)
+        return html_response(page, status=400 if error else 200, language=ui.language)
 
     async def organization_page(self, request: web.Request) -> web.Response:
         ui = _ui(request)
@@ -637,14 +637,14 @@ class DirectoryWeb:
                 el("p", el("a", ui.t("back"), href=ui.link("/directory"))),
             ]
             page = layout(ui, ui.t("not_found_title"), body)
-            return _html(page, status=404, language=ui.language)
+            return html_response(page, status=404, language=ui.language)
         page = layout(
             ui,
             shown.organization.name,
             organization_view(ui, shown),
             alternate=api_org_path(shown.id),
         )
-        return _html(page, language=ui.language)
+        return html_response(page, language=ui.language)
 
     # --- API -----------------------------------------------------------------------------
 
@@ -666,7 +666,7 @@ class DirectoryWeb:
             "total_items_exact": result.exact_total,
             "contents": [api_item(shown) for shown in result.items],
         }
-        return _json(body)
+        return json_response(body)
 
     async def api_organization(self, request: web.Request) -> web.Response:
         org_id = request.match_info["org_id"]
@@ -674,10 +674,10 @@ class DirectoryWeb:
         if shown is None:
             shown_id = json.dumps(org_id, ensure_ascii=False)
             return api_error(404, "not_found", f"no organisation with the id {shown_id}")
-        return _json(api_item(shown))
+        return json_response(api_item(shown))
 
     async def api_openapi(self, request: web.Request) -> web.Response:
-        return _json(self._openapi, indent=2)
+        return json_response(self._openapi, indent=2)
 
 
 def page_count(result: SearchPage) -> tuple[int, bool]:
@@ -710,7 +710,7 @@ def source_json(source: Source) -> dict[str, Any]:
 
 def api_error(status: int, code: str, message: str, **details: str) -> web.Response:
     error = {"code": code, **details, "message": message}
-    return _json({"error": error}, status=status, cache="no-store")
+    return json_response({"error": error}, status=status, cache="no-store")
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
@@ -718,9 +718,10 @@ def _dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
 
 
-def _json(
+def json_response(
     body: Any, *, status: int = 200, cache: str = "public, max-age=60", indent: int | None = None
 ) -> web.Response:
+    """Read-only open data as JSON, with the API's cache and security headers."""
     return web.Response(
         text=_dumps(body, indent),
         status=status,
@@ -736,7 +737,8 @@ def _json(
     )
 
 
-def _html(page: str, *, status: int = 200, language: str) -> web.Response:
+def html_response(page: str, *, status: int = 200, language: str) -> web.Response:
+    """A rendered page with the site's security headers."""
     return web.Response(
         text=page,
         status=status,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from core.account import Account
 from core.config import Config
 from core.rooms import MatrixError
-from federation.mirror import _judge
+from federation.mirror import room_state
 from federation.rooms import (
     KEY_DIRECTORY_ROOM,
     KEY_EXCHANGE_ROOM,
@@ -59,7 +59,7 @@ def our_accounts(config: Config) -> list[str]:
 async def publishers(account: Account, room_id: str) -> set[str]:
     """Who publishes for a network: its directory room's creators and every user holding
     PUBLISHER_LEVEL or more there (its bots' accounts and its admins), read from the room."""
-    state = _judge(room_id, await account.rooms.state(room_id))
+    state = room_state(room_id, await account.rooms.state(room_id))
     users = set(state.power_levels.get("users") or {})
     return set(state.creators) | {
         user
@@ -162,7 +162,7 @@ async def exchange_room(account: Account, space_id: str) -> str:
 
 async def creators_of(account: Account, room_id: str) -> frozenset[str]:
     """A room's privileged creators (room v12+), who never appear in its power levels."""
-    return _judge(room_id, await account.rooms.state(room_id)).creators
+    return room_state(room_id, await account.rooms.state(room_id)).creators
 
 
 async def leave_space(account: Account) -> Outcome:

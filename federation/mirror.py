@@ -36,9 +36,9 @@ mirror_migrations = Migrations("federation")
 # A room's first copy writes COPY_CHUNK entries per transaction, then lets the event loop
 # run: at 0.3-0.6 ms an entry, the other bots of the process wait at most ~70 ms while
 # 10,000 entries are copied, ~200 ms at 100,000 (one transaction took 2.8 s and ~30 s;
-# the rest of the stall there is `_judge` over the whole state). The pause is a real sleep,
-# not sleep(0): after sleep(0) the copy is queued before the I/O and timers that fell due
-# during the chunk, so they would wait for a second chunk.
+# the rest of the stall there is `room_state` over the whole state). The pause is a real
+# sleep, not sleep(0): after sleep(0) the copy is queued before the I/O and timers that fell
+# due during the chunk, so they would wait for a second chunk.
 COPY_CHUNK = 200
 COPY_PAUSE = 0.001  # seconds
 
@@ -125,7 +125,7 @@ class Mirror:
         """The room's state as the sync keeps it (nio), fetched only when nio has none."""
         room = account.client.rooms.get(room_id)
         if room is None:
-            return _judge(room_id, await account.rooms.state(room_id))
+            return room_state(room_id, await account.rooms.state(room_id))
         levels = room.power_levels
         content = {
             "users": levels.users,
@@ -183,7 +183,7 @@ class Mirror:
                     self.store.put(KEY_EXCHANGE_ROOM, room_id)
                 log.info("not following the resource exchange room", extra={"room": room_id})
                 return 0
-            state = _judge(room_id, events)
+            state = room_state(room_id, events)
             if not own and self.space_id not in state.parents:
                 log.info(
                     "not following a room that does not claim the space", extra={"room": room_id}
@@ -278,7 +278,7 @@ class Mirror:
         return True
 
 
-def _judge(room_id: str, state: list[dict[str, Any]]) -> RoomState:
+def room_state(room_id: str, state: list[dict[str, Any]]) -> RoomState:
     """What the mirror needs to know of a room, from its full state."""
     by_type = {(e["type"], e.get("state_key")): e for e in state}
     create = by_type.get(("m.room.create", ""), {"sender": "", "content": {}})

@@ -33,7 +33,7 @@ from core.account import Account
 from core.config import Config
 from core.rooms import MatrixError, room_path
 from core.storage import Store
-from federation.mirror import _judge
+from federation.mirror import room_state
 from federation.rooms import (
     EXCHANGE_ROOM_TYPE,
     KEY_EXCHANGE_ROOM,
@@ -305,7 +305,7 @@ async def may_post(account: Account, room_id: str) -> Callable[[str], bool]:
     (`federation.mirror.RoomState.may_publish`) applied to RESOURCE, by the room's current
     power levels as our homeserver holds them (read, not nio's copy: nio merges a new
     power-levels event into the old one, so a user taken out of `users` would keep a level)."""
-    state = _judge(room_id, await account.rooms.state(room_id))
+    state = room_state(room_id, await account.rooms.state(room_id))
     levels, creators = state.power_levels, state.creators
     needed = resource_level(levels)
     return lambda user_id: user_level(levels, creators, user_id) >= needed

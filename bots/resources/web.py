@@ -21,7 +21,17 @@ from aiohttp import web
 from bots.resources.catalogue import Catalogue, PublicResource
 from bots.resources.links import Refused, clean_language, clean_tags
 from bots.resources.search import MAX_PER_PAGE, Page
-from directory.web import CSS, Child, Html, _html, _json, api_error, el, href, pick_language
+from directory.web import (
+    CSS,
+    Child,
+    Html,
+    api_error,
+    el,
+    href,
+    html_response,
+    json_response,
+    pick_language,
+)
 from directory.web import safe_href as _safe_href
 
 PAGE_SIZE = 20
@@ -169,7 +179,7 @@ class ResourcesWeb:
             "empty": not found.items,
             "contents": [item.as_json() for item in found.items],
         }
-        return _json(body)
+        return json_response(body)
 
     async def page(self, request: web.Request) -> web.Response:
         language = pick_language(request.headers.get("Accept-Language"), request.query.get("hl"))
@@ -185,7 +195,7 @@ class ResourcesWeb:
             found is not None and _results(found, query, language),
         ]
         page = _layout(language, body)
-        return _html(page, status=400 if error else 200, language=language)
+        return html_response(page, status=400 if error else 200, language=language)
 
 
 # --- rendering -------------------------------------------------------------------------------
