@@ -22,6 +22,7 @@ from federation.rooms import (
     create_exchange_room,
     create_space,
     drop_parent,
+    find_exchange_room,
     link_child,
     server_of,
     set_posters,
@@ -152,8 +153,6 @@ async def exchange_room(account: Account, space_id: str) -> str:
     exchange_id = account.store.get(KEY_EXCHANGE_ROOM)
     if exchange_id:
         return exchange_id
-    from bots.resources.exchange import find_exchange_room  # the resource bot's lookup
-
     found = await find_exchange_room(account, space_id)
     if found is None:
         raise FederationError(f"the space {space_id} has no resource exchange room")

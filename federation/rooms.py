@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from typing import Any
+from urllib.parse import quote
 
 from nio import RoomCreateResponse, RoomPreset, RoomVisibility
 
@@ -28,6 +29,7 @@ PUBLISHER_LEVEL = 50
 KEY_DIRECTORY_ROOM = "federation:directory_room"
 KEY_SPACE = "federation:space"
 KEY_EXCHANGE_ROOM = "federation:exchange_room"
+HIERARCHY_PAGES = 20  # of 50 children each
 
 
 class FederationError(Exception):
@@ -209,7 +211,7 @@ async def set_posters(
         return set(), set()
     for user in granted:
         users[user] = needed
-    for user in revoked:  # 0, not left out: nio would merge a missing user's old level back
+    for user in revoked:  # 0 rather than left out: explicit for every client's copy
         users[user] = 0
     await account.rooms.put_state(exchange_id, "m.room.power_levels", "", levels | {"users": users})
     log.info(
@@ -217,3 +219,25 @@ async def set_posters(
         extra={"room": exchange_id, "granted": sorted(granted), "revoked": sorted(revoked)},
     )
     return granted, revoked
+
+
+async def find_exchange_room(account: Account, space: str) -> tuple[str, list[str]] | None:
+    """The space's exchange room and the servers to join it through, from the space
+    hierarchy (which names each child's room type without joining it)."""
+    vias: dict[str, list[str]] = {}
+    token: str | None = None
+    base = f"/_matrix/client/v1/rooms/{quote(space, safe='')}/hierarchy?max_depth=1&limit=50"
+    for _ in range(HIERARCHY_PAGES):
+        page = await account.rooms.call("GET", base + (f"&from={quote(token)}" if token else ""))
+        rooms = page.get("rooms") or []
+        for child in (
+            c for r in rooms if r.get("room_id") == space for c in r.get("children_state") or []
+        ):
+            vias[child.get("state_key", "")] = list((child.get("content") or {}).get("via") or [])
+        for room in rooms:
+            if room.get("room_type") == EXCHANGE_ROOM_TYPE and room.get("room_id") != space:
+                return room["room_id"], vias.get(room["room_id"], [])
+        token = page.get("next_batch")
+        if not token:
+            return None
+    return None

@@ -11,7 +11,6 @@ from core.i18n import Catalog
 from core.text import Text
 
 POLL_START = "org.matrix.msc3381.poll.start"
-POLL_STARTS = (POLL_START, "m.poll.start")  # what we send; the stable form, should we ever
 POLL_ENDS = {POLL_START: "org.matrix.msc3381.poll.end", "m.poll.start": "m.poll.end"}
 POLL_RESPONSES = ("org.matrix.msc3381.poll.response", "m.poll.response")
 POLL_DISCLOSED = "org.matrix.msc3381.poll.disclosed"

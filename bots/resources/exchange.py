@@ -35,11 +35,11 @@ from core.rooms import MatrixError, room_path
 from core.storage import Store
 from federation.mirror import room_state
 from federation.rooms import (
-    EXCHANGE_ROOM_TYPE,
     KEY_EXCHANGE_ROOM,
     KEY_SPACE,
     RESOURCE,
     SPACE_CHILD,
+    find_exchange_room,
     resource_level,
     server_of,
     user_level,
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # between attempts to find or join the exchange room
 BACKFILL_PAGES = 200
-HIERARCHY_PAGES = 20
 
 
 def posted_content(resource: Resource, network: str) -> dict[str, Any]:
@@ -74,28 +73,6 @@ def redacted_id(event: dict[str, Any]) -> str | None:
     """The event a redaction removes (in `content` since room version 11, else top level)."""
     target = (event.get("content") or {}).get("redacts") or event.get("redacts")
     return target if isinstance(target, str) else None
-
-
-async def find_exchange_room(account: Account, space: str) -> tuple[str, list[str]] | None:
-    """The space's exchange room and the servers to join it through, from the space
-    hierarchy (which names each child's room type without joining it)."""
-    vias: dict[str, list[str]] = {}
-    token: str | None = None
-    base = f"/_matrix/client/v1/rooms/{quote(space, safe='')}/hierarchy?max_depth=1&limit=50"
-    for _ in range(HIERARCHY_PAGES):
-        page = await account.rooms.call("GET", base + (f"&from={quote(token)}" if token else ""))
-        rooms = page.get("rooms") or []
-        for child in (
-            c for r in rooms if r.get("room_id") == space for c in r.get("children_state") or []
-        ):
-            vias[child.get("state_key", "")] = list((child.get("content") or {}).get("via") or [])
-        for room in rooms:
-            if room.get("room_type") == EXCHANGE_ROOM_TYPE and room.get("room_id") != space:
-                return room["room_id"], vias.get(room["room_id"], [])
-        token = page.get("next_batch")
-        if not token:
-            return None
-    return None
 
 
 class Exchange:
@@ -303,10 +280,17 @@ class Exchange:
 async def may_post(account: Account, room_id: str) -> Callable[[str], bool]:
     """Who may post resources in the exchange room: the directory mirror's rule for entries
     (`federation.mirror.RoomState.may_publish`) applied to RESOURCE, by the room's current
-    power levels as our homeserver holds them (read, not nio's copy: nio merges a new
-    power-levels event into the old one, so a user taken out of `users` would keep a level)."""
-    state = room_state(room_id, await account.rooms.state(room_id))
-    levels, creators = state.power_levels, state.creators
+    power levels (the synced copy of a joined room, else read from the homeserver)."""
+    room = account.client.rooms.get(room_id)
+    if room is not None:
+        defaults = room.power_levels.defaults
+        levels = {"users": room.power_levels.users, "events": room.power_levels.events,
+                  "users_default": defaults.users_default,
+                  "events_default": defaults.events_default}  # fmt: skip
+        creators = account.creators(room_id)
+    else:
+        state = room_state(room_id, await account.rooms.state(room_id))
+        levels, creators = state.power_levels, state.creators
     needed = resource_level(levels)
     return lambda user_id: user_level(levels, creators, user_id) >= needed
 
