@@ -26,6 +26,13 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def day(timestamp: float | None) -> str:
+    """A stored time as a date (UTC)."""
+    if not timestamp:
+        return "—"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+
+
 def iso(timestamp: float | None) -> str | None:
     if not timestamp:
         return None

@@ -4,9 +4,9 @@ uploads are catalogued, and a person's shares; shown by `!me` and erased by `!me
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
+from bots.network.common import day
 from bots.resources.store import Library
 
 
@@ -88,7 +88,7 @@ class Ledger:
     def personal_data(self, user_id: str) -> dict[str, Any]:
         """What `!me` shows and exports, one readable line an item (like the other bots)."""
         shared = [
-            f"#{rid} {title} ({_day(at)}, {room})"
+            f"#{rid} {title} ({day(at)}, {room})"
             for rid, title, room, at in self.db.execute(
                 "SELECT r.id, r.title, s.room_id, s.shared_at FROM resource_sharers s"
                 " JOIN resources r ON r.id = s.resource_id WHERE s.user_id = ?"
@@ -138,7 +138,3 @@ class Ledger:
                 "UPDATE resource_file_rooms SET enabled_by = NULL WHERE enabled_by = ?", [user_id]
             )
         return only_theirs
-
-
-def _day(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")

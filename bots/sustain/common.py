@@ -4,10 +4,11 @@ a network's rooms."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from bots.network import Network
+from bots.network.common import day as day  # the sustain bots' date format
 from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
 from core.commands import Bot, Command, Option
@@ -139,13 +140,6 @@ def next_number(db: Any, table: str, network_id: int) -> int:
         f"SELECT COALESCE(MAX(number), 0) + 1 FROM {table} WHERE network_id = ?", [network_id]
     ).fetchone()
     return int(row[0])
-
-
-def day(timestamp: float | None) -> str:
-    """A stored time as a date (UTC)."""
-    if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
 def parse_day(value: str) -> date:
