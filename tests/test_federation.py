@@ -11,9 +11,11 @@ import pytest
 
 from core.account import TIMELINE_LIMIT
 from federation import membership
-from federation.rooms import KEY_DIRECTORY_ROOM, ORGANIZATION
+from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION
+from main import main
 from tests.federation_helpers import build_europe, dir_bot, until
 from tests.people import Person
+from tests.resources_helpers import resource_bot
 
 
 @pytest.fixture
@@ -189,3 +191,40 @@ async def test_mirror_catches_up_after_a_restart_without_downloading_again(europ
     found = await europe["reader_b"].ask(europe["room_b"], "!dir search country:DE")
     assert "MeMoGa" in found.body and "IntegriF" in found.body
     assert "following a directory room" not in caplog.text  # nothing was fetched whole again
+
+
+async def test_the_command_line_starts_joins_approves_and_leaves_a_space(
+    federation, mentornet, person, capsys
+) -> None:
+    """What an instance's admin types: `main.py federation …`, next to the running bots."""
+    hs1, hs2 = federation
+    fast = {"tick_seconds": 0.3}
+    bot_a = await mentornet(hs1, directory={"network": "Network A"}, bots=fast)
+    bot_b = await mentornet(hs2, directory={"network": "Network B"}, bots=fast)
+    config_a, config_b = str(bot_a.write_config()), str(bot_b.write_config())
+
+    async def cli(*args: str) -> tuple[int, str]:
+        status = await asyncio.to_thread(main, ["federation", *args])
+        captured = capsys.readouterr()
+        return status, captured.out + captured.err
+
+    assert (await cli("join", "--config", config_b))[0] == 2  # which space?
+    status, said = await cli("create-space", "--name", "Europe", "--config", config_a)
+    assert status == 0, said
+    space = bot_a.app.store.get(KEY_SPACE)
+    room_a = bot_a.app.store.get(KEY_DIRECTORY_ROOM)
+    assert space and space in said
+    status, said = await cli("join", space, "--via", hs1.server_name, "--config", config_b)
+    assert status == 0 and "approve" in said, said
+    room_b = bot_b.app.store.get(KEY_DIRECTORY_ROOM)
+    exchange = resource_bot(bot_b).exchange
+    await until(lambda: exchange.room_id and exchange.ready(exchange.room_id), timeout=30)
+    status, said = await cli("approve", room_b, "--via", hs2.server_name, "--config", config_a)
+    assert status == 0 and room_b in said, said
+    await until(lambda: room_b in dir_bot(bot_a).mirror.followed())
+    await until(lambda: room_a in dir_bot(bot_b).mirror.followed())
+
+    status, said = await cli("leave", "--config", config_b)
+    assert status == 0 and "withdrawn" in said, said
+    await until(lambda: room_b not in dir_bot(bot_a).mirror.followed())
+    assert (await cli("leave", "--config", config_b))[0] == 1  # in no space any more
