@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as error:
-        print(f"config error: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"config error: {problem}", file=sys.stderr)
         return 2
 
 

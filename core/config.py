@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -13,7 +13,11 @@ LANGUAGES = ("en", "de")
 
 
 class ConfigError(Exception):
-    """A configuration that cannot be used; the message names the key."""
+    """A configuration that cannot be used: one line per mistake, each naming its key."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 class _Section(BaseModel):
@@ -131,17 +135,32 @@ class Config(_Section):
         )
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    kind = first["type"]
+# What a key whose value failed its pattern expects, by the key's name.
+_EXPECTED = {
+    "homeserver": "needs http:// or https:// and a host, like https://matrix.example.org",
+    "user_id": "needs a Matrix user id like @mentornet:example.org",
+    "listen": "needs host:port, like 127.0.0.1:8080",
+    "space": "needs a room id or alias, like !abc123:example.org or #europe:example.org",
+}
+
+
+def _describe(error: ValidationError) -> list[str]:
+    """One line per mistake: the key, then what is wrong or what is expected."""
+    return [_line(problem) for problem in error.errors()]
+
+
+def _line(problem: Any) -> str:
+    key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+    kind = problem["type"]
     if kind == "extra_forbidden":
         return f"{key}: unknown key (check the spelling; config/example.yaml lists every key)"
     if kind == "missing":
         return f"{key}: missing value"
-    message = first["msg"].removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
-        message = f"not a valid value ({first['input']!r})"
+        name = str(problem["loc"][-1])
+        expected = _EXPECTED.get(name, "not a valid value")
+        return f"{key}: {expected} (got {problem['input']!r})"
+    message = problem["msg"].removeprefix("Value error, ").removeprefix("Input ")
     return f"{key}: {message}"
 
 
@@ -152,7 +171,7 @@ def parse_config(data: object, base_dir: Path = Path()) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_describe(error)) from None
+        raise ConfigError(*_describe(error)) from None
     database = config.storage.database
     if not database.is_absolute():
         storage = config.storage.model_copy(update={"database": base_dir / database})

@@ -45,8 +45,9 @@ def test_example_and_minimal_configs_load() -> None:
         (config(storage={"databse": "x.db"}), "storage.databse: unknown key"),
         (config(matrix={"sync_timeout_ms": "soon"}), "matrix.sync_timeout_ms: "),
         (config(matrix={"sync_timeout_ms": 10}), "matrix.sync_timeout_ms: "),
-        (config(matrix={"homeserver": "ftp://example.org"}), "matrix.homeserver: not a valid"),
-        (config(matrix={"homeserver": "matrix.example.org"}), "matrix.homeserver: not a valid"),
+        (config(matrix={"homeserver": "ftp://example.org"}), "matrix.homeserver: needs http://"),
+        (config(matrix={"homeserver": "matrix.example.org"}), "matrix.homeserver: needs http://"),
+        (config(web={"listen": "8080"}), "web.listen: needs host:port"),
         (config(bots={"admins": ["alice"]}), "bots.admins: 'alice' is not a Matrix user id"),
         (config(logging={"level": "LOUD"}), "logging.level: "),
         ({"matrix": {"homeserver": "https://e.org", "password": "x"}}, "matrix.user_id: missing"),
@@ -61,6 +62,22 @@ def test_mistakes_give_one_line_naming_the_key(data: object, starts: str) -> Non
     message = str(caught.value)
     assert message.startswith(starts)
     assert "\n" not in message
+
+
+def test_every_mistake_gets_its_own_line() -> None:
+    data = config(
+        matrix={"homeserver": "matrix.example.org", "pasword": "x", "sync_timeout_ms": 10},
+        bots={"admins": ["alice"]},
+        logging={"level": "LOUD"},
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    lines = str(caught.value).split("\n")
+    assert len(lines) == 5, lines
+    assert lines == caught.value.problems
+    for key in ("matrix.homeserver", "matrix.pasword", "matrix.sync_timeout_ms", "bots.admins"):
+        assert sum(line.startswith(f"{key}: ") for line in lines) == 1, key
+    assert any(line.startswith("logging.level: should be 'DEBUG'") for line in lines)
 
 
 def test_relative_database_is_resolved_against_base_dir(tmp_path: Path) -> None:
@@ -126,6 +143,19 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "matrix.pasword: unknown key" in result.stderr
+    worse = tmp_path / "worse.yaml"
+    worse.write_text(
+        yaml.safe_dump(config(matrix={"pasword": "x", "homeserver": "example.org"})),
+        encoding="utf-8",
+    )
+    result = check_config(worse)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "config error: matrix.homeserver: needs http:// or https:// and a host, like"
+        " https://matrix.example.org (got 'example.org')",
+        "config error: matrix.pasword: unknown key (check the spelling; config/example.yaml"
+        " lists every key)",
+    ]
     assert "Traceback" not in result.stderr
     good = check_config(EXAMPLE)
     assert good.returncode == 0, good.stderr
