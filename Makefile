@@ -5,11 +5,12 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
+PORT ?= 8080
 
 .PHONY: demo test lint bench setup clean
 
-demo: setup
-	.venv/bin/python main.py demo
+demo: setup  ## make demo [PORT=8080]: the web pages' port (another is picked if it is taken)
+	.venv/bin/python main.py demo --web-port $(PORT)
 
 test: setup
 	.venv/bin/ruff check .

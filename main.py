@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="start a local homeserver with demo users and the bots")
     demo.add_argument("--data", type=Path, default=Path("data/demo"))
     demo.add_argument("--port", type=int, default=8008, help="homeserver port (if free)")
-    demo.add_argument("--web-port", type=int, default=8080)
+    demo.add_argument("--web-port", type=int, default=8080, help="web port (if free)")
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
     backup = commands.add_parser(
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from core.demo import run_demo
 
-    setup_logging("INFO", "text")
+    setup_logging("INFO", "text", log_file=args.data / "mentornet.log")
     return run_until_signalled(lambda stop: run_demo(args.data, args.port, args.web_port, stop))
 
 

@@ -16,7 +16,7 @@ from nio import AsyncClient, RoomCreateResponse
 
 from core.app import App
 from core.config import parse_config
-from core.homeserver import LocalSynapse
+from core.homeserver import LocalSynapse, free_port
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,15 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
     state = _load_state(state_file)
     passwords = state["passwords"]
     hs_port = state.get("port") or (port if _port_free(port) else None)
-    hs = LocalSynapse(data / "synapse", port=hs_port, rate_limits="default", log_level="WARNING")
+    # A demo homeserver for one newcomer: no rate limits to trip over while trying commands.
+    hs = LocalSynapse(data / "synapse", port=hs_port, rate_limits="relaxed", log_level="WARNING")
     await hs.start()
     try:
         state["port"] = int(hs.url.rsplit(":", 1)[1])
         users = {name: await hs.register(name, pw, admin=False) for name, pw in passwords.items()}
-        await hs.exempt_from_rate_limits(users["mentornet"])
+        for user in users.values():
+            await hs.exempt_from_rate_limits(user)
+        asked_web_port, web_port = web_port, web_port if _port_free(web_port) else free_port()
         if "room_id" not in state:
             state["room_id"] = await _demo_room(
                 hs, users["alice"], passwords["alice"], [users["bob"], users["mentornet"]]
@@ -98,7 +101,7 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
         _load_seed(app)
         running = asyncio.create_task(app.run(stop))
         await _until_joined(app, state["room_id"], running)
-        _print_banner(hs, users, passwords, state["room_id"], config_file, web_port)
+        _print_banner(hs, users, passwords, state["room_id"], data, web_port, asked_web_port)
         await running
     finally:
         await hs.stop()
@@ -127,12 +130,15 @@ def _print_banner(
     users: dict[str, str],
     passwords: dict[str, str],
     room: str,
-    config: Path,
+    data: Path,
     web_port: int,
+    asked_web_port: int,
 ) -> None:
+    moved = f"  Port {asked_web_port} is taken, so the web pages use port {web_port}."
     lines = [
         "",
         "mentornet demo is running.",
+        *([moved] if web_port != asked_web_port else []),
         f"  Homeserver: {hs.url}   (server name {hs.server_name})",
         "  Open any Matrix client (Element, FluffyChat…), choose this homeserver and log in as:",
         *(
@@ -141,7 +147,8 @@ def _print_banner(
         ),
         f"  The bot is {users['mentornet']}; say !help in the room 'mentornet demo' ({room}).",
         f"  Directory: http://127.0.0.1:{web_port}/directory   (or say !dir search mentoring)",
-        f"  Health: http://127.0.0.1:{web_port}/healthz    Config used: {config}",
+        f"  Logins are saved in {data / 'demo.json'}; the bots' log is {data / 'mentornet.log'}",
+        f"  (config used: {data / 'mentornet.yaml'}).",
         "  Ctrl-C stops everything; running the demo again reuses all of this.",
         "",
     ]

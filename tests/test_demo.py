@@ -7,8 +7,11 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
+
+import aiohttp
 
 from core.homeserver import LocalSynapse, free_port
 from tests.bots import ROOT
@@ -34,11 +37,35 @@ async def start_demo(
     return process, output
 
 
+async def burst_of_messages(hs_url: str, token: str, room: str, count: int) -> list[int]:
+    """Send `count` messages as fast as possible, without retrying: the HTTP statuses."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        statuses = []
+        for n in range(count):
+            url = f"{hs_url}/_matrix/client/v3/rooms/{room}/send/m.room.message/burst{n}"
+            async with http.put(url, json={"msgtype": "m.text", "body": f"hello {n}"}) as reply:
+                statuses.append(reply.status)
+        return statuses
+
+
 async def test_demo_runs_a_homeserver_and_the_bots(tmp_path) -> None:
-    port, web_port = free_port(), free_port()
-    process, banner = await start_demo(tmp_path, port, web_port)
+    port, taken = free_port(), socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()  # someone else already serves on the web port the demo is asked for
+    web_port = taken.getsockname()[1]
+    try:
+        process, banner = await start_demo(tmp_path, port, web_port)
+    finally:
+        taken.close()
     try:
         assert f"http://127.0.0.1:{port}" in banner
+        moved = re.search(rf"Port {web_port} is taken, so the web pages use port (\d+)", banner)
+        assert moved, banner
+        health_url = f"http://127.0.0.1:{moved.group(1)}/healthz"
+        async with aiohttp.ClientSession() as http, http.get(health_url) as health:
+            assert health.status == 200
+        assert f"Logins are saved in {tmp_path / 'demo.json'}" in banner
+        assert " INFO " not in banner  # the console keeps quiet; the log goes to a file
         alice, password = re.search(r"(@alice:\S+)\s+password (\S+)", banner).groups()
         room = re.search(r"'mentornet demo' \((![^)]+)\)", banner).group(1)
         hs = LocalSynapse(tmp_path / "synapse", port=port)  # only to address it, not started
@@ -48,11 +75,18 @@ async def test_demo_runs_a_homeserver_and_the_bots(tmp_path) -> None:
             assert "Pong" in answer.body
             found = await someone.ask(room, "!dir search mentoring")
             assert "listed by mentornet demo network" in found.body  # the seed is loaded
+            readme = await someone.ask(room, "!dir search mentoring country:BE lang:fr")
+            assert "DUO for a JOB" in readme.body or "Hefboom" in readme.body, readme.body
+            statuses = await burst_of_messages(hs.url, someone.client.access_token, room, 30)
+            assert 429 not in statuses, statuses  # the demo people are never throttled
         finally:
             await someone.close()
     finally:
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), 30) == 0
+    console = banner + (await process.drain).decode()  # type: ignore[attr-defined]
+    assert " INFO " not in console
+    assert "command" in (tmp_path / "mentornet.log").read_text()
 
     state = json.loads((tmp_path / "demo.json").read_text())
     process, again = await start_demo(tmp_path, port, web_port)
