@@ -13,52 +13,87 @@ from core.text import Text
 
 class General(Bot):
     name = "general"
+    featured = ("help", "lang", "ping")
 
     def __init__(self, app) -> None:
         self.app = app
 
     @command("help", Arg("topic", optional=True, rest=True), help="help.help")
     async def help(self, ctx: Context, topic: str | None) -> None:
+        """A short overview; `!help <bot>` lists a bot's commands; `!help <command>` explains
+        one. Only what the asker may run in this room is listed."""
         if not topic:
             await ctx.reply(await self._overview(ctx))
             return
-        words = topic.removeprefix(self.app.config.bots.command_prefix).split()
+        words = topic.removeprefix(self.prefix).split()
+        group = self._group(words)
         found = self.app.registry.find(words)
-        if words and words[0].lower() in self.app.registry.bots():
-            await ctx.reply(self._bot_details(ctx, words[0].lower()))
+        if group is not None:
+            await ctx.reply(await self._group_details(ctx, words[0].lower(), group))
         elif found:
-            await ctx.reply(self._command_line(ctx, found[0], with_role=True))
+            await ctx.reply(await self._command_details(ctx, found[0]))
         else:
-            await ctx.reply(
-                "help.unknown_topic", topic=topic, prefix=self.app.config.bots.command_prefix
-            )
+            await ctx.reply("help.unknown_topic", topic=topic, prefix=self.prefix)
+
+    @property
+    def prefix(self) -> str:
+        return self.app.config.bots.command_prefix
+
+    def _group(self, words: list[str]) -> list[Command] | None:
+        """The commands `!help <word>` lists: a bot's, or a family's such as every `dir …`;
+        None when the topic names one command."""
+        if len(words) != 1:
+            return None
+        word = words[0].lower()
+        if word in self.app.registry.bots():
+            return self.app.registry.for_bot(word)
+        family = self.app.registry.group(word)
+        return family if len(family) > 1 else None
+
+    async def _runnable(self, ctx: Context, commands: list[Command]) -> list[Command]:
+        return [cmd for cmd in commands if await self.app.may_run(ctx, cmd)]
 
     async def _overview(self, ctx: Context) -> Text:
+        """One line per bot: its title and its most used commands the asker may run here."""
         lines = []
-        for bot in self.app.registry.bots():
-            for cmd in self.app.registry.for_bot(bot):
-                if await self.app.may_run(ctx, cmd):
-                    lines.append(self._command_line(ctx, cmd))
-        bots = ", ".join(self.app.registry.bots())
+        for bot in self.app.bots:
+            commands = await self._runnable(ctx, self.app.registry.for_bot(bot.name))
+            if not commands:
+                continue
+            featured = [cmd for cmd in commands if cmd.name in bot.featured] or commands[:3]
+            featured.sort(key=lambda cmd: _rank(bot.featured, cmd.name))
+            names = ", ".join(f"`{self.prefix}{cmd.name}`" for cmd in featured)
+            lines.append(
+                ctx.t("help.overview_line", bot=ctx.t(f"help.bot.{bot.name}"), names=names)
+            )
         return Text.join(
-            [
-                ctx.t("help.title"),
-                Text.bullets(lines),
-                ctx.t("help.more", prefix=self.app.config.bots.command_prefix, bots=bots),
-            ]
+            [ctx.t("help.title"), Text.bullets(lines), ctx.t("help.more", prefix=self.prefix)]
         )
 
-    def _bot_details(self, ctx: Context, bot: str) -> Text:
+    async def _group_details(self, ctx: Context, word: str, commands: list[Command]) -> Text:
+        runnable = await self._runnable(ctx, commands)
+        if not runnable:
+            return ctx.t("help.none_here", topic=word)
         lines = [
-            self._command_line(ctx, cmd, with_role=True) for cmd in self.app.registry.for_bot(bot)
+            ctx.t("help.line", usage=self.app.usage(cmd), help=ctx.t(cmd.help)) for cmd in runnable
         ]
-        return Text.join([ctx.t("help.bot_title", bot=bot), Text.bullets(lines)])
+        title = ctx.t("help.bot_title", bot=f"{self.prefix}{word}")
+        return Text.join([title, Text.bullets(lines), ctx.t("help.one_more", prefix=self.prefix)])
 
-    def _command_line(self, ctx: Context, cmd: Command, with_role: bool = False) -> Text:
-        line = ctx.t("help.line", usage=self.app.usage(cmd), help=ctx.t(cmd.help))
-        if with_role and cmd.role is not Role.anyone:
-            line = Text.join([line, ctx.t("help.role", role=ctx.t(f"role.{cmd.role.name}"))], " ")
-        return line
+    async def _command_details(self, ctx: Context, cmd: Command) -> Text:
+        """Usage, what it does, who may run it, and examples."""
+        who = "help.who.anyone" if cmd.role is Role.anyone else "help.who.role"
+        parts = [
+            ctx.t("help.usage", usage=self.app.usage(cmd)),
+            ctx.t(cmd.help),
+            ctx.t(who, role=ctx.t(f"role.{cmd.role.name}")),
+        ]
+        if not await self.app.may_run(ctx, cmd):
+            parts.append(ctx.t("help.not_you"))
+        examples = ctx.t(cmd.examples, prefix=self.prefix).body.splitlines()
+        parts.append(ctx.t("help.examples_title"))
+        parts.append(Text.bullets([ctx.t("help.example", example=line) for line in examples]))
+        return Text.join(parts)
 
     @command("ping", help="ping.help")
     async def ping(self, ctx: Context) -> None:
@@ -96,3 +131,8 @@ class General(Bot):
             [ctx.room_id, language, time.time()],
         )
         await ctx.reply("lang_room.set", name=LANGUAGE_NAMES[language])
+
+
+def _rank(featured: tuple[str, ...], name: str) -> int:
+    """A command's place in a bot's overview line: as declared, the others after."""
+    return featured.index(name) if name in featured else len(featured)

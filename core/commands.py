@@ -98,6 +98,11 @@ class Command:
     def name(self) -> str:
         return " ".join(self.path)
 
+    @property
+    def examples(self) -> str:
+        """The catalog key of this command's examples (one per line), next to its help."""
+        return self.help.removesuffix(".help") + ".examples"
+
     def usage(self, prefix: str) -> str:
         parts = [prefix + self.name]
         parts += [arg.usage() for arg in self.args]
@@ -141,6 +146,9 @@ class Bot:
     """
 
     name: str = ""
+    # The commands `!help` shows for this bot in its short overview (the most used first);
+    # `!help <bot>` lists them all. The bot's title in the overview is the text `help.bot.<name>`.
+    featured: tuple[str, ...] = ()
     migrations: Migrations | None = None
     # State event types this bot reads from the timeline and fetches itself when it joins a
     # room; they are left out of full-state syncs, so a restart does not download them again.

@@ -68,6 +68,7 @@ EDIT_OPTIONS = tuple(
 
 class DirectoryBot(Bot):
     name = "dir"
+    featured = ("dir search", "dir show", "dir add")
     migrations = mirror_migrations
     bulky_state_types = (ORGANIZATION,)
     sees_own_events = True  # our own published entries come back through the mirror too

@@ -21,14 +21,28 @@ async def test_help_lists_what_the_asker_may_run(mentornet, person) -> None:
 
     answer = await mentor.ask(room, "!help")
     assert answer.source["content"]["msgtype"] == "m.notice"
-    assert "!ping" in answer.body and "!lang [en|de]" in answer.body
+    assert len(answer.body.splitlines()) <= 16, answer.body  # one short line per bot
+    assert "Basics: `!help`, `!lang`, `!ping`" in answer.body
+    assert "Directory of organisations: `!dir search`" in answer.body
     assert "!lang room" not in answer.body  # a coordinator command, not for a mentor
 
-    answer = await coordinator.ask(room, "!help")
-    assert "!lang room <en|de>" in answer.body
+    general = await mentor.ask(room, "!help general")
+    assert "`!lang [en|de]`" in general.body and "!lang room" not in general.body
+    general = await coordinator.ask(room, "!help general")
+    assert "`!lang room <en|de>`" in general.body
 
-    details = await mentor.ask(room, "!help general")
-    assert "!lang room <en|de>" in details.body and "power level 50" in details.body
+    details = await mentor.ask(room, "!help lang room")
+    assert details.body.startswith("**`!lang room <en|de>`**"), details.body
+    assert "Only a coordinator or Meta-Mentor (power level 50 or more) may use it." in details.body
+    assert "You may not use it here." in details.body and "`!lang room de`" in details.body
+    assert "You may not" not in (await coordinator.ask(room, "!help lang room")).body
+
+    one = await mentor.ask(room, "!help network create")  # one command, not its bot's list
+    assert one.body.startswith("**`!network create <name>"), one.body
+    assert "!network info" not in one.body and '`!network create "Mentors Gent"' in one.body
+    family = await mentor.ask(room, "!help dir")
+    assert "`!dir search [text…]" in family.body and "`!dir stats`" in family.body
+    assert "!checkin" not in family.body and "!help <command>" in family.body
 
 
 async def test_mistakes_get_one_clear_line(mentornet, person) -> None:

@@ -82,3 +82,33 @@ def test_a_key_defined_twice_in_one_file_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="defined twice"):
         Catalog.load(tmp_path)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_command_has_examples_that_run(language: str) -> None:
+    """`!help <command>` shows examples: each is a command the registry finds and parses."""
+    from core.commands import Registry, parse_arguments, split_words
+
+    registry = Registry()
+    for cmd in all_commands():
+        registry.commands[cmd.path] = cmd
+    for cmd in registry.commands.values():
+        lines = CATALOG.text(language, cmd.examples, prefix="!").body.splitlines()
+        assert lines, cmd.name
+        for line in lines:
+            text, tokens = split_words(line.removeprefix("!"))
+            found = registry.find([token.value for token in tokens])
+            assert found is not None and found[0] is cmd, (cmd.name, line)
+            parse_arguments(cmd, text, tokens[found[1] :])  # raises on a wrong example
+
+
+def test_every_bot_has_a_title_in_help() -> None:
+    matrix = {"homeserver": "http://127.0.0.1:1", "user_id": "@bot:x", "password": "-"}
+    config = parse_config(
+        {"matrix": {**matrix, "encryption": False}, "storage": {"database": ":memory:"}}
+    )
+    for bot in App(config).bots:
+        for language in LANGUAGES:
+            assert CATALOG.text(language, f"help.bot.{bot.name}").body
+        names = {cmd.name for cmd in bot.commands()}
+        assert set(bot.featured) <= names, bot.name

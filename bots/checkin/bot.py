@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
     name = "checkin"
+    featured = ("checkin", "checkin skip", "checkin status", "checkin schedule", "checkin now")
     migrations = schema.migrations
 
     def __init__(self, app: Any) -> None:

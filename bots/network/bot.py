@@ -25,6 +25,7 @@ class Network(Setup, Membership, Charter):
     """The network bot: its parts' commands, the events it follows, personal data."""
 
     name = "network"
+    featured = ("network info", "network members", "network onboard", "network rules")
     migrations = schema.migrations
 
     # --- events that are not commands ------------------------------------------------------

@@ -51,6 +51,7 @@ def _forget_requests(db: Any) -> None:
 
 class Privacy(Bot):
     name = "me"
+    featured = ("me", "me export", "me forget")
     migrations = migrations
 
     def __init__(self, app: Any) -> None:

@@ -58,6 +58,7 @@ SHARE_OPTIONS = (LANG, Option("description", placeholder='"…"'))
 
 class ResourceBot(Bot):
     name = LONG
+    featured = ("resource search", "resource share", "resource list")
     migrations = resource_migrations
 
     def __init__(self, app: App) -> None:

@@ -111,6 +111,7 @@ def active_pairs(db: Any, network_id: int) -> list[Pair]:
 
 class Buddies(SustainBot):
     name = "buddy"
+    featured = ("buddy request", "buddies")
     migrations = migrations
 
     @command(

@@ -24,6 +24,7 @@ FEED_PAST_DAYS = 90
 
 class Calendar(SustainBot):
     name = "calendar"
+    featured = ("events feed",)
 
     @command("events feed", options=[NETWORK], help="sustain.events.feed.help")
     async def feed(self, ctx: Context, network: str | None) -> None:

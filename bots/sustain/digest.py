@@ -53,6 +53,7 @@ def names(users: list[str], more: int) -> str:
 
 class Digest(SustainBot):
     name = "digest"
+    featured = ("digest",)
     migrations = migrations
 
     async def tick(self, now: datetime) -> None:

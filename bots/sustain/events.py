@@ -139,6 +139,7 @@ def save_setting(db: Any, network_id: int, column: str, value: str) -> None:
 
 class Events(SustainBot):
     name = "event"
+    featured = ("events", "event add")
     migrations = migrations
 
     def __init__(self, app: Any) -> None:

@@ -77,6 +77,7 @@ def progress_bar(value: int) -> str:
 
 class Goals(SustainBot):
     name = "goal"
+    featured = ("goals", "goal add", "goal update")
     migrations = migrations
 
     @command(

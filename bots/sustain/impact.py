@@ -54,6 +54,7 @@ class Figure:
 
 class Impact(SustainBot):
     name = "impact"
+    featured = ("impact", "impact export")
     migrations = migrations
 
     # --- snapshots -----------------------------------------------------------------------------

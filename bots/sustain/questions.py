@@ -96,6 +96,7 @@ def hours(value: str) -> float:
 
 class Questions(SustainBot):
     name = "ask"
+    featured = ("ask", "questions")
     migrations = migrations
 
     def __init__(self, app: Any) -> None:

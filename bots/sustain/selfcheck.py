@@ -151,6 +151,7 @@ def overall(scores: dict[str, float]) -> float | None:
 
 class SelfCheck(SustainBot):
     name = "selfcheck"
+    featured = ("selfcheck", "selfcheck report")
     migrations = migrations
 
     def __init__(self, app: Any) -> None:
