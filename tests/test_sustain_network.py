@@ -92,6 +92,15 @@ def listed(body: str, name: str) -> bool:
     return re.search(r"`!" + re.escape(name) + r"[ `]", body) is not None
 
 
+def announced(someone: Person, room_id: str) -> list[str]:
+    """The bodies of the notices the person has seen in the room, in order."""
+    return [
+        event.body
+        for room, event in someone.events
+        if room == room_id and isinstance(event, nio.RoomMessageNotice)
+    ]
+
+
 SUSTAIN_BOTS = ("goal", "buddy", "ask", "event", "calendar", "digest", "selfcheck", "impact")
 
 
@@ -131,15 +140,23 @@ async def test_shared_goals_with_progress_announced_when_reached(c: Community) -
 
     update = await c.meta.ask(office, '!goal update 1 60 "six trained, four to go"')
     assert update.body == ("Goal #1 of Sustain Net (Train ten new mentors) is now at **60%**.")
+    milestone = await notice_in(c.meta, c.net.announcements, "done:")
+    assert milestone.body.startswith("📈 **50% done:** Train ten new mentors (#1) is now at 60%.")
+    await c.meta.ask(office, "!goal update 1 55")  # no milestone passed again: no news
+    await c.meta.ask(office, "!goal update 1 60")
     shown = await c.nora.ask(chat, "!goals")
     assert "**#1** Train ten new mentors — ▰▰▰▰▰▰▱▱▱▱ 60% · due " + due in shown.body
     assert "“six trained, four to go”" in shown.body
     assert "**#2** Open a second network in Leipzig — ▱▱▱▱▱▱▱▱▱▱ 0%" in shown.body
 
+    await c.meta.ask(office, "!goal update 1 80")
+    await notice_in(c.meta, c.net.announcements, "75% done:")
     await c.meta.ask(office, "!goal update 1 100 all ten trained")
     post = await notice_in(c.meta, c.net.announcements, "Goal reached:")
     assert post.body.startswith("🎉 **Goal reached:** Train ten new mentors (#1).")
     assert "all ten trained" in post.body
+    news = [body for body in announced(c.meta, c.net.announcements) if "Train ten" in body]
+    assert len(news) == 3, news  # 50 %, 75 %, reached: a milestone is told once
     shown = await c.nora.ask(chat, "!goals")
     assert "100% · reached on" in shown.body
     missing = await c.meta.ask(office, "!goal update 7 10")

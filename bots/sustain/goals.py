@@ -17,6 +17,7 @@ from core.text import Text, shorten
 
 migrations = Migrations("sustain-goals")
 MAX_TEXT = 300
+MILESTONES = (25, 50, 75)  # announced the first time a goal's progress passes them
 
 
 @migrations.step
@@ -130,6 +131,7 @@ class Goals(SustainBot):
             return
         note = shorten(" ".join(note.split()), MAX_TEXT) if note else None
         reached = percent == 100 and goal.reached_at is None
+        milestone = self._new_milestone(goal, percent)
         with self.app.store.transaction() as db:
             db.execute(
                 "INSERT INTO goal_updates (goal_id, percent, note, updated_by, updated_at)"
@@ -146,9 +148,31 @@ class Goals(SustainBot):
         )
         if reached:
             await self._announce(net, goal, note, txn=f"{ctx.event_id}/reached")
+        elif milestone:
+            text = self.t(
+                net.language,
+                "sustain.goal.milestone",
+                number=goal.number,
+                goal=goal.text,
+                milestone=milestone,
+                percent=percent,
+            )
+            await self._announce(net, goal, note, txn=f"{ctx.event_id}/milestone", text=text)
 
-    async def _announce(self, net: Any, goal: Goal, note: str | None, *, txn: str) -> None:
-        lines = [self.t(net.language, "sustain.goal.reached", number=goal.number, goal=goal.text)]
+    def _new_milestone(self, goal: Goal, percent: int) -> int | None:
+        """The highest milestone this update passes for the first time, if any."""
+        (before,) = self.db.execute(
+            "SELECT MAX(percent) FROM goal_updates WHERE goal_id = ?", [goal.id]
+        ).fetchone()
+        passed = [m for m in MILESTONES if (before or 0) < m <= percent]
+        return passed[-1] if passed else None
+
+    async def _announce(
+        self, net: Any, goal: Goal, note: str | None, *, txn: str, text: Text | None = None
+    ) -> None:
+        """Post a goal's news in the announcements room: reached, unless `text` says else."""
+        reached = self.t(net.language, "sustain.goal.reached", number=goal.number, goal=goal.text)
+        lines = [text or reached]
         if note:
             lines.append(Text.plain(note))
         await self.post(net, ANNOUNCEMENTS, Text.join(lines), txn=txn)
