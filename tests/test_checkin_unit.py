@@ -220,6 +220,10 @@ def test_drift_and_the_chart() -> None:
     assert drift([5, 4, NOT_ASKED, 2]) == ("mood", 4, 2)
     assert drift([5, 2]) == ("mood", 5, 2)
     assert drift([3, 4, 4]) is None
+    assert drift([1]) == ("low", 1, 1)  # one answer is no drift: no "mood 1 → 1"
+    assert drift([2, 2]) == ("low", 2, 2)
+    assert drift([5, 2, 2]) == ("mood", 5, 2)
+    assert drift([4, 2]) == ("mood", 4, 2)
     stats = Stats(rounds=[])
     for index in range(3):
         stats.rounds.append(RoundStat(round=None, asked=3, answered=2, late=0, mood=3.0 + index))  # type: ignore[arg-type]

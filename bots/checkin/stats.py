@@ -60,7 +60,8 @@ def collect(data: CheckinStore, network_id: int, since: float) -> Stats:
 
 
 def drift(cells: list[int]) -> tuple[str, int, int] | None:
-    """Why a member's row needs attention: ("silent", rounds, 0) or ("mood", before, now)."""
+    """Why a member's row needs attention: ("silent", rounds, 0), a falling mood
+    ("mood", before, now), or a low mood with nothing to compare it with ("low", now, now)."""
     asked = [cell for cell in cells if cell != NOT_ASKED]
     silent = 0
     for cell in reversed(asked):
@@ -73,8 +74,12 @@ def drift(cells: list[int]) -> tuple[str, int, int] | None:
     if not moods:
         return None
     last, before = moods[-1], moods[:-1]
-    if last <= LOW_MOOD or (before and last - max(before) <= -2):
-        return ("mood", before[-1] if before else last, last)
+    falling = bool(before) and (last - max(before) <= -2 or (last <= LOW_MOOD < before[-1]))
+    if falling:
+        start = before[-1] if before[-1] > last else max(before)
+        return ("mood", start, last)
+    if last <= LOW_MOOD:
+        return ("low", last, last)
     return None
 
 
