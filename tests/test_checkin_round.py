@@ -119,6 +119,9 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
     assert team.answer(anna, 2)[1] == "Met my mentee three times"
     status = await meta.ask(team.office, "!checkin status")
     assert f"answered late (1): {carl.user_id}" in status.body
+    assert "**every Monday at 09:00**" in status.body and "Next round: Mon 10 Jun 2030" in (
+        status.body
+    ), status.body  # no round is open: the schedule and the next round's date
     # Nothing was sent twice.
     for mentor in team.mentors:
         assert len(polls(mentor, chat[mentor.user_id])) == 1

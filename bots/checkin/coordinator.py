@@ -342,8 +342,11 @@ class CoordinatorCommands:
             return
         open_rounds = self.data.open_rounds(net.id)
         round_ = open_rounds[-1] if open_rounds else self.data.latest_round(net.id)
+        settings = self.data.settings(net.id)
+        schedule = self._schedule_text(ctx.language, net, settings)
         if round_ is None:
-            await ctx.reply("checkin.status.no_round", network=net.name)
+            no_round = self.t(ctx.language, "checkin.status.no_round", network=net.name)
+            await self._answer(ctx, net, Text.join([no_round, schedule]))
             return
         facts = RoundFacts(
             round_,
@@ -351,7 +354,6 @@ class CoordinatorCommands:
             self.data.deliveries(round_.id),
             self.data.answers(round_.id),
         )
-        settings = self.data.settings(net.id)
         text = status(
             partial(self.t, ctx.language),
             facts,
@@ -360,7 +362,7 @@ class CoordinatorCommands:
             settings.zone,
             ctx.language,
         )
-        await self._answer(ctx, net, text)
+        await self._answer(ctx, net, text if open_rounds else Text.join([text, schedule]))
 
 
 def _whole(value: str, low: int, high: int) -> int:
