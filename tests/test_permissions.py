@@ -165,6 +165,11 @@ async def test_no_role_command_runs_from_a_room_the_asker_created(mentornet, per
     directory = dir_bot(bot).directory
     assert directory.search("Fake").total == 0 and directory.get(org) is not None
 
+    # `!help` lists what the asker may run there, by the same rule.
+    listed = (await plain.ask(direct, "!help")).body
+    for cmd in needs_role.values():
+        assert (app.usage(cmd) in listed) is (cmd.scope is Scope.room), cmd.name
+
 
 async def test_dir_add_from_own_direct_chat_only_by_the_networks_people(mentornet, person) -> None:
     editor: Person = await person(name="editor")  # configured, in no network
