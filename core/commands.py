@@ -203,7 +203,7 @@ class Bot:
         return []
 
     def personal_data(self, user_id: str) -> dict[str, Any]:
-        """What this bot stores about the person, JSON-ready, for `!me` (DESIGN §4)."""
+        """What this bot stores about the person, JSON-ready, for `!me`."""
         return {}
 
     async def forget_person(self, user_id: str) -> None:

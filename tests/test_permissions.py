@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import nio
 
-from core.commands import Role, Scope
+from bots import BOTS
+from core.commands import Bot, Role, Scope, command
+from core.context import Context
+from core.text import Text
 from tests.federation_helpers import dir_bot, until
 from tests.network_helpers import Net, create_network, member_joins
 from tests.people import Person, reply_to, upload_file
@@ -195,3 +199,40 @@ async def test_dir_add_from_own_direct_chat_only_by_the_networks_people(mentorne
         added = await who.ask(own, f'!dir add "{name}" city:Gent country:BE')
         assert f"Added **{name}**" in added.body and "1 change(s) published" in added.body
         await until(lambda n=name: directory.search(n).total == 1)  # via the directory room
+
+    # The library is the instance's too: a coordinator may remove what others shared, from
+    # anywhere; the plain mentor may not, not even from the room they made.
+    assert (await plain.ask(chat, "!res remove 1")).body.startswith("Only those who shared")
+    coordinators_chat = await own_direct_chat(coordinator, bot.user_id)
+    assert "Removed #1" in (await coordinator.ask(coordinators_chat, "!res remove 1")).body
+
+
+class Probe(Bot):
+    """A bot that leaves its coordinator command to the runtime's default rule."""
+
+    name = "probe"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    @command("probe", role=Role.coordinator, help="ping.help")
+    async def probe(self, ctx: Context) -> None:
+        await ctx.reply(Text.plain("probe ran"))
+
+
+async def test_the_runtimes_default_rule_reads_the_network_not_the_room(mentornet, person) -> None:
+    """A command whose bot does not decide itself: the asker's level in a network counts,
+    the room they made does not."""
+    bot = await mentornet(start=False)
+    bot.bots = [*BOTS, Probe]
+    await bot.start()
+    meta: Person = await person(name="metamentor")
+    plain: Person = await person(name="plain")
+    await create_network(bot, meta)
+
+    chat = await own_direct_chat(plain, bot.user_id)
+    refused = await plain.ask(chat, "!probe")
+    assert refused.body.startswith("Only") and "power level in its rooms is 0" in refused.body
+    assert "!probe" not in (await plain.ask(chat, "!help")).body
+    own = await own_direct_chat(meta, bot.user_id)  # a Meta-Mentor of a network may, anywhere
+    assert "probe ran" in (await meta.ask(own, "!probe")).body
