@@ -131,7 +131,7 @@ class NetworkBase(Bot):
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
     ) -> bool | None:
         """A command declared for coordinators acts on a network: the asker's power level in
-        that network decides, wherever the command is sent. For `!help` (no
+        that network's rooms decides, wherever the command is sent. For `!help` (no
         arguments): in the network of this room, else in any of the asker's networks."""
         if ctx.is_admin:
             return True
