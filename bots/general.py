@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from core.commands import Arg, Bot, Command, Role, command
+from core.commands import Arg, Bot, Command, Role, Scope, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
@@ -121,9 +121,12 @@ class General(Bot):
         "lang room",
         Arg("language", choices=LANGUAGES),
         role=Role.coordinator,
+        scope=Scope.room,
         help="lang_room.help",
     )
     async def lang_room(self, ctx: Context, language: str) -> None:
+        """The room's default language: it changes only this room, so the room's own power
+        levels decide (in a room someone created, such as their chat with the bot, theirs)."""
         self.app.store.db.execute(
             "INSERT INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(room_id) DO UPDATE SET language = excluded.language,"

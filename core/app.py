@@ -19,6 +19,7 @@ from core.commands import (
     Command,
     Registry,
     Role,
+    Scope,
     UsageError,
     allowed,
     parse_arguments,
@@ -273,29 +274,40 @@ class App:
         return next(bot for bot in self.bots if bot.name == cmd.bot)
 
     async def _permitted(self, ctx: Context, cmd: Command, arguments: dict[str, Any]) -> bool:
+        """Whether the asker may run `cmd`; a refusal is answered with one line."""
         if cmd.role is Role.anyone:
             return True
         decided = await self.bot_of(cmd).permits(ctx, cmd, arguments)
         if decided is not None:  # the bot explained a refusal itself
             return decided
-        if allowed(cmd.role, await ctx.power_level(), ctx.is_admin):
+        level = await self._level(ctx, cmd)
+        if allowed(cmd.role, level, ctx.is_admin):
             return True
         await ctx.reply(
-            "error.refused",
+            "error.refused" if cmd.scope is Scope.room else "error.refused_network",
             command=self.config.bots.command_prefix + cmd.name,
             role=ctx.t(f"role.{cmd.role.name}"),
-            level=await ctx.power_level(),
+            level=level,
         )
         return False
 
     async def may_run(self, ctx: Context, cmd: Command) -> bool:
-        """Whether the asker may run `cmd` in this room: room power level, or a configured admin."""
+        """Whether the asker may run `cmd` from this room, by the same rule as running it (for
+        `!help`): the bot's own decision, else their level where the command's scope says."""
         if cmd.role is Role.anyone:
             return True
         decided = await self.bot_of(cmd).permits(ctx, cmd, None)
         if decided is not None:
             return decided
-        return allowed(cmd.role, await ctx.power_level(), ctx.is_admin)
+        return allowed(cmd.role, await self._level(ctx, cmd), ctx.is_admin)
+
+    @staticmethod
+    async def _level(ctx: Context, cmd: Command) -> int:
+        """The asker's level as it counts for `cmd`: in the room itself for a command that
+        changes only the room; otherwise in the network, never in a room the asker made."""
+        if cmd.scope is Scope.room:
+            return await ctx.power_level()
+        return await ctx.network_level()
 
     # --- settings --------------------------------------------------------------------------
 

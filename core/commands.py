@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,12 +30,32 @@ if TYPE_CHECKING:
 
 
 class Role(IntEnum):
-    """Who may run a command: the room power level it needs (DESIGN §3), or a configured admin."""
+    """Who may run a command: the power level it needs (see `Scope` for where it is read), or
+    a configured admin."""
 
     anyone = 0
     coordinator = 50
     meta_mentor = 100
     admin = 1_000  # only users listed in bots.admins
+
+
+class Scope(Enum):
+    """What a command declared for a role acts on, and so where the asker's level is read.
+
+    `network` (the default): it acts for a network or for the instance (its directory, its
+    library, its networks' rooms and people). The level is the asker's rank in that network,
+    read from the rooms the instance created for it (see `Bot.network_level`), never from the
+    room the command happens to be sent in: in a room someone created (room version 12), such
+    as their direct chat with the bot, they outrank everyone, and that says nothing about
+    their place in a network. A bot may decide itself (`Bot.permits`).
+
+    `room`: it changes only the room it is sent in (its default language, whether uploads in
+    it are catalogued). Then the room's own power levels decide, creators included: a room
+    someone created is theirs to set up.
+    """
+
+    network = "network"
+    room = "room"
 
 
 class UsageError(Exception):
@@ -93,6 +113,7 @@ class Command:
     role: Role = Role.anyone
     help: str = ""
     bot: str = ""
+    scope: Scope = Scope.network
 
     @property
     def name(self) -> str:
@@ -118,9 +139,11 @@ def command(
     options: Sequence[Option] = (),
     tags: bool = False,
     role: Role = Role.anyone,
+    scope: Scope = Scope.network,
     help: str,
 ) -> Callable[[Handler], Handler]:
-    """Declare a bot method as the command `name` (words separated by spaces)."""
+    """Declare a bot method as the command `name` (words separated by spaces); a `role` above
+    anyone is judged where `scope` says."""
 
     def mark(function: Handler) -> Handler:
         function.__mentornet_command__ = Command(  # type: ignore[attr-defined]
@@ -131,6 +154,7 @@ def command(
             tags=tags,
             role=role,
             help=help,
+            scope=scope,
         )
         return function
 
@@ -187,7 +211,7 @@ class Bot:
         return []
 
     def personal_data(self, user_id: str) -> dict[str, Any]:
-        """What this bot stores about the person, JSON-ready, for `!me` (DESIGN §4)."""
+        """What this bot stores about the person, JSON-ready, for `!me`."""
         return {}
 
     async def forget_person(self, user_id: str) -> None:
@@ -197,12 +221,20 @@ class Bot:
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
     ) -> bool | None:
         """Whether the asker may run `cmd` (one of this bot's, `role` above anyone), for a bot
-        whose commands act on rooms other than the one they are sent in (a network's, named by
-        the room or a `network:` option). `arguments` are the parsed arguments; None when
-        `!help` only asks what to list: then decide quietly. A refused command is explained
-        by the bot itself. None (the default): the power levels of the command's room decide.
+        that knows better what its commands act on (a network named by the room or a
+        `network:` option; the instance's directory). `arguments` are the parsed arguments;
+        None when `!help` only asks what to list: then decide quietly. A refused command is
+        explained by the bot itself. None (the default): the runtime decides by the command's
+        `scope` (see `Scope`), never by a room the asker made.
         """
         return None
+
+    async def network_level(self, user_id: str, room_id: str | None) -> int:
+        """The person's power level in the networks this bot keeps: in the network `room_id`
+        belongs to, if it is one; otherwise (or with None) their highest level in any of them.
+        Read only from rooms the instance created for its networks. 0 (the default) for a bot
+        that keeps no networks."""
+        return 0
 
     async def tick(self, now: datetime) -> None:
         """Called every `bots.tick_seconds`: do the work that has fallen due by `now` (keep the
@@ -344,5 +376,6 @@ class Registry:
 
 
 def allowed(role: Role, level: int, is_admin: bool) -> bool:
-    """Whether a user with this power level (and admin status) may run a command of `role`."""
+    """Whether a user with this power level (read where the command's `Scope` says) and admin
+    status may run a command of `role`."""
     return is_admin or (role is not Role.admin and level >= role.value)

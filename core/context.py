@@ -72,7 +72,17 @@ class Context:
         return await self.account.send(self.room_id, content, txn=f"{self.event_id}/{self._sent}")
 
     async def power_level(self) -> int:
+        """The asker's level in the room the command was sent in: it speaks for that room only
+        (its creator outranks everyone in it), never for a network or the instance."""
         return await self.account.power_level(self.room_id, self.sender)
+
+    async def network_level(self, *, anywhere: bool = False) -> int:
+        """The asker's level for acting for this instance's networks: in the network the
+        command's room belongs to, else (or `anywhere`) their highest in any network, read
+        from the rooms the instance created for them (see `Bot.network_level`)."""
+        room_id = None if anywhere else self.room_id
+        levels = [await bot.network_level(self.sender, room_id) for bot in self.app.bots]
+        return max(levels, default=0)
 
     @property
     def is_admin(self) -> bool:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from core.account import Incoming
-from core.commands import Arg, Bot, Option, Role, UsageError, command
+from core.commands import Arg, Bot, Command, Option, Role, UsageError, command
 from core.context import Context
 from core.messaging import MessagingError, attached_file, download
 from core.rooms import MatrixError
@@ -42,7 +43,10 @@ FILTERS = (
     Option("service", placeholder="mentoring"),
     Option("group", placeholder="refugees"),
 )
-EDITOR_ROLES = {"organisation", "meta-mentor", "coordinator"}
+# Changing the instance's entries: coordinators and Meta-Mentors of its networks, configured
+# editors and admins, organisation representatives (see `DirectoryBot.permits`).
+EDITOR = Role.coordinator
+REPRESENTATIVE = "organisation"
 # Flat `field:value` pairs for `!dir add` and `!dir edit`, and where each goes in the record.
 TOP_FIELDS = ("alternate_name", "description", "email", "website", "legal_status")
 LOCATION_FIELDS = {
@@ -281,39 +285,47 @@ class DirectoryBot(Bot):
 
     # --- this network's entries ------------------------------------------------------------
 
-    async def _may_edit(self, ctx: Context) -> bool:
-        """The network's organisation representatives and Meta-Mentors (by their role in the
-        network this room belongs to), coordinators (power level 50 here), configured editors
-        and admins may change this network's entries."""
-        editors = self.app.config.directory.editors
-        if any(fnmatch.fnmatchcase(ctx.sender, glob) for glob in editors):
+    async def permits(
+        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
+    ) -> bool | None:
+        """Who may change the instance's entries (`!dir add`, `edit`, `remove`, `import`):
+        they belong to its directory room, not to the room a command is sent in. The
+        configured editors and admins, and the Meta-Mentors and coordinators (by their level
+        in the rooms of a network on this instance) and organisation representatives (by
+        their role) of its networks. Explains a refusal unless `!help` only asks."""
+        if await self._is_editor(ctx):
             return True
-        if ctx.is_admin or await ctx.power_level() >= Role.coordinator:
-            return True
-        if self._network_role(ctx) in EDITOR_ROLES:
-            return True
-        await ctx.reply("dir.refused")
+        if arguments is not None:
+            await ctx.reply("dir.refused")
         return False
 
-    def _network_role(self, ctx: Context) -> str | None:
-        from bots.network.schema import NetworkStore  # bots/ imports this module
+    async def _is_editor(self, ctx: Context) -> bool:
+        editors = self.app.config.directory.editors
+        if ctx.is_admin or any(fnmatch.fnmatchcase(ctx.sender, glob) for glob in editors):
+            return True
+        if await ctx.network_level(anywhere=True) >= Role.coordinator:
+            return True
+        return REPRESENTATIVE in self._network_roles(ctx.sender)
 
-        networks = NetworkStore(self.app.store)
-        network = networks.by_room(ctx.room_id)
-        member = networks.member(network.id, ctx.sender) if network else None
-        return member.role if member else None
+    def _network_roles(self, user_id: str) -> set[str]:
+        """The person's roles in the networks of this instance they have not left."""
+        from bots.network.schema import LEFT, NetworkStore  # bots/ imports this module
 
-    @command("dir add", Arg("name", rest=True), options=EDIT_OPTIONS, help="dir.add.help")
+        try:
+            memberships = NetworkStore(self.app.store).memberships(user_id)
+        except sqlite3.OperationalError:  # no network bot in this instance
+            return set()
+        return {member.role for member in memberships if member.status != LEFT}
+
+    @command(
+        "dir add", Arg("name", rest=True), options=EDIT_OPTIONS, role=EDITOR, help="dir.add.help"
+    )
     async def add(self, ctx: Context, name: str, **fields: str | None) -> None:
-        if not await self._may_edit(ctx):
-            return
         record = _apply_fields({}, {**fields, "name": name})
         await self._save(ctx, record, "dir.add.done")
 
-    @command("dir edit", Arg("id"), options=EDIT_OPTIONS, help="dir.edit.help")
+    @command("dir edit", Arg("id"), options=EDIT_OPTIONS, role=EDITOR, help="dir.edit.help")
     async def edit(self, ctx: Context, id: str, **fields: str | None) -> None:
-        if not await self._may_edit(ctx):
-            return
         current = self.directory.local(id)
         if current is None:
             await ctx.reply("dir.edit.unknown", id=id)
@@ -332,20 +344,16 @@ class DirectoryBot(Bot):
         published = await self.publish()
         await ctx.reply(done, name=org.name, id=org.id, published=published)
 
-    @command("dir remove", Arg("id"), help="dir.remove.help")
+    @command("dir remove", Arg("id"), role=EDITOR, help="dir.remove.help")
     async def remove(self, ctx: Context, id: str) -> None:
-        if not await self._may_edit(ctx):
-            return
         if not self.directory.remove_local(id):
             await ctx.reply("dir.edit.unknown", id=id)
             return
         await self.publish()
         await ctx.reply("dir.remove.done", id=id)
 
-    @command("dir import", help="dir.import.help")
+    @command("dir import", role=EDITOR, help="dir.import.help")
     async def import_file(self, ctx: Context) -> None:
-        if not await self._may_edit(ctx):
-            return
         content = await attached_file(ctx)
         if content is None:
             await ctx.reply("dir.import.no_file")

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 import yaml
 
-from core.app import App
+from core.app import App, BotFactory
 from core.clock import Clock
 from core.config import Config, parse_config
 from core.homeserver import LocalSynapse, free_port
@@ -68,6 +68,7 @@ class RunningBot:
             settings,
         )
         self.clock = clock
+        self.bots: list[BotFactory] | None = None  # None: every bot of the product
         self.app: App | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -85,7 +86,7 @@ class RunningBot:
 
     async def start(self, timeout: float = 30) -> App:
         """Start in this process; returns once the first sync is done."""
-        self.app = App(self.config, clock=self.clock)
+        self.app = App(self.config, self.bots, clock=self.clock)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.app.run(self._stop))
         app = self.app

@@ -45,8 +45,11 @@ async def build_europe(
     `bots_b` adds to B's `bots` settings (e.g. a bot's own account)."""
     hs1, hs2 = federation
     fast = {"tick_seconds": 0.3}
-    bot_a = await mentornet(hs1, directory={"network": "Network A"}, bots=fast)
-    bot_b = await mentornet(hs2, directory={"network": "Network B"}, bots=fast | (bots_b or {}))
+    # The editor of A and the reader of B are their instances' configured directory editors.
+    dir_a = {"network": "Network A", "editors": ["@editor-*"]}
+    dir_b = {"network": "Network B", "editors": ["@reader-*"]}
+    bot_a = await mentornet(hs1, directory=dir_a, bots=fast)
+    bot_b = await mentornet(hs2, directory=dir_b, bots=fast | (bots_b or {}))
     editor_a: Person = await person(hs1, name="editor")
     reader_b: Person = await person(hs2, name="reader")
     room_a = await bot_a.room_with(editor_a)

@@ -13,10 +13,13 @@ from tests.network_helpers import create_network, member_joins
 from tests.people import Person, reply_to, upload_file
 
 SEED = (ROOT / "directory" / "seed.json").read_bytes()
+EDITORS = ["@metamentor-*"]  # configured editors: the people named metamentor below
 
 
 async def test_import_an_uploaded_file_then_search_and_page(mentornet, person) -> None:
-    bot = await mentornet(directory={"network": "mentorNET Hamburg", "page_size": 3})
+    bot = await mentornet(
+        directory={"network": "mentorNET Hamburg", "page_size": 3, "editors": EDITORS}
+    )
     metamentor: Person = await person(name="metamentor", encryption=True)
     room = await bot.room_with(metamentor, encrypted=True)
 
@@ -42,7 +45,7 @@ async def test_import_an_uploaded_file_then_search_and_page(mentornet, person) -
 
 
 async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -> None:
-    bot = await mentornet()
+    bot = await mentornet(directory={"editors": EDITORS})
     metamentor: Person = await person(name="metamentor")
     room = await bot.room_with(metamentor)
     csv = (
@@ -64,7 +67,7 @@ async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -
 
 
 async def test_entries_are_changed_only_by_those_allowed(mentornet, person) -> None:
-    bot = await mentornet()
+    bot = await mentornet(directory={"editors": EDITORS})
     metamentor: Person = await person(name="metamentor")
     mentor: Person = await person()
     room = await bot.room_with(metamentor, invite=[mentor.user_id])
@@ -82,7 +85,7 @@ async def test_entries_are_changed_only_by_those_allowed(mentornet, person) -> N
 
 
 async def test_hostile_text_is_stored_and_shown_safely(mentornet, person) -> None:
-    bot = await mentornet()
+    bot = await mentornet(directory={"editors": EDITORS})
     metamentor: Person = await person(name="metamentor")
     room = await bot.room_with(metamentor)
     name = "<b onmouseover=alert(1)>مرحبا 🤝</b>'; DROP TABLE directory_listings;--"

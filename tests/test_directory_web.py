@@ -103,7 +103,11 @@ async def site(
     localpart, password = f"mentornet-web-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
     user_id = await synapse.register(localpart, password)
     bot = RunningBot(
-        synapse, user_id, password, tmp_path_factory.mktemp("web"), directory={"network": NETWORK}
+        synapse,
+        user_id,
+        password,
+        tmp_path_factory.mktemp("web"),
+        directory={"network": NETWORK, "editors": ["@webeditor-*"]},  # a configured editor
     )
     try:
         await bot.start()

@@ -171,8 +171,8 @@ async def test_uploads_are_catalogued_where_turned_on(mentornet, person) -> None
 
 
 async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, person) -> None:
-    bot = await mentornet()
-    ana: Person = await person(name="ana")  # the room's creator: a coordinator
+    ana: Person = await person(name="ana")  # an admin: she may change what others shared
+    bot = await mentornet(bots={"admins": [ana.user_id]})
     ben: Person = await person(name="ben", encryption=True)  # for the direct chat
     room = await bot.room_with(ana, invite=[ben.user_id])
     await ben.join(room)
@@ -183,7 +183,7 @@ async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, pers
     await ana.ask(room, '!res share https://example.org/both "Guide for both"')
     draft = await ben.ask(room, '!res share https://example.org/draft "Ben\'s draft"')
     assert "#3" in draft.body
-    assert "Removed #3" in (await ana.ask(room, "!res remove 3")).body  # a coordinator may
+    assert "Removed #3" in (await ana.ask(room, "!res remove 3")).body  # an admin may
     like = await react(ben, room, both.event_id)
     await until(lambda: ledger.voter(like))
 

@@ -114,15 +114,24 @@ class NetworkBase(Bot):
 
     async def _level(self, ctx: Context, network: NetworkRow) -> int:
         """The asker's power level in the network: in the room the command was sent in if it
-        is one of the network's, else in the network's space."""
+        is one of the network's, else in the network's space (rooms this instance created:
+        never a room the asker made)."""
         room = ctx.room_id if ctx.room_id in network.rooms.values() else network.space
-        return await ctx.account.power_level(room, ctx.sender)
+        return await self.account.power_level(room, ctx.sender)
+
+    async def network_level(self, user_id: str, room_id: str | None) -> int:
+        """The person's level in the network `room_id` belongs to (in that room), else their
+        highest level in any network's space; 0 for someone in no network."""
+        if room_id is not None and room_id in self._rooms:
+            return await self.account.power_level(room_id, user_id)
+        levels = [await self.account.power_level(space, user_id) for space in self._spaces]
+        return max(levels, default=0)
 
     async def permits(
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
     ) -> bool | None:
         """A command declared for coordinators acts on a network: the asker's power level in
-        that network decides (DESIGN §3), wherever the command is sent. For `!help` (no
+        that network's rooms decides, wherever the command is sent. For `!help` (no
         arguments): in the network of this room, else in any of the asker's networks."""
         if ctx.is_admin:
             return True

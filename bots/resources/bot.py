@@ -23,7 +23,7 @@ from bots.resources.schema import resource_migrations
 from bots.resources.store import Library, Resource, Shared
 from bots.resources.web import resources_routes
 from core.account import Account, Incoming
-from core.commands import Arg, Bot, Option, Role, UsageError, command
+from core.commands import Arg, Bot, Option, Role, Scope, UsageError, command
 from core.context import Context
 from core.text import Text
 from federation.rooms import RESOURCE
@@ -224,14 +224,16 @@ class ResourceBot(Bot):
     # --- changing --------------------------------------------------------------------------
 
     async def _changeable(self, ctx: Context, number: int) -> Resource | None:
-        """The resource, if the asker shared it or coordinates here; else they are told."""
+        """The resource, if the asker shared it, is an admin or coordinates a network of this
+        instance (the library is the instance's: their level in its networks' rooms counts,
+        not their level in the room they ask in); else they are told."""
         resource = self.library.visible(number, ctx.room_id)
         if resource is None:
             await ctx.reply("res.unknown", id=number)
             return None
         if ctx.sender in resource.sharers or ctx.is_admin:
             return resource
-        if await ctx.power_level() >= Role.coordinator:
+        if await ctx.network_level(anywhere=True) >= Role.coordinator:
             return resource
         await ctx.reply("res.refused.change", id=number)
         return None
@@ -273,9 +275,13 @@ class ResourceBot(Bot):
         "resource files",
         Arg("state", optional=True, choices=("on", "off")),
         role=Role.coordinator,
+        scope=Scope.room,
         help="res.files.help",
     )
     async def files(self, ctx: Context, state: str | None) -> None:
+        """Whether uploads to this room are catalogued. It concerns only this room's uploads
+        (each still its uploader's, as with `!res share`), so the room's own power levels
+        decide: a room someone created is theirs to set up."""
         if state is not None and not self._is_network_resources_room(ctx.room_id):
             self.ledger.set_file_room(ctx.room_id, ctx.sender, state == "on")
         on = self._accepts_files(ctx.room_id)
