@@ -63,12 +63,18 @@ class General(Bot):
             featured = [cmd for cmd in commands if cmd.name in bot.featured] or commands[:3]
             featured.sort(key=lambda cmd: _rank(bot.featured, cmd.name))
             names = ", ".join(f"`{self.prefix}{cmd.name}`" for cmd in featured)
-            lines.append(
-                ctx.t("help.overview_line", bot=ctx.t(f"help.bot.{bot.name}"), names=names)
-            )
+            lines.append(ctx.t("help.overview_line", bot=self._title(ctx, bot), names=names))
         return Text.join(
             [ctx.t("help.title"), Text.bullets(lines), ctx.t("help.more", prefix=self.prefix)]
         )
+
+    @staticmethod
+    def _title(ctx: Context, bot: Bot) -> Text:
+        """A bot's title in the overview (`help.bot.<name>`), else its name."""
+        try:
+            return ctx.t(f"help.bot.{bot.name}")
+        except KeyError:
+            return Text.plain(bot.name)
 
     async def _group_details(self, ctx: Context, word: str, commands: list[Command]) -> Text:
         runnable = await self._runnable(ctx, commands)

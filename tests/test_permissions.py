@@ -170,9 +170,16 @@ async def test_no_role_command_runs_from_a_room_the_asker_created(mentornet, per
     assert directory.search("Fake").total == 0 and directory.get(org) is not None
 
     # `!help` lists what the asker may run there, by the same rule.
-    listed = (await plain.ask(direct, "!help")).body
+    listed = await every_help(plain, direct, app.registry.bots())
     for cmd in needs_role.values():
         assert (app.usage(cmd) in listed) is (cmd.scope is Scope.room), cmd.name
+
+
+async def every_help(someone: Person, room: str, bots: list[str]) -> str:
+    """What `!help` and `!help <bot>` for every bot list for someone in a room."""
+    bodies = [(await someone.ask(room, "!help")).body]
+    bodies += [(await someone.ask(room, f"!help {bot}")).body for bot in bots]
+    return "\n".join(bodies)
 
 
 async def test_dir_add_from_own_direct_chat_only_by_the_networks_people(mentornet, person) -> None:
@@ -188,14 +195,14 @@ async def test_dir_add_from_own_direct_chat_only_by_the_networks_people(mentorne
     chat = await own_direct_chat(plain, bot.user_id)
     refused = await plain.ask(chat, '!dir add "Fake org" city:Gent country:BE')
     assert refused.body.startswith("Only the network's"), refused.body
-    assert "!dir add" not in (await plain.ask(chat, "!help")).body
+    assert "!dir add" not in (await plain.ask(chat, "!help dir")).body
     directory = dir_bot(bot).directory
     assert directory.search("Fake").total == 0  # nothing was stored, nothing published
     assert not bot.app.store.db.execute("SELECT 1 FROM directory_local").fetchall()
 
     for who, name in ((coordinator, "Coordinated Org"), (editor, "Edited Org")):
         own = await own_direct_chat(who, bot.user_id)
-        assert "!dir add" in (await who.ask(own, "!help")).body
+        assert "!dir add" in (await who.ask(own, "!help dir")).body
         added = await who.ask(own, f'!dir add "{name}" city:Gent country:BE')
         assert f"Added **{name}**" in added.body and "1 change(s) published" in added.body
         await until(lambda n=name: directory.search(n).total == 1)  # via the directory room
@@ -236,3 +243,4 @@ async def test_the_runtimes_default_rule_reads_the_network_not_the_room(mentorne
     assert "!probe" not in (await plain.ask(chat, "!help")).body
     own = await own_direct_chat(meta, bot.user_id)  # a Meta-Mentor of a network may, anywhere
     assert "probe ran" in (await meta.ask(own, "!probe")).body
+    assert "probe: `!probe`" in (await meta.ask(own, "!help")).body  # a bot with no title
