@@ -1,11 +1,12 @@
 """The European space's resource-exchange room, seen from this instance: find it among the
-space's children by its room type and join it, read its history once, mirror what other
-networks post, post our public resources and redact what we withdraw (DESIGN §4: only what
-is marked public crosses to other networks; Matrix federation carries it, nothing else).
+space's children by its room type and join it, read its history once (backwards, so that our
+homeserver fetches what was posted before it joined), mirror what other networks post, post
+our public resources and redact what we withdraw (only what is marked public crosses to
+other networks; Matrix federation carries it, nothing else).
 
 A resource is one timeline event of type `org.mentornet.resource` whose content is plain
-JSON (`posted_content`). Trust comes from the room's power levels, as for the directory rooms
-(DESIGN §5): posting takes PUBLISHER_LEVEL, which a space admin grants to the accounts that
+JSON (`posted_content`). Trust comes from the room's power levels, as for the directory
+rooms: posting takes PUBLISHER_LEVEL, which a space admin grants to the accounts that
 publish for a network when approving it (`federation.membership.approve`); a mirror keeps a
 post only if its sender holds that level (`may_post`), whatever network the post names. Only
 the poster's own redaction removes it from the mirrors, or one by someone holding the room's
@@ -48,7 +49,7 @@ from federation.rooms import (
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # between attempts to find or join the exchange room
-BACKFILL_PAGES = 200
+_FILTER = quote(json.dumps({"types": [RESOURCE]}))
 
 
 def posted_content(resource: Resource, network: str) -> dict[str, Any]:
@@ -154,21 +155,27 @@ class Exchange:
             log.info("joined the resource exchange", extra={"room": room, "resources": count})
 
     async def _backfill(self, room_id: str) -> int:
-        """Mirror what was posted before we joined, oldest first (`/messages`, paged), judged
-        by the room's power levels as they are now (read once for the whole history)."""
-        query = "?dir=f&limit=100&filter=" + quote(json.dumps({"types": [RESOURCE]}))
-        token, count = None, 0
+        """Mirror what was posted before we joined: the room's history read backwards, from
+        now to its start (`/messages?dir=b`). Paging backwards is what makes a homeserver
+        that has only just joined fetch the older events from the other servers; it holds
+        none of them before. Each page's token is kept, so a restart goes on where it
+        stopped; mirroring is idempotent (by event id), so a page read twice changes nothing.
+        Judged by the room's power levels as they are now (read once for the whole history)."""
+        progress = _progress(room_id)
+        token, count = self.store.get(progress), 0
         allowed = await may_post(self.account, room_id)
-        for _ in range(BACKFILL_PAGES):
-            path = (
-                room_path(room_id, "messages") + query + (f"&from={quote(token)}" if token else "")
+        base = room_path(room_id, "messages") + "?dir=b&limit=100&filter=" + _FILTER
+        while True:
+            page = await self.account.rooms.call(
+                "GET", base + (f"&from={quote(token)}" if token else "")
             )
-            page = await self.account.rooms.call("GET", path)
-            chunk = page.get("chunk") or []
-            count += sum(self.mirror(room_id, event, allowed) for event in chunk)
-            token = page.get("end")
-            if not chunk or not token:
+            count += sum(self.mirror(room_id, event, allowed) for event in page.get("chunk") or [])
+            end = page.get("end")
+            if not end or end == token:  # the room's start (or no further to go)
                 break
+            token = end
+            self.store.put(progress, token)
+        self.store.db.execute("DELETE FROM kv WHERE key = ?", [progress])
         return count
 
     async def _leave(self, room_id: str) -> None:
@@ -179,7 +186,7 @@ class Exchange:
             return  # not all redacted yet: try again
         await self.account.rooms.leave(room_id)
         self.catalogue.drop_room(room_id)
-        for key in (KEY_EXCHANGE_ROOM, _backfilled(room_id)):
+        for key in (KEY_EXCHANGE_ROOM, _backfilled(room_id), _progress(room_id)):
             self.store.db.execute("DELETE FROM kv WHERE key = ?", [key])
         log.info("left the resource exchange", extra={"room": room_id})
 
@@ -313,3 +320,8 @@ def _txn(event_id: str) -> str:
 
 def _backfilled(room_id: str) -> str:
     return f"resources:backfilled:{room_id}"
+
+
+def _progress(room_id: str) -> str:
+    """Where reading the room's history stopped (a `/messages` token), until it is done."""
+    return f"resources:backfill_from:{room_id}"
