@@ -39,15 +39,16 @@ async def build_europe(
     before_join: BeforeJoin | None = None,
     bots_b: dict[str, Any] | None = None,
     after_join: BeforeJoin | None = None,
+    bots_a: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Network A made the space; network B joined it and a space admin approved it.
 
     `before_join(europe)` runs once A has made the space and B is running, before B joins;
     `after_join(europe)` right after B joined, before B's bot looks for the exchange room;
-    `bots_b` adds to B's `bots` settings (e.g. a bot's own account)."""
+    `bots_a` and `bots_b` add to A's and B's `bots` settings (e.g. a bot's own account)."""
     hs1, hs2 = federation
     fast = {"tick_seconds": 0.3}
-    bot_a = await mentornet(hs1, directory={"network": "Network A"}, bots=fast)
+    bot_a = await mentornet(hs1, directory={"network": "Network A"}, bots=fast | (bots_a or {}))
     bot_b = await mentornet(hs2, directory={"network": "Network B"}, bots=fast | (bots_b or {}))
     editor_a: Person = await person(hs1, name="editor")
     reader_b: Person = await person(hs2, name="reader")

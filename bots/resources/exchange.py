@@ -16,6 +16,7 @@ redact power.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -49,6 +50,7 @@ from federation.rooms import (
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # between attempts to find or join the exchange room
+PUBLISH_WAIT = 5.0  # how long a share waits for its post before it answers
 _FILTER = quote(json.dumps({"types": [RESOURCE]}))
 
 
@@ -92,6 +94,8 @@ class Exchange:
         self._account = account
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
+        self._approved: bool | None = None  # whether the room let us post, when we last tried
+        self._runs: set[asyncio.Task[None]] = set()
 
     @property
     def account(self) -> Account:
@@ -124,6 +128,47 @@ class Exchange:
             except MatrixError as error:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 log.warning("resource exchange: will retry", extra={"error": str(error)})
+
+    async def publish_now(self, wait: float = PUBLISH_WAIT) -> None:
+        """Find, join and read the exchange room if need be, then post what is pending, at
+        once rather than at the next tick; returns when done, or after `wait` seconds while
+        it goes on in the background (the history of a large room takes longer)."""
+        run = asyncio.create_task(self._run_tick())
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(run), wait)
+
+    async def _run_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("resource exchange failed")
+
+    async def stop(self) -> None:
+        """Cancel what `publish_now` left running (the next start does it again)."""
+        for run in list(self._runs):
+            run.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+
+    def waiting(self) -> bool:
+        """Whether public resources wait to be posted (a change of the room's power levels
+        may let them go)."""
+        return self.outbox.waiting()
+
+    def public_status(self, resource_id: int) -> str:
+        """Where a public resource stands: `posted` to the exchange room, or what it waits
+        for: `space` (we are in no European space), `joining` (the exchange room is not
+        joined and read yet), `approval` (the room does not let us post yet) or `retry` (the
+        homeserver did not take it yet)."""
+        room = self.room_id
+        if self.outbox.is_posted(resource_id):
+            return "posted"
+        if not self.space:
+            return "space"
+        if not room or not self.ready(room):
+            return "joining"
+        return "approval" if self._approved is False else "retry"
 
     async def flush(self) -> None:
         """Post what is pending and redact what was withdrawn, now."""
@@ -200,8 +245,11 @@ class Exchange:
 
     async def _post(self, room_id: str) -> None:
         to_post = self.outbox.to_post()
-        if to_post and not (await may_post(self.account, room_id))(self.account.user_id):
-            return  # not approved (yet): the homeserver would refuse; try again next tick
+        if not to_post:
+            return
+        self._approved = (await may_post(self.account, room_id))(self.account.user_id)
+        if not self._approved:
+            return  # not approved (yet): the homeserver would refuse; again when it changes
         for resource, revision in to_post:
             if resource.encrypted:  # never: its key would have to travel with it
                 continue
