@@ -16,7 +16,7 @@ from pathlib import Path
 from core.config import load_config
 from core.storage import open_store
 from directory.io import MAX_FILE_BYTES, export_records, import_records, save_import
-from directory.publishing import publisher_running
+from directory.publishing import publisher_running, unpublished
 from directory.store import Directory
 
 DEFAULT_CONFIG = Path("config/mentornet.yaml")
@@ -79,17 +79,11 @@ def _publication(directory: Directory) -> str:
     if not publisher_running(directory.store.path):
         return "no bot is running: they will be published when it starts"
     deadline = time.monotonic() + PUBLISH_WAIT
-    while (left := _unpublished(directory)) and time.monotonic() < deadline:
+    while (left := unpublished(directory)) and time.monotonic() < deadline:
         time.sleep(0.2)
     if not left:
         return "the running bot has published them"
     return f"the running bot is publishing them ({left} still to go)"
-
-
-def _unpublished(directory: Directory) -> int:
-    """How many of our changes are not published yet."""
-    query = "SELECT count(*) FROM directory_local WHERE dirty = 1"
-    return int(directory.db.execute(query).fetchone()[0])
 
 
 def _export(directory: Directory, args: argparse.Namespace) -> int:

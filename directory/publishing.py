@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from core.storage import Store
+from directory.store import Directory
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,25 @@ def publisher_running(database: Path) -> bool:
     return False
 
 
+def unpublished(directory: Directory) -> int:
+    """How many of our changes are not published yet."""
+    query = "SELECT count(*) FROM directory_local WHERE dirty = 1"
+    return int(directory.db.execute(query).fetchone()[0])
+
+
 def data_version(store: Store) -> int:
     """SQLite's count of commits by other connections, as this connection sees it."""
     return int(store.db.execute("PRAGMA data_version").fetchone()[0])
 
 
 async def watch(
-    store: Store, changed: Callable[[], Awaitable[None]], every: float = WATCH_SECONDS
+    store: Store,
+    changed: Callable[[], Awaitable[None]],
+    seen: int,
+    every: float = WATCH_SECONDS,
 ) -> None:
-    """Call `changed()` each time another process has committed to the database; runs until
-    cancelled. A failure is logged and the watch goes on."""
-    seen = data_version(store)
+    """Call `changed()` each time another process has committed to the database since
+    `data_version` was `seen`; runs until cancelled. A failure is logged, the watch goes on."""
     while True:
         await asyncio.sleep(every)
         version = data_version(store)

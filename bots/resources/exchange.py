@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # between attempts to find or join the exchange room
 PUBLISH_WAIT = 5.0  # how long a share waits for its post before it answers
-_FILTER = quote(json.dumps({"types": [RESOURCE]}))
+HISTORY_TRIES = 5  # reads of the room's history that stop short of its start, before we accept
+_FILTER = quote(json.dumps({"types": [RESOURCE, "m.room.create"]}))
 
 
 def posted_content(resource: Resource, network: str) -> dict[str, Any]:
@@ -94,6 +95,7 @@ class Exchange:
         self._account = account
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
+        self._history_tries = 0
         self._approved: bool | None = None  # whether the room let us post, when we last tried
         self._runs: set[asyncio.Task[None]] = set()
 
@@ -205,21 +207,31 @@ class Exchange:
         that has only just joined fetch the older events from the other servers; it holds
         none of them before. Each page's token is kept, so a restart goes on where it
         stopped; mirroring is idempotent (by event id), so a page read twice changes nothing.
-        Judged by the room's power levels as they are now (read once for the whole history)."""
+        A read that stops short of the room's creation (the other servers did not answer)
+        is taken up again later, a few times. Posts are judged by the room's power levels
+        as they are now (read once for the whole history)."""
         progress = _progress(room_id)
-        token, count = self.store.get(progress), 0
+        token, count, start = self.store.get(progress), 0, False
         allowed = await may_post(self.account, room_id)
         base = room_path(room_id, "messages") + "?dir=b&limit=100&filter=" + _FILTER
         while True:
             page = await self.account.rooms.call(
                 "GET", base + (f"&from={quote(token)}" if token else "")
             )
-            count += sum(self.mirror(room_id, event, allowed) for event in page.get("chunk") or [])
+            chunk = page.get("chunk") or []
+            start = start or any(event.get("type") == "m.room.create" for event in chunk)
+            count += sum(self.mirror(room_id, event, allowed) for event in chunk)
             end = page.get("end")
-            if not end or end == token:  # the room's start (or no further to go)
+            if not end or end == token:  # no further back
                 break
             token = end
             self.store.put(progress, token)
+        if not start:
+            self._history_tries += 1
+            if self._history_tries < HISTORY_TRIES:
+                raise MatrixError("M_INCOMPLETE", "the room's older history did not arrive yet")
+            log.warning("resource exchange: older history missing", extra={"room": room_id})
+        self._history_tries = 0
         self.store.db.execute("DELETE FROM kv WHERE key = ?", [progress])
         return count
 
