@@ -10,6 +10,7 @@ import json
 import sys
 from typing import Any
 
+from directory.publishing import PublisherLock, publisher_running
 from tests.bots import ROOT, RunningBot
 from tests.federation_helpers import build_europe, dir_bot, until
 from tests.test_resources_federation import mirrored
@@ -111,3 +112,14 @@ async def test_public_shares_go_out_at_once_and_the_answers_say_when(
     )
     assert "shared it with the other networks" in added.body
     await until(lambda: [t for t, _ in mirrored(europe["b"])] == ["Guide from A"], PROMPT)
+
+
+def test_the_publisher_lock_tells_the_command_line_whether_a_bot_runs(tmp_path) -> None:
+    database = tmp_path / "mentornet.db"
+    assert not publisher_running(database)
+    lock = PublisherLock(database)
+    assert lock.acquire()
+    assert publisher_running(database)
+    assert not PublisherLock(database).acquire()  # a second instance on the same database
+    lock.release()
+    assert not publisher_running(database)
