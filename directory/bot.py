@@ -5,6 +5,7 @@ its directory room, and come back, like every other network's, through the mirro
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import logging
 import sqlite3
@@ -21,6 +22,7 @@ from core.rooms import MatrixError
 from core.text import Text, shorten
 from directory.hsds import RecordError, to_dict, validate
 from directory.io import import_records, save_import
+from directory.publishing import PublisherLock, data_version, unpublished, watch
 from directory.store import Directory, ShownOrganization
 from directory.web import directory_routes
 from federation.membership import directory_room, revoke
@@ -83,18 +85,38 @@ class DirectoryBot(Bot):
         self.mirror = Mirror(app.store, self.directory)
         self._searches: dict[tuple[str, str], dict[str, Any]] = {}
         self._space_seen: str | None = None
+        self._publishing = asyncio.Lock()
+        self._publisher = PublisherLock(app.store.path)
+        self._watch: asyncio.Task[None] | None = None
 
     # --- life cycle and federation ---------------------------------------------------------
 
     async def start(self) -> None:
         account = self.app.account
+        if not self._publisher.acquire():
+            log.warning("another running instance publishes from this database")
+        seen = data_version(self.app.store)  # what others commit from now on is watched
         room_id = await directory_room(account, self.app.config)
         await self.publish()  # before following, so the first copy of our room includes it
         if room_id not in self.mirror.followed():
             await self.mirror.follow(account, room_id, [server_of(account.user_id)])
         await self._follow_space()
+        self._watch = asyncio.create_task(watch(self.app.store, self._changed_elsewhere, seen))
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
+        self._publisher.release()
 
     async def tick(self, now: datetime) -> None:
+        await self.publish()
+        await self._follow_space()
+
+    async def _changed_elsewhere(self) -> None:
+        """Another process wrote to the database (an import, joining or leaving the space on
+        the command line): publish and follow at once rather than at the next tick."""
         await self.publish()
         await self._follow_space()
 
@@ -114,7 +136,12 @@ class DirectoryBot(Bot):
                 self.mirror.unfollow(room_id)
 
     async def publish(self) -> int:
-        """Send every local change as a state event into our directory room."""
+        """Send every local change as a state event into our directory room (one run at a
+        time: a change is sent once); returns how many were sent."""
+        async with self._publishing:
+            return await self._publish()
+
+    async def _publish(self) -> int:
         room_id = self.app.store.get(KEY_DIRECTORY_ROOM)
         if not room_id:
             return 0
@@ -341,8 +368,8 @@ class DirectoryBot(Bot):
             await ctx.reply("dir.invalid", problems="; ".join(str(e) for e in error.errors))
             return
         self.directory.save_local(org)
-        published = await self.publish()
-        await ctx.reply(done, name=org.name, id=org.id, published=published)
+        await self.publish()
+        await ctx.reply(done, name=org.name, id=org.id, publication=self._publication(ctx))
 
     @command("dir remove", Arg("id"), role=EDITOR, help="dir.remove.help")
     async def remove(self, ctx: Context, id: str) -> None:
@@ -350,7 +377,7 @@ class DirectoryBot(Bot):
             await ctx.reply("dir.edit.unknown", id=id)
             return
         await self.publish()
-        await ctx.reply("dir.remove.done", id=id)
+        await ctx.reply("dir.remove.done", id=id, publication=self._publication(ctx))
 
     @command("dir import", role=EDITOR, help="dir.import.help")
     async def import_file(self, ctx: Context) -> None:
@@ -375,14 +402,22 @@ class DirectoryBot(Bot):
             )
             return
         counts = save_import(self.directory, report)
-        published = await self.publish()
+        await self.publish()
+        changed = counts.added + counts.updated
         await ctx.reply(
             "dir.import.done",
             added=counts.added,
             updated=counts.updated,
             unchanged=counts.unchanged,
-            published=published,
+            publication=self._publication(ctx) if changed else ctx.t("dir.publication.none").body,
         )
+
+    def _publication(self, ctx: Context) -> str:
+        """Whether our changes went out, in words: all published, or how many still wait
+        (the homeserver did not take them; every tick and every change tries again)."""
+        left = unpublished(self.directory)
+        key = "dir.publication.later" if left else "dir.publication.done"
+        return ctx.t(key, count=left).body
 
 
 def _apply_fields(record: dict[str, Any], fields: dict[str, str | None]) -> dict[str, Any]:

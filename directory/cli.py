@@ -1,21 +1,26 @@
 """`main.py directory import FILE` and `main.py directory export FILE`.
 
 main.py wires these in with `add_directory_commands(subparsers)` and `run(args)`.
-Imported organisations are local drafts: the directory bot publishes them when it runs.
+Imported organisations are saved as local changes; a running directory bot notices the
+change and publishes them at once (`directory.publishing`), else the bot publishes them when
+it starts. The import says which, and waits a little to tell what was published.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from core.config import load_config
 from core.storage import open_store
 from directory.io import MAX_FILE_BYTES, export_records, import_records, save_import
+from directory.publishing import publisher_running, unpublished
 from directory.store import Directory
 
 DEFAULT_CONFIG = Path("config/mentornet.yaml")
+PUBLISH_WAIT = 10.0  # seconds the import waits to see the running bot publish
 
 
 def add_directory_commands(commands: argparse._SubParsersAction) -> None:
@@ -59,14 +64,26 @@ def _import(directory: Directory, args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(report.organizations)} organisations, no problems")
         return 0
     counts = save_import(directory, report)
-    later = (
-        "; the directory bot publishes them when it runs" if counts.added + counts.updated else ""
-    )
+    changed = counts.added + counts.updated
+    later = f"; {_publication(directory)}" if changed else ""
     print(
         f"{args.file}: {counts.added} added, {counts.updated} updated,"
         f" {counts.unchanged} unchanged{later}"
     )
     return 0
+
+
+def _publication(directory: Directory) -> str:
+    """What became of the changes just saved: published by the running bot (watched for a
+    few seconds), still being published, or waiting for the bot to start."""
+    if not publisher_running(directory.store.path):
+        return "no bot is running: they will be published when it starts"
+    deadline = time.monotonic() + PUBLISH_WAIT
+    while (left := unpublished(directory)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not left:
+        return "the running bot has published them"
+    return f"the running bot is publishing them ({left} still to go)"
 
 
 def _export(directory: Directory, args: argparse.Namespace) -> int:

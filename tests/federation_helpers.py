@@ -38,17 +38,20 @@ async def build_europe(
     person: MakePerson,
     before_join: BeforeJoin | None = None,
     bots_b: dict[str, Any] | None = None,
+    after_join: BeforeJoin | None = None,
+    bots_a: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Network A made the space; network B joined it and a space admin approved it.
 
     `before_join(europe)` runs once A has made the space and B is running, before B joins;
-    `bots_b` adds to B's `bots` settings (e.g. a bot's own account)."""
+    `after_join(europe)` right after B joined, before B's bot looks for the exchange room;
+    `bots_a` and `bots_b` add to A's and B's `bots` settings (e.g. a bot's own account)."""
     hs1, hs2 = federation
     fast = {"tick_seconds": 0.3}
     # The editor of A and the reader of B are their instances' configured directory editors.
     dir_a = {"network": "Network A", "editors": ["@editor-*"]}
     dir_b = {"network": "Network B", "editors": ["@reader-*"]}
-    bot_a = await mentornet(hs1, directory=dir_a, bots=fast)
+    bot_a = await mentornet(hs1, directory=dir_a, bots=fast | (bots_a or {}))
     bot_b = await mentornet(hs2, directory=dir_b, bots=fast | (bots_b or {}))
     editor_a: Person = await person(hs1, name="editor")
     reader_b: Person = await person(hs2, name="reader")
@@ -67,6 +70,8 @@ async def build_europe(
         app_b.account, app_b.config, space.space_id, [hs1.server_name]
     )
     assert "approve" in joined.message  # B may not list itself: a space admin must
+    if after_join is not None:
+        await after_join(europe)
     # An admin approves later, once B is in the resource exchange room: a level granted while
     # B's homeserver is still joining would reach it only with the room's next event.
     exchange = resource_bot(bot_b).exchange

@@ -18,7 +18,14 @@ from bots.resources.intake import is_captioned_file, shared_file, shared_link
 from bots.resources.ledger import Ledger
 from bots.resources.links import Refused, clean_language, clean_tags
 from bots.resources.outbox import Outbox
-from bots.resources.replies import announcement, details, public_summary, results, summary
+from bots.resources.replies import (
+    announcement,
+    details,
+    public_summary,
+    public_when,
+    results,
+    summary,
+)
 from bots.resources.schema import resource_migrations
 from bots.resources.store import Library, Resource, Shared
 from bots.resources.web import resources_routes
@@ -78,6 +85,12 @@ class ResourceBot(Bot):
     async def tick(self, now: datetime) -> None:
         await self.exchange.tick()
 
+    async def start(self) -> None:
+        await self.exchange.publish_now(wait=0)  # what waited while we were down goes now
+
+    async def stop(self) -> None:
+        await self.exchange.stop()
+
     def routes(self) -> list[web.RouteDef]:
         return resources_routes(self.catalogue)
 
@@ -135,14 +148,15 @@ class ResourceBot(Bot):
         await self._keep(ctx, shared)
 
     async def _keep(self, ctx: Context, shared: Shared, note: Text | None = None) -> None:
-        """Store what was shared and announce it; 👍 on the announcement rate it."""
+        """Store what was shared, post it at once if public, and announce it as it then
+        stands; 👍 on the announcement rate it."""
         resource, new = self.library.share(shared)
-        text = announcement(ctx, resource, new)
+        if resource.public:
+            await self.exchange.publish_now()
+        text = announcement(ctx, resource, new, self.exchange.public_status(resource.id))
         event_id = await ctx.reply(Text.join([text, note]) if note else text)
         if event_id:
             self.ledger.announce(event_id, resource.id)
-        if resource.public:
-            await self.exchange.flush()
 
     def _encrypted(self, room_id: str) -> bool:
         room = self.account.client.rooms.get(room_id)
@@ -258,8 +272,13 @@ class ResourceBot(Bot):
             return
         if not resource.public:
             self.library.set_public(resource.id, True)
-            await self.exchange.flush()
-        await ctx.reply("res.published", id=resource.id, title=resource.title)
+            await self.exchange.publish_now()
+        status = self.exchange.public_status(resource.id)
+        if status == "posted":
+            await ctx.reply("res.published", id=resource.id, title=resource.title)
+            return
+        when = public_when(ctx, status)
+        await ctx.reply("res.published_later", id=resource.id, title=resource.title, when=when)
 
     @command("resource unpublish", Arg("number", _number), help="res.unpublish.help")
     async def unpublish(self, ctx: Context, number: int) -> None:
@@ -294,6 +313,8 @@ class ResourceBot(Bot):
         kind = event.get("type")
         if kind == RESOURCE:
             return room == self.exchange.room_id and "state_key" not in event
+        if kind == "m.room.power_levels":  # an approval lets what waits go out at once
+            return room == self.exchange.room_id and self.exchange.waiting()
         if kind == "m.reaction":
             relation = content.get("m.relates_to") or {}
             return (
@@ -317,6 +338,8 @@ class ResourceBot(Bot):
         kind = ctx.incoming.event["type"]
         if kind == RESOURCE:
             await self.exchange.receive(ctx.room_id, ctx.incoming.event)
+        elif kind == "m.room.power_levels":
+            await self.exchange.publish_now(wait=0)
         elif kind == "m.reaction":
             relation = ctx.incoming.content["m.relates_to"]
             resource_id = self.ledger.announced(relation["event_id"])

@@ -1,11 +1,12 @@
 """The European space's resource-exchange room, seen from this instance: find it among the
-space's children by its room type and join it, read its history once, mirror what other
-networks post, post our public resources and redact what we withdraw (DESIGN §4: only what
-is marked public crosses to other networks; Matrix federation carries it, nothing else).
+space's children by its room type and join it, read its history once (backwards, so that our
+homeserver fetches what was posted before it joined), mirror what other networks post, post
+our public resources and redact what we withdraw (only what is marked public crosses to
+other networks; Matrix federation carries it, nothing else).
 
 A resource is one timeline event of type `org.mentornet.resource` whose content is plain
-JSON (`posted_content`). Trust comes from the room's power levels, as for the directory rooms
-(DESIGN §5): posting takes PUBLISHER_LEVEL, which a space admin grants to the accounts that
+JSON (`posted_content`). Trust comes from the room's power levels, as for the directory
+rooms: posting takes PUBLISHER_LEVEL, which a space admin grants to the accounts that
 publish for a network when approving it (`federation.membership.approve`); a mirror keeps a
 post only if its sender holds that level (`may_post`), whatever network the post names. Only
 the poster's own redaction removes it from the mirrors, or one by someone holding the room's
@@ -15,6 +16,7 @@ redact power.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -48,7 +50,9 @@ from federation.rooms import (
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # between attempts to find or join the exchange room
-BACKFILL_PAGES = 200
+PUBLISH_WAIT = 5.0  # how long a share waits for its post before it answers
+HISTORY_TRIES = 5  # reads of the room's history that stop short of its start, before we accept
+_FILTER = quote(json.dumps({"types": [RESOURCE, "m.room.create"]}))
 
 
 def posted_content(resource: Resource, network: str) -> dict[str, Any]:
@@ -91,6 +95,9 @@ class Exchange:
         self._account = account
         self._lock = asyncio.Lock()
         self._retry_at = 0.0
+        self._history_tries = 0
+        self._approved: bool | None = None  # whether the room let us post, when we last tried
+        self._runs: set[asyncio.Task[None]] = set()
 
     @property
     def account(self) -> Account:
@@ -124,6 +131,47 @@ class Exchange:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 log.warning("resource exchange: will retry", extra={"error": str(error)})
 
+    async def publish_now(self, wait: float = PUBLISH_WAIT) -> None:
+        """Find, join and read the exchange room if need be, then post what is pending, at
+        once rather than at the next tick; returns when done, or after `wait` seconds while
+        it goes on in the background (the history of a large room takes longer)."""
+        run = asyncio.create_task(self._run_tick())
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(run), wait)
+
+    async def _run_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("resource exchange failed")
+
+    async def stop(self) -> None:
+        """Cancel what `publish_now` left running (the next start does it again)."""
+        for run in list(self._runs):
+            run.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+
+    def waiting(self) -> bool:
+        """Whether public resources wait to be posted (a change of the room's power levels
+        may let them go)."""
+        return self.outbox.waiting()
+
+    def public_status(self, resource_id: int) -> str:
+        """Where a public resource stands: `posted` to the exchange room, or what it waits
+        for: `space` (we are in no European space), `joining` (the exchange room is not
+        joined and read yet), `approval` (the room does not let us post yet) or `retry` (the
+        homeserver did not take it yet)."""
+        room = self.room_id
+        if self.outbox.is_posted(resource_id):
+            return "posted"
+        if not self.space:
+            return "space"
+        if not room or not self.ready(room):
+            return "joining"
+        return "approval" if self._approved is False else "retry"
+
     async def flush(self) -> None:
         """Post what is pending and redact what was withdrawn, now."""
         async with self._lock:
@@ -154,21 +202,37 @@ class Exchange:
             log.info("joined the resource exchange", extra={"room": room, "resources": count})
 
     async def _backfill(self, room_id: str) -> int:
-        """Mirror what was posted before we joined, oldest first (`/messages`, paged), judged
-        by the room's power levels as they are now (read once for the whole history)."""
-        query = "?dir=f&limit=100&filter=" + quote(json.dumps({"types": [RESOURCE]}))
-        token, count = None, 0
+        """Mirror what was posted before we joined: the room's history read backwards, from
+        now to its start (`/messages?dir=b`). Paging backwards is what makes a homeserver
+        that has only just joined fetch the older events from the other servers; it holds
+        none of them before. Each page's token is kept, so a restart goes on where it
+        stopped; mirroring is idempotent (by event id), so a page read twice changes nothing.
+        A read that stops short of the room's creation (the other servers did not answer)
+        is taken up again later, a few times. Posts are judged by the room's power levels
+        as they are now (read once for the whole history)."""
+        progress = _progress(room_id)
+        token, count, start = self.store.get(progress), 0, False
         allowed = await may_post(self.account, room_id)
-        for _ in range(BACKFILL_PAGES):
-            path = (
-                room_path(room_id, "messages") + query + (f"&from={quote(token)}" if token else "")
+        base = room_path(room_id, "messages") + "?dir=b&limit=100&filter=" + _FILTER
+        while True:
+            page = await self.account.rooms.call(
+                "GET", base + (f"&from={quote(token)}" if token else "")
             )
-            page = await self.account.rooms.call("GET", path)
             chunk = page.get("chunk") or []
+            start = start or any(event.get("type") == "m.room.create" for event in chunk)
             count += sum(self.mirror(room_id, event, allowed) for event in chunk)
-            token = page.get("end")
-            if not chunk or not token:
+            end = page.get("end")
+            if not end or end == token:  # no further back
                 break
+            token = end
+            self.store.put(progress, token)
+        if not start:
+            self._history_tries += 1
+            if self._history_tries < HISTORY_TRIES:
+                raise MatrixError("M_INCOMPLETE", "the room's older history did not arrive yet")
+            log.warning("resource exchange: older history missing", extra={"room": room_id})
+        self._history_tries = 0
+        self.store.db.execute("DELETE FROM kv WHERE key = ?", [progress])
         return count
 
     async def _leave(self, room_id: str) -> None:
@@ -179,7 +243,7 @@ class Exchange:
             return  # not all redacted yet: try again
         await self.account.rooms.leave(room_id)
         self.catalogue.drop_room(room_id)
-        for key in (KEY_EXCHANGE_ROOM, _backfilled(room_id)):
+        for key in (KEY_EXCHANGE_ROOM, _backfilled(room_id), _progress(room_id)):
             self.store.db.execute("DELETE FROM kv WHERE key = ?", [key])
         log.info("left the resource exchange", extra={"room": room_id})
 
@@ -193,8 +257,11 @@ class Exchange:
 
     async def _post(self, room_id: str) -> None:
         to_post = self.outbox.to_post()
-        if to_post and not (await may_post(self.account, room_id))(self.account.user_id):
-            return  # not approved (yet): the homeserver would refuse; try again next tick
+        if not to_post:
+            return
+        self._approved = (await may_post(self.account, room_id))(self.account.user_id)
+        if not self._approved:
+            return  # not approved (yet): the homeserver would refuse; again when it changes
         for resource, revision in to_post:
             if resource.encrypted:  # never: its key would have to travel with it
                 continue
@@ -313,3 +380,8 @@ def _txn(event_id: str) -> str:
 
 def _backfilled(room_id: str) -> str:
     return f"resources:backfilled:{room_id}"
+
+
+def _progress(room_id: str) -> str:
+    """Where reading the room's history stopped (a `/messages` token), until it is done."""
+    return f"resources:backfill_from:{room_id}"

@@ -23,6 +23,21 @@ class Outbox:
         ).fetchall()
         return [(r, revision) for i, revision in rows if (r := self.library.get(i)) is not None]
 
+    def waiting(self) -> bool:
+        """Whether any public resource waits to be posted."""
+        return (
+            self.db.execute("SELECT 1 FROM resources WHERE dirty = 1 LIMIT 1").fetchone()
+            is not None
+        )
+
+    def is_posted(self, resource_id: int) -> bool:
+        """Whether the resource's exchange post shows it as it is now."""
+        row = self.db.execute(
+            "SELECT 1 FROM resources WHERE id = ? AND dirty = 0 AND exchange_event_id IS NOT NULL",
+            [resource_id],
+        ).fetchone()
+        return row is not None
+
     def posted(self, resource_id: int, revision: int, event_id: str, room_id: str) -> None:
         """Record the event a resource was posted as; the one it replaces is to be redacted."""
         with self.store.transaction() as db:

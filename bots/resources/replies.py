@@ -53,9 +53,14 @@ def public_summary(ctx: Context, item: PublicResource) -> Text:
     )
 
 
-def announcement(ctx: Context, resource: Resource, new: bool) -> Text:
-    """The bot's answer to a share: its 👍 reactions rate the resource."""
+def announcement(ctx: Context, resource: Resource, new: bool, status: str = "posted") -> Text:
+    """The bot's answer to a share: its 👍 reactions rate the resource. A new public one is
+    said to be shared with the other networks only once it was posted (`status`, from
+    `Exchange.public_status`); else the answer says when it will be."""
     key = ("res.added_public" if resource.public else "res.added") if new else "res.duplicate"
+    later = {}
+    if key == "res.added_public" and status != "posted":
+        key, later = "res.added_public_later", {"when": public_when(ctx, status)}
     return ctx.t(
         key,
         id=resource.id,
@@ -63,7 +68,13 @@ def announcement(ctx: Context, resource: Resource, new: bool) -> Text:
         link=where(resource),
         tags=tag_list(resource.tags),
         count=len(resource.sharers),
+        **later,
     )
+
+
+def public_when(ctx: Context, status: str) -> str:
+    """When a public resource not posted yet goes to the other networks, in words."""
+    return ctx.t(f"res.public_when.{status}").body
 
 
 def details(ctx: Context, resource: Resource) -> Text:
