@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import html
 import json
 import logging
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ from nio import (
     RoomKeyEvent,
     RoomMessagesResponse,
     RoomSendResponse,
+    SendRetryError,
     SyncError,
     SyncResponse,
     WhoamiResponse,
@@ -38,14 +39,15 @@ from nio.api import MessageDirection
 
 from core.config import AccountConfig
 from core.rooms import MatrixError, Rooms
+from core.sending import SendError, fit, is_transient
 from core.storage import Store
 
 log = logging.getLogger(__name__)
 
 TIMELINE_LIMIT = 50
 BACKFILL_PAGES = 20
-MAX_CONTENT_BYTES = 48_000  # events are capped at 64 KiB including the envelope
 UNDECRYPTED_MAX_AGE = 7 * 86_400
+PRUNE_EVERY = 3600  # seconds between two prunings of handled ids and parked events
 # Since room version 12 (MSC4289) a room's creators outrank every power level and are not
 # listed in m.room.power_levels; in earlier versions they are ordinary users with a level.
 CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
@@ -94,6 +96,7 @@ class Account:
         crypto_store: str | None,
         sync_timeout_ms: int = 30_000,
         max_backoff: float = 30,
+        keep_handled_seconds: float = 2 * 86_400,
         invite_allowed: Callable[[str], bool],
         wants: Wants,
         handle: Handle,
@@ -109,6 +112,8 @@ class Account:
         self.handle = handle
         self.on_room_upgraded = on_room_upgraded
         self.bulky_state_types = bulky_state_types
+        self.max_backoff = max_backoff
+        self.keep_handled_seconds = keep_handled_seconds
         self.encrypted = crypto_store is not None
         client_config = AsyncClientConfig(
             encryption_enabled=self.encrypted,
@@ -132,6 +137,7 @@ class Account:
         self._stopping = False
         self._key_requests: list[MegolmEvent] = []
         self._creators: dict[str, frozenset[str]] = {}
+        self._pruned_at: float | None = None
 
     @property
     def user_id(self) -> str:
@@ -181,10 +187,10 @@ class Account:
     # --- the sync loop ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sync until stopped; what the bots must handle is stored before the token advances."""
+        """Sync until stopped; what the bots must handle is stored before the token advances.
+        What waited in the inbox is handled once the first sync has loaded the rooms (nio keeps
+        no room state across restarts: a reply sent before would find no room)."""
         await self._upload_filter()
-        for item in self._stored_inbox():
-            self._enqueue(item)
         first_start = self.sync_token is None
         if not first_start and self.bulky_state_types:
             await self._catch_up_bulky_state(self.sync_token)
@@ -200,11 +206,15 @@ class Account:
             if isinstance(response, SyncError):
                 await self._sync_failed(response)
                 continue
+            if full_state:  # the rooms are known now; what waited goes first, in its order
+                for item in self._stored_inbox():
+                    self._enqueue(item)
             full_state = False
             self.last_sync = time.monotonic()
             await self._process(response, since, skip_timeline=first_start)
             first_start = False
             await self._encryption_chores()
+            self._prune_when_due()
 
     async def _upload_filter(self) -> None:
         """Two filters: bulky state types are left out of the one full-state sync (a room's
@@ -236,9 +246,7 @@ class Account:
                       *room.get("timeline", {}).get("events", [])]  # fmt: skip
             items = [Incoming(room_id, event, now) for event in events if "event_id" in event]
             fresh += [item for item in items if self.wants(self, item)]
-        self._store(fresh, since)
-        for item in fresh:
-            self._enqueue(item)
+        self._store(fresh, since)  # handled with the rest of the inbox after the first sync
 
     async def _filter(self, state: dict[str, Any]) -> str | None:
         response = await self.client.upload_filter(
@@ -392,6 +400,10 @@ class Account:
                 if self._claim(item):
                     try:
                         await self.handle(self, item)
+                    except SendError as error:
+                        if error.transient and self._stopping:
+                            break  # stays in the inbox: handled again after the restart
+                        _unanswered(item, error)
                     except Exception:
                         log.exception("handler failed", extra={"event": item.event_id})
                     self._done(item)
@@ -425,19 +437,47 @@ class Account:
         *,
         txn: str | None = None,
         event_type: str = "m.room.message",
-    ) -> str | None:
-        """Send an event; `txn` makes a repeated send (after a crash) land only once."""
+        attempts: int = 1,
+    ) -> str:
+        """Send an event and return its id; `txn` makes a repeated send (after a crash) land
+        only once. Raises `SendError`; a transient failure is tried up to `attempts` times in
+        all, with back-off (under the same transaction id, so it never lands twice)."""
         content = fit(content)
-        txn_id = "mn" + hashlib.sha256(txn.encode()).hexdigest()[:30] if txn else None
-        response = await self.client.room_send(
-            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
-        )
+        seed = txn if txn is not None else uuid.uuid4().hex
+        txn_id = "mn" + hashlib.sha256(seed.encode()).hexdigest()[:30]
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._send_once(room_id, event_type, content, txn_id)
+            except SendError as error:
+                if not error.transient or attempt == attempts or self._stopping:
+                    log.error("send failed", extra={"room": room_id, "error": error.reason})
+                    raise
+                delay = min(2.0 ** (attempt - 1), self.max_backoff)
+                log.warning(
+                    "send failed, trying again",
+                    extra={"room": room_id, "error": error.reason, "in_s": delay},
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _send_once(
+        self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> str:
+        try:
+            response = await self.client.room_send(
+                room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+            )
+        except LocalProtocolError as error:  # a room nio does not know: not yet, or not ours
+            raise SendError(room_id, str(error), transient=self.last_sync is None) from None
+        except (SendRetryError, ClientError, OSError, TimeoutError) as error:
+            raise SendError(room_id, str(error) or type(error).__name__, transient=True) from None
         if isinstance(response, RoomSendResponse):
             return response.event_id
-        log.error(
-            "send failed", extra={"room": room_id, "error": getattr(response, "message", response)}
-        )
-        return None
+        transport = getattr(response, "transport_response", None)
+        status = getattr(transport, "status", None)
+        errcode = getattr(response, "status_code", None)
+        message = f"{getattr(response, 'message', response)} ({errcode or status})"
+        raise SendError(room_id, message, transient=is_transient(status, errcode))
 
     async def raw(
         self, method: str, path: str, body: dict[str, Any] | None = None
@@ -581,31 +621,59 @@ class Account:
         self._key_requests.append(event)
 
     def _retry_decryption(self, response: SyncResponse, now: float) -> list[Incoming]:
-        """Decrypt parked events whose keys arrived in this sync."""
-        if not any(
-            isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent)) for e in response.to_device_events
-        ):
+        """Decrypt the parked events whose keys arrived in this sync (found by session id)."""
+        sessions = sorted(
+            {
+                e.session_id
+                for e in response.to_device_events
+                if isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent))
+            }
+        )
+        if not sessions:
             return []
         decrypted = []
         rows = self.store.db.execute(
-            "SELECT event_id, room_id, event, received_at FROM undecrypted WHERE account = ?",
-            [self.name],
+            "SELECT event_id, room_id, event FROM undecrypted WHERE account = ?"
+            f" AND session_id IN ({', '.join('?' * len(sessions))})",
+            [self.name, *sessions],
         ).fetchall()
-        for event_id, room_id, raw, received_at in rows:
+        for event_id, room_id, raw in rows:
             megolm = MegolmEvent.from_dict(json.loads(raw))
             megolm.room_id = room_id
             try:
                 event = self.client.decrypt_event(megolm)
             except Exception:
-                if time.time() - received_at > UNDECRYPTED_MAX_AGE:
-                    self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
-                continue
+                continue  # another key of the session; pruning drops it when it gets old
             self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
             item = Incoming(room_id, _source(event), now)
             log.info("decrypted a parked event", extra={"event": event_id})
             if self.wants(self, item):
                 decrypted.append(item)
         return decrypted
+
+    # --- pruning ---------------------------------------------------------------------------
+
+    def _prune_when_due(self) -> None:
+        if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            self.prune(time.time())
+
+    def prune(self, now: float) -> None:
+        """Forget what no-replay no longer needs. An event reaches us twice only around the
+        stored sync token (the catch-up and the sync after a restart start from it; the inbox
+        and the token are saved together), and a command older than the command age limit is
+        refused anyway; `keep_handled_seconds` covers that limit with a margin. Parked events
+        whose key never came are dropped after UNDECRYPTED_MAX_AGE."""
+        with self.store.transaction() as db:
+            handled = db.execute(
+                "DELETE FROM handled_events WHERE handled_at < ?", [now - self.keep_handled_seconds]
+            ).rowcount
+            parked = db.execute(
+                "DELETE FROM undecrypted WHERE account = ? AND received_at < ?",
+                [self.name, now - UNDECRYPTED_MAX_AGE],
+            ).rowcount
+        if handled or parked:
+            log.info("pruned", extra={"handled_ids": handled, "parked_events": parked})
 
     # --- shutdown --------------------------------------------------------------------------
 
@@ -625,23 +693,23 @@ def _source(event: Any) -> dict[str, Any]:
     return dict(getattr(event, "source", None) or {})
 
 
+def _unanswered(item: Incoming, error: SendError) -> None:
+    """The last word on a command whose answer could not be sent: the command, in the log."""
+    log.error(
+        "command left unanswered",
+        extra={
+            "event": item.event_id,
+            "room": item.room_id,
+            "sender": item.sender,
+            "command": str(item.content.get("body", ""))[:200],
+            "error": str(error),
+        },
+    )
+
+
 def room_creators(create_event: dict[str, Any]) -> frozenset[str]:
     """The users a room's `m.room.create` event makes privileged creators (room v12+)."""
     content = create_event.get("content") or {}
     if content.get("room_version", "1") in CLASSIC_ROOM_VERSIONS:
         return frozenset()
     return frozenset({create_event["sender"], *content.get("additional_creators", [])})
-
-
-def fit(content: dict[str, Any]) -> dict[str, Any]:
-    """Shorten a message that would exceed Matrix's event size limit, saying so."""
-    if len(json.dumps(content, ensure_ascii=False).encode()) <= MAX_CONTENT_BYTES:
-        return content
-    body = content.get("body", "")
-    keep = MAX_CONTENT_BYTES // 4  # characters; leaves room for HTML escaping and UTF-8
-    cut = body[:keep] + "\n…"
-    return {
-        **content,
-        "body": cut,
-        "formatted_body": "<pre>" + html.escape(cut) + "</pre>",
-    }

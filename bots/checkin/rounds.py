@@ -40,6 +40,7 @@ from bots.network.common import open_dm
 from bots.network.schema import NetworkRow
 from core.messaging import MessagingError, notice
 from core.rooms import MatrixError
+from core.sending import SendError
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -263,8 +264,6 @@ class Rounds:
                 continue
             txn = f"checkin/{round_.id}/{delivery.user_id}/{part}"
             event_id = await account.send(room_id, content, txn=txn, event_type=kind)
-            if event_id is None:
-                raise MessagingError(f"could not send the check-in to {delivery.user_id}")
             self.data.add_prompt(event_id, delivery, part, question_id, room_id, kind)
         return room_id
 
@@ -323,9 +322,12 @@ class Rounds:
                 deadline=moment_text(deadline, zone, language),
             )
             txn = f"checkin/{round_.id}/{delivery.user_id}/reminder"
-            event_id = await notice(self.bot.account, delivery.room_id, text, txn=txn)
-            if event_id is not None:
-                self.data.reminded(round_.id, delivery.user_id, now.timestamp())
+            try:
+                await notice(self.bot.account, delivery.room_id, text, txn=txn)
+            except SendError as error:  # tried again at the next tick
+                log.warning("reminder not sent", extra={"error": str(error)})
+                continue
+            self.data.reminded(round_.id, delivery.user_id, now.timestamp())
 
     def close_time(self, round_: Round) -> float:
         """When a round closes: its closing time after the last member got it (or is due)."""
