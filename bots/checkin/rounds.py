@@ -191,10 +191,18 @@ class Rounds:
         created = self.create(network, settings, slot, MANUAL, now, started_by=sender)
         if created is not None:
             return created
+        started = self.started_by(network.id, event_id)
+        assert started is not None
+        return started
+
+    def started_by(self, network_id: int, event_id: str) -> int | None:
+        """The round the `!checkin now` with this event id started, if it got that far (a
+        command handled again after a crash recognises its own work by its event id)."""
         row = self.data.db.execute(
-            "SELECT id FROM checkin_rounds WHERE network_id = ? AND slot = ?", [network.id, slot]
+            "SELECT id FROM checkin_rounds WHERE network_id = ? AND slot = ?",
+            [network_id, f"{MANUAL}:{event_id}"],
         ).fetchone()
-        return int(row[0])
+        return int(row[0]) if row else None
 
     # --- delivering --------------------------------------------------------------------------
 
