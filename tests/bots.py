@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 import yaml
 
+from bots import BOTS
 from core.app import App
 from core.clock import Clock
 from core.config import Config, parse_config
@@ -68,6 +69,7 @@ class RunningBot:
             settings,
         )
         self.clock = clock
+        self.extra_bots: list[Any] = []  # bot factories run beside the real ones
         self.app: App | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -85,7 +87,8 @@ class RunningBot:
 
     async def start(self, timeout: float = 30) -> App:
         """Start in this process; returns once the first sync is done."""
-        self.app = App(self.config, clock=self.clock)
+        bots = [*BOTS, *self.extra_bots] if self.extra_bots else None
+        self.app = App(self.config, bots=bots, clock=self.clock)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.app.run(self._stop))
         app = self.app
