@@ -61,8 +61,9 @@ class App:
         self.accounts = self._make_accounts()
         self.web = build_web(self)
         self._runner: web.AppRunner | None = None
-        self._ticks: set[asyncio.Task[None]] = set()
+        self._running_tick: dict[str, asyncio.Task[None]] = {}  # by bot name
         self._tick_locks: dict[str, asyncio.Lock] = {}
+        self._tick_jobs: set[asyncio.Task[None]] = set()
         self.started_at = time.time()
 
     def _make_accounts(self) -> dict[str, Account]:
@@ -124,7 +125,7 @@ class App:
             await bot.start()
         for bot in self.bots:  # each bot's periodic work on its own: a slow one delays none
             self.scheduler.add_job(
-                self.tick_bot,
+                self._scheduled_tick,
                 "interval",
                 args=[bot],
                 id=f"tick:{bot.name}",
@@ -153,31 +154,43 @@ class App:
 
     async def _end_ticks(self, grace: float) -> None:
         """Let running periodic work finish (briefly), then cancel it."""
-        running = list(self._ticks)
+        running = list(self._running_tick.values())
         if running:
             await asyncio.wait(running, timeout=grace)
-        for task in running:
+        waiting = [*running, *self._tick_jobs]
+        for task in waiting:
             task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await asyncio.gather(*waiting, return_exceptions=True)
 
     async def tick(self) -> None:
-        """Let every bot do what has fallen due, all at once; waits until all are done."""
+        """Let every bot do what has fallen due, all at once; returns when all are done."""
         await asyncio.gather(*(self.tick_bot(bot) for bot in self.bots))
 
     async def tick_bot(self, bot: Bot) -> None:
         """One bot's periodic work, never overlapping itself; a failure is logged, no more."""
         lock = self._tick_locks.setdefault(bot.name, asyncio.Lock())
-        task = asyncio.ensure_future(self._tick_once(bot, lock))
-        self._ticks.add(task)
-        task.add_done_callback(self._ticks.discard)
-        await task
-
-    async def _tick_once(self, bot: Bot, lock: asyncio.Lock) -> None:
         async with lock:
+            task = asyncio.create_task(self._tick_once(bot), name=f"tick:{bot.name}")
+            self._running_tick[bot.name] = task
             try:
-                await bot.tick(self.clock.now())
-            except Exception:
-                log.exception("scheduled work failed", extra={"bot": bot.name})
+                await task
+            finally:
+                del self._running_tick[bot.name]
+
+    async def _scheduled_tick(self, bot: Bot) -> None:
+        """The scheduler's job: start the bot's tick and return at once; a bot still busy
+        with its previous tick is skipped quietly (the next interval tries again)."""
+        lock = self._tick_locks.get(bot.name)
+        if lock is None or not lock.locked():
+            task = asyncio.create_task(self.tick_bot(bot))
+            self._tick_jobs.add(task)
+            task.add_done_callback(self._tick_jobs.discard)
+
+    async def _tick_once(self, bot: Bot) -> None:
+        try:
+            await bot.tick(self.clock.now())
+        except Exception:
+            log.exception("scheduled work failed", extra={"bot": bot.name})
 
     # --- routing events to bots ------------------------------------------------------------
 
