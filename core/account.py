@@ -1,20 +1,17 @@
-"""One Matrix account the bots speak through: login, the sync loop, a durable inbox of the
-events bots must act on, per-room ordered workers, invites, room upgrades and end-to-end
-encryption. Bots never touch matrix-nio directly for these chores."""
+"""One Matrix account the bots speak through: login, the sync loop, sending, invites and room
+upgrades; the durable inbox and its per-room workers (core.inbox) and the encryption chores
+(core.crypto) hang off it. Bots never touch matrix-nio directly for these chores."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,12 +19,10 @@ from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
-    ForwardedRoomKeyEvent,
     LocalProtocolError,
     LoginResponse,
     MegolmEvent,
     PowerLevelsEvent,
-    RoomKeyEvent,
     RoomMessagesResponse,
     RoomSendResponse,
     SendRetryError,
@@ -38,6 +33,8 @@ from nio import (
 from nio.api import MessageDirection
 
 from core.config import AccountConfig
+from core.crypto import Crypto, source_of
+from core.inbox import Inbox, Incoming
 from core.rooms import MatrixError, Rooms
 from core.sending import SendError, fit, is_transient
 from core.storage import Store
@@ -46,7 +43,6 @@ log = logging.getLogger(__name__)
 
 TIMELINE_LIMIT = 50
 BACKFILL_PAGES = 20
-UNDECRYPTED_MAX_AGE = 7 * 86_400
 PRUNE_EVERY = 3600  # seconds between two prunings of handled ids and parked events
 # Since room version 12 (MSC4289) a room's creators outrank every power level and are not
 # listed in m.room.power_levels; in earlier versions they are ordinary users with a level.
@@ -56,27 +52,6 @@ CREATOR_LEVEL = 2**53 - 1
 
 class AccountError(Exception):
     """The account cannot log in; the message says why."""
-
-
-@dataclass
-class Incoming:
-    """An event from a room, as the bots see it (decrypted where it was encrypted)."""
-
-    room_id: str
-    event: dict[str, Any]
-    received: float  # time.monotonic() when the sync delivered it
-
-    @property
-    def event_id(self) -> str:
-        return self.event["event_id"]
-
-    @property
-    def sender(self) -> str:
-        return self.event["sender"]
-
-    @property
-    def content(self) -> dict[str, Any]:
-        return self.event.get("content") or {}
 
 
 Wants = Callable[["Account", Incoming], bool]
@@ -113,7 +88,6 @@ class Account:
         self.on_room_upgraded = on_room_upgraded
         self.bulky_state_types = bulky_state_types
         self.max_backoff = max_backoff
-        self.keep_handled_seconds = keep_handled_seconds
         self.encrypted = crypto_store is not None
         client_config = AsyncClientConfig(
             encryption_enabled=self.encrypted,
@@ -130,12 +104,13 @@ class Account:
         )
         self.last_sync: float | None = None
         self.rooms = Rooms(self)
-        self._queues: dict[str, deque[Incoming]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self.inbox = Inbox(
+            name, store, lambda item: handle(self, item), keep_handled_seconds=keep_handled_seconds
+        )
+        self.crypto = Crypto(name, self.client, store, lambda item: wants(self, item))
         self._filter_id: str | None = None
         self._full_state_filter_id: str | None = None
         self._stopping = False
-        self._key_requests: list[MegolmEvent] = []
         self._creators: dict[str, frozenset[str]] = {}
         self._pruned_at: float | None = None
 
@@ -207,13 +182,13 @@ class Account:
                 await self._sync_failed(response)
                 continue
             if full_state:  # the rooms are known now; what waited goes first, in its order
-                for item in self._stored_inbox():
-                    self._enqueue(item)
+                for item in self.inbox.stored():
+                    self.inbox.enqueue(item)
             full_state = False
             self.last_sync = time.monotonic()
             await self._process(response, since, skip_timeline=first_start)
             first_start = False
-            await self._encryption_chores()
+            await self.crypto.chores()
             self._prune_when_due()
 
     async def _upload_filter(self) -> None:
@@ -246,7 +221,9 @@ class Account:
                       *room.get("timeline", {}).get("events", [])]  # fmt: skip
             items = [Incoming(room_id, event, now) for event in events if "event_id" in event]
             fresh += [item for item in items if self.wants(self, item)]
-        self._store(fresh, since)  # handled with the rest of the inbox after the first sync
+        self.inbox.store_batch(
+            fresh, self._key("sync_token"), since
+        )  # handled with the rest of the inbox after the first sync
 
     async def _filter(self, state: dict[str, Any]) -> str | None:
         response = await self.client.upload_filter(
@@ -283,25 +260,25 @@ class Account:
             # is in the `state` section: the state at the start of `live`. After a join, that
             # section is the room's whole state: history, not for us.
             bulky = self.bulky_state_types
-            gap = [] if joins else [e for e in room.state if _source(e).get("type") in bulky]
+            gap = [] if joins else [e for e in room.state if source_of(e).get("type") in bulky]
             timeline = earlier + gap + live
             timeline = timeline[self._joins(timeline)[-1] + 1 :] if joins else timeline
             if skip_timeline:  # history is not for us, but tracked state must not have gaps
-                timeline = [e for e in timeline if _source(e).get("type") in bulky]
+                timeline = [e for e in timeline if source_of(e).get("type") in bulky]
             fresh += self._wanted(room_id, timeline, now)
-        fresh += self._retry_decryption(response, now)
-        self._store(fresh, response.next_batch)
+        fresh += self.crypto.retry(response, now)
+        self.inbox.store_batch(fresh, self._key("sync_token"), response.next_batch)
         for item in fresh:
-            self._enqueue(item)
+            self.inbox.enqueue(item)
 
     def _wanted(self, room_id: str, timeline: list[Any], now: float) -> list[Incoming]:
         """The timeline events some bot must act on; undecryptable ones are parked."""
         wanted = []
         for event in timeline:
             if isinstance(event, MegolmEvent):
-                self._park_undecrypted(room_id, event)
+                self.crypto.park(room_id, event)
                 continue
-            item = Incoming(room_id, _source(event), now)
+            item = Incoming(room_id, source_of(event), now)
             if "event_id" in item.event and self.wants(self, item):
                 wanted.append(item)
         return wanted
@@ -329,14 +306,14 @@ class Account:
         """Whether a timeline is all bulky state (a directory room filling up). Its gap's state
         comes in the sync's `state` section; /messages would first make the homeserver pull
         the gap over federation, holding up the sync loop for tens of seconds."""
-        kinds = {_source(event).get("type") for event in events}
+        kinds = {source_of(event).get("type") for event in events}
         return bool(kinds) and kinds <= set(self.bulky_state_types)
 
     def _joins(self, events: list[Any]) -> list[int]:
         """Positions of our own joins to a room: what precedes one is history, not for us."""
         positions = []
         for index, event in enumerate(events):
-            source = _source(event)
+            source = source_of(event)
             if source.get("type") == "m.room.member" and source.get("state_key") == self.user_id:
                 before = ((source.get("unsigned") or {}).get("prev_content") or {}).get(
                     "membership"
@@ -346,7 +323,7 @@ class Account:
         return positions
 
     def _note_creators(self, room_id: str, event: Any) -> None:
-        source = _source(event)
+        source = source_of(event)
         if source.get("type") == "m.room.create" and source.get("state_key") == "":
             self._creators[room_id] = room_creators(source)
 
@@ -357,76 +334,6 @@ class Account:
         room = self.client.rooms.get(room_id)
         if latest and room is not None:
             room.power_levels = latest[-1].power_levels
-
-    def _store(self, fresh: list[Incoming], next_batch: str) -> None:
-        """Save the new token and the events to handle in one transaction."""
-        with self.store.transaction() as db:
-            for item in fresh:
-                db.execute(
-                    "INSERT OR IGNORE INTO inbox (event_id, account, room_id, event, received_at)"
-                    " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
-                    " (SELECT 1 FROM handled_events WHERE event_id = ?)",
-                    [
-                        item.event_id,
-                        self.name,
-                        item.room_id,
-                        json.dumps(item.event),
-                        time.time(),
-                        item.event_id,
-                    ],
-                )
-            self.store.put(self._key("sync_token"), next_batch)
-
-    def _stored_inbox(self) -> list[Incoming]:
-        rows = self.store.db.execute(
-            "SELECT room_id, event FROM inbox WHERE account = ? ORDER BY received_at, rowid",
-            [self.name],
-        ).fetchall()
-        now = time.monotonic()
-        return [Incoming(room_id, json.loads(event), now) for room_id, event in rows]
-
-    # --- per-room ordered handling ---------------------------------------------------------
-
-    def _enqueue(self, item: Incoming) -> None:
-        self._queues.setdefault(item.room_id, deque()).append(item)
-        if item.room_id not in self._workers:
-            self._workers[item.room_id] = asyncio.create_task(self._drain(item.room_id))
-
-    async def _drain(self, room_id: str) -> None:
-        queue = self._queues[room_id]
-        try:
-            while queue and not self._stopping:
-                item = queue[0]
-                if self._claim(item):
-                    try:
-                        await self.handle(self, item)
-                    except SendError as error:
-                        if error.transient and self._stopping:
-                            break  # stays in the inbox: handled again after the restart
-                        _unanswered(item, error)
-                    except Exception:
-                        log.exception("handler failed", extra={"event": item.event_id})
-                    self._done(item)
-                queue.popleft()
-        finally:
-            del self._workers[room_id]
-            if not queue:
-                self._queues.pop(room_id, None)
-
-    def _claim(self, item: Incoming) -> bool:
-        """False when the event was already handled (it may arrive twice around a restart)."""
-        row = self.store.db.execute(
-            "SELECT 1 FROM handled_events WHERE event_id = ?", [item.event_id]
-        ).fetchone()
-        return row is None
-
-    def _done(self, item: Incoming) -> None:
-        with self.store.transaction() as db:
-            db.execute("DELETE FROM inbox WHERE event_id = ?", [item.event_id])
-            db.execute(
-                "INSERT OR IGNORE INTO handled_events (event_id, handled_at) VALUES (?, ?)",
-                [item.event_id, time.time()],
-            )
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -505,14 +412,14 @@ class Account:
                 event = self.client.decrypt_event(event)
             except Exception:
                 return None
-        return _source(event)
+        return source_of(event)
 
     async def recent_events(self, room_id: str, limit: int) -> list[dict[str, Any]]:
         """The room's latest events, newest first, decrypted where they can be."""
         page = await self.client.room_messages(room_id, limit=limit)
         if not isinstance(page, RoomMessagesResponse):
             return []
-        return [_source(event) for event in page.chunk if not isinstance(event, MegolmEvent)]
+        return [source_of(event) for event in page.chunk if not isinstance(event, MegolmEvent)]
 
     def creators(self, room_id: str) -> frozenset[str]:
         """The room's privileged creators (room version 12+), as its create event says."""
@@ -561,7 +468,7 @@ class Account:
         return True
 
     async def _follow_tombstone(self, room_id: str, event: Any) -> None:
-        source = _source(event)
+        source = source_of(event)
         if source.get("type") != "m.room.tombstone" or source.get("state_key") != "":
             return
         new_room = (source.get("content") or {}).get("replacement_room")
@@ -585,73 +492,7 @@ class Account:
             )
             await self.on_room_upgraded(self, old_room, new_room)
 
-    # --- end-to-end encryption -------------------------------------------------------------
-
-    async def _encryption_chores(self) -> None:
-        if not self.client.olm:
-            return
-        if self.client.should_upload_keys:
-            await self.client.keys_upload()
-        if self.client.should_query_keys:
-            await self.client.keys_query()
-        if self.client.should_claim_keys:
-            await self.client.keys_claim(self.client.get_users_for_key_claiming())
-        while self._key_requests:
-            event = self._key_requests.pop()
-            with contextlib.suppress(LocalProtocolError):  # already requested
-                await self.client.request_room_key(event)
-        await self.client.send_to_device_messages()
-
-    def _park_undecrypted(self, room_id: str, event: MegolmEvent) -> None:
-        """Keep an event we cannot decrypt yet; ask the sender's devices for its key."""
-        self.store.db.execute(
-            "INSERT OR IGNORE INTO undecrypted"
-            " (event_id, account, room_id, session_id, event, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                event.event_id,
-                self.name,
-                room_id,
-                event.session_id,
-                json.dumps(event.source),
-                time.time(),
-            ],
-        )
-        log.info("cannot decrypt yet, waiting for the key", extra={"event": event.event_id})
-        self._key_requests.append(event)
-
-    def _retry_decryption(self, response: SyncResponse, now: float) -> list[Incoming]:
-        """Decrypt the parked events whose keys arrived in this sync (found by session id)."""
-        sessions = sorted(
-            {
-                e.session_id
-                for e in response.to_device_events
-                if isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent))
-            }
-        )
-        if not sessions:
-            return []
-        decrypted = []
-        rows = self.store.db.execute(
-            "SELECT event_id, room_id, event FROM undecrypted WHERE account = ?"
-            f" AND session_id IN ({', '.join('?' * len(sessions))})",
-            [self.name, *sessions],
-        ).fetchall()
-        for event_id, room_id, raw in rows:
-            megolm = MegolmEvent.from_dict(json.loads(raw))
-            megolm.room_id = room_id
-            try:
-                event = self.client.decrypt_event(megolm)
-            except Exception:
-                continue  # another key of the session; pruning drops it when it gets old
-            self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
-            item = Incoming(room_id, _source(event), now)
-            log.info("decrypted a parked event", extra={"event": event_id})
-            if self.wants(self, item):
-                decrypted.append(item)
-        return decrypted
-
-    # --- pruning ---------------------------------------------------------------------------
+    # --- pruning and shutdown --------------------------------------------------------------
 
     def _prune_when_due(self) -> None:
         if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
@@ -659,52 +500,18 @@ class Account:
             self.prune(time.time())
 
     def prune(self, now: float) -> None:
-        """Forget what no-replay no longer needs. An event reaches us twice only around the
-        stored sync token (the catch-up and the sync after a restart start from it; the inbox
-        and the token are saved together), and a command older than the command age limit is
-        refused anyway; `keep_handled_seconds` covers that limit with a margin. Parked events
-        whose key never came are dropped after UNDECRYPTED_MAX_AGE."""
-        with self.store.transaction() as db:
-            handled = db.execute(
-                "DELETE FROM handled_events WHERE handled_at < ?", [now - self.keep_handled_seconds]
-            ).rowcount
-            parked = db.execute(
-                "DELETE FROM undecrypted WHERE account = ? AND received_at < ?",
-                [self.name, now - UNDECRYPTED_MAX_AGE],
-            ).rowcount
+        """Forget what no-replay no longer needs: old handled ids, parked events whose key
+        never came."""
+        with self.store.transaction():
+            handled, parked = self.inbox.prune(now), self.crypto.prune(now)
         if handled or parked:
             log.info("pruned", extra={"handled_ids": handled, "parked_events": parked})
-
-    # --- shutdown --------------------------------------------------------------------------
 
     async def stop(self, grace: float = 10) -> None:
         """Let running handlers finish (briefly), then close; unhandled events stay in the inbox."""
         self._stopping = True
-        workers = list(self._workers.values())
-        if workers:
-            await asyncio.wait(workers, timeout=grace)
-        for worker in workers:
-            worker.cancel()
+        await self.inbox.stop(grace)
         await self.client.close()
-
-
-def _source(event: Any) -> dict[str, Any]:
-    """The event as a dict; for a decrypted event, its plaintext (nio keeps m.relates_to)."""
-    return dict(getattr(event, "source", None) or {})
-
-
-def _unanswered(item: Incoming, error: SendError) -> None:
-    """The last word on a command whose answer could not be sent: the command, in the log."""
-    log.error(
-        "command left unanswered",
-        extra={
-            "event": item.event_id,
-            "room": item.room_id,
-            "sender": item.sender,
-            "command": str(item.content.get("body", ""))[:200],
-            "error": str(error),
-        },
-    )
 
 
 def room_creators(create_event: dict[str, Any]) -> frozenset[str]:

@@ -11,6 +11,7 @@ part by offering two methods:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from core.account import Account
 from core.commands import Arg, Bot, command
 from core.context import REPLY_ATTEMPTS, Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, send_file
+from core.messaging import MessagingError, SendError, send_file
 from core.storage import Migrations
 from core.text import Text
 
@@ -219,16 +220,18 @@ class Privacy(Bot):
                 lines.append(ctx.t("me.forget.last_meta_mentor", network=name, prefix=prefix))
             await ctx.reply(Text.join(lines, "\n\n"))
             return
-        row = db.execute(
-            "SELECT requested_at FROM forget_requests WHERE user_id = ?", [ctx.sender]
-        ).fetchone()
-        if row is None or now.timestamp() - row[0] > CONFIRM_WINDOW.total_seconds():
-            db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
-            await ctx.reply("me.forget.no_request", prefix=prefix)
-            return
+        kept = self._erasure(ctx.sender)
+        if kept is None or kept.event_id != ctx.event_id:  # else: this command, run again
+            row = db.execute(
+                "SELECT requested_at FROM forget_requests WHERE user_id = ?", [ctx.sender]
+            ).fetchone()
+            if row is None or now.timestamp() - row[0] > CONFIRM_WINDOW.total_seconds():
+                db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
+                await ctx.reply("me.forget.no_request", prefix=prefix)
+                return
+            self._keep(ctx)  # before answering: a command cut short is taken up by the tick
         networks = self._call_network("networks_of", ctx.sender) or []
         await ctx.reply("me.forget.done", count=len(networks))
-        self._keep(ctx)
         await self.erase(ctx.sender)
 
     def _keep(self, ctx: Context) -> None:
@@ -236,6 +239,7 @@ class Privacy(Bot):
         bots = [bot.name for bot in self._others() if hasattr(bot, "forget_person")]
         chats = dm_rooms(ctx.account, ctx.sender)
         now = self.app.clock.now().timestamp()
+        # The first try runs right after this; the tick takes over later if it is cut short.
         with self.app.store.transaction() as db:
             db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
             db.execute(
@@ -243,7 +247,7 @@ class Privacy(Bot):
                 " language, chats, pending, tries, next_try_at, requested_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 [ctx.sender, ctx.account.name, ctx.room_id, ctx.event_id, ctx.language,
-                 json.dumps(chats), json.dumps(bots), now, now],
+                 json.dumps(chats), json.dumps(bots), now + RETRY_FIRST, now],
             )  # fmt: skip
 
     def _call_network(self, method: str, user_id: str) -> Any:
@@ -294,7 +298,8 @@ class Privacy(Bot):
             [json.dumps(failed), tries, self.app.clock.now().timestamp() + delay, erasure.user_id],
         )
         if erasure.tries == 0:
-            await self._tell(erasure, "me.forget.pending", parts=", ".join(failed))
+            with contextlib.suppress(SendError):  # logged; the erasure goes on regardless
+                await self._tell(erasure, "me.forget.pending", parts=", ".join(failed))
 
     async def _finish(self, erasure: Erasure) -> None:
         user_id, chats = erasure.user_id, erasure.chats
@@ -310,10 +315,14 @@ class Privacy(Bot):
                     [user_id, user_id],
                 )
         in_chat = any(room_id == erasure.room_id for _, room_id in chats)
-        if in_chat:
-            await self._tell(erasure, "me.forget.finished")
-        elif erasure.tries:  # they were told something was pending: now it is done
-            await self._tell(erasure, "me.forget.completed")
+        try:
+            if in_chat:
+                await self._tell(erasure, "me.forget.finished")
+            elif erasure.tries:  # they were told something was pending: now it is done
+                await self._tell(erasure, "me.forget.completed")
+        except SendError as error:
+            if error.transient:
+                raise  # the request stays; the next try tells them
         self.app.store.db.execute("DELETE FROM forget_pending WHERE user_id = ?", [user_id])
         for account, room_id in chats:
             await Homeserver(self.app.accounts.get(account, self.account)).leave(
