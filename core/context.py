@@ -11,7 +11,7 @@ from core.text import Text
 
 # A reply that fails for a reason that can pass is tried again with back-off (1, 2, 4 … s,
 # at most the configured max back-off each) before the command is given up and logged.
-REPLY_ATTEMPTS = 8
+REPLY_ATTEMPTS = 12
 
 if TYPE_CHECKING:
     from core.app import App
