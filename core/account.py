@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 TIMELINE_LIMIT = 50
 BACKFILL_PAGES = 20
 PRUNE_EVERY = 3600  # seconds between two prunings of handled ids and parked events
+PRUNE_CHUNK = 5000  # rows deleted in one go
 # Since room version 12 (MSC4289) a room's creators outrank every power level and are not
 # listed in m.room.power_levels; in earlier versions they are ordinary users with a level.
 CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
@@ -189,7 +190,7 @@ class Account:
             await self._process(response, since, skip_timeline=first_start)
             first_start = False
             await self.crypto.chores()
-            self._prune_when_due()
+            await self._prune_when_due()
 
     async def _upload_filter(self) -> None:
         """Two filters: bulky state types are left out of the one full-state sync (a room's
@@ -494,16 +495,21 @@ class Account:
 
     # --- pruning and shutdown --------------------------------------------------------------
 
-    def _prune_when_due(self) -> None:
+    async def _prune_when_due(self) -> None:
         if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = time.monotonic()
-            self.prune(time.time())
+            await self.prune(time.time())
 
-    def prune(self, now: float) -> None:
+    async def prune(self, now: float) -> None:
         """Forget what no-replay no longer needs: old handled ids, parked events whose key
-        never came."""
-        with self.store.transaction():
-            handled, parked = self.inbox.prune(now), self.crypto.prune(now)
+        never came. In chunks, so that the event loop keeps running."""
+        handled = parked = 0
+        while chunk := self.inbox.prune(now, PRUNE_CHUNK):
+            handled += chunk
+            await asyncio.sleep(0)
+        while chunk := self.crypto.prune(now, PRUNE_CHUNK):
+            parked += chunk
+            await asyncio.sleep(0)
         if handled or parked:
             log.info("pruned", extra={"handled_ids": handled, "parked_events": parked})
 

@@ -98,11 +98,12 @@ class Crypto:
                 decrypted.append(item)
         return decrypted
 
-    def prune(self, now: float) -> int:
-        """Drop parked events whose key never came."""
+    def prune(self, now: float, limit: int) -> int:
+        """Drop (up to `limit`) parked events whose key never came."""
         return self.store.db.execute(
-            "DELETE FROM undecrypted WHERE account = ? AND received_at < ?",
-            [self.account, now - UNDECRYPTED_MAX_AGE],
+            "DELETE FROM undecrypted WHERE rowid IN (SELECT rowid FROM undecrypted"
+            " WHERE account = ? AND received_at < ? LIMIT ?)",
+            [self.account, now - UNDECRYPTED_MAX_AGE, limit],
         ).rowcount
 
 

@@ -123,14 +123,16 @@ class Inbox:
                 [item.event_id, time.time()],
             )
 
-    def prune(self, now: float) -> int:
+    def prune(self, now: float, limit: int) -> int:
         """Forget handled ids no replay can bring back. An event reaches us twice only around
         the stored sync token (the catch-up and the sync after a restart start from it; the
         inbox and the token are saved together), and a command older than the command age
         limit is refused anyway; `keep_handled_seconds` covers that limit with a margin."""
         cutoff = now - self.keep_handled_seconds
         return self.store.db.execute(
-            "DELETE FROM handled_events WHERE handled_at < ?", [cutoff]
+            "DELETE FROM handled_events WHERE rowid IN"
+            " (SELECT rowid FROM handled_events WHERE handled_at < ? LIMIT ?)",
+            [cutoff, limit],
         ).rowcount
 
     async def stop(self, grace: float) -> None:
