@@ -1,20 +1,17 @@
-"""One Matrix account the bots speak through: login, the sync loop, a durable inbox of the
-events bots must act on, per-room ordered workers, invites, room upgrades and end-to-end
-encryption. Bots never touch matrix-nio directly for these chores."""
+"""One Matrix account the bots speak through: login, the sync loop, sending, invites and room
+upgrades; the durable inbox and its per-room workers (core.inbox) and the encryption chores
+(core.crypto) hang off it. Bots never touch matrix-nio directly for these chores."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import html
 import json
 import logging
 import os
 import time
-from collections import deque
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,14 +19,13 @@ from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
-    ForwardedRoomKeyEvent,
     LocalProtocolError,
     LoginResponse,
     MegolmEvent,
     PowerLevelsEvent,
-    RoomKeyEvent,
     RoomMessagesResponse,
     RoomSendResponse,
+    SendRetryError,
     SyncError,
     SyncResponse,
     WhoamiResponse,
@@ -37,15 +33,18 @@ from nio import (
 from nio.api import MessageDirection
 
 from core.config import AccountConfig
+from core.crypto import Crypto, source_of
+from core.inbox import Inbox, Incoming
 from core.rooms import MatrixError, Rooms
+from core.sending import SendError, fit, is_transient
 from core.storage import Store
 
 log = logging.getLogger(__name__)
 
 TIMELINE_LIMIT = 50
 BACKFILL_PAGES = 20
-MAX_CONTENT_BYTES = 48_000  # events are capped at 64 KiB including the envelope
-UNDECRYPTED_MAX_AGE = 7 * 86_400
+PRUNE_EVERY = 3600  # seconds between two prunings of handled ids and parked events
+PRUNE_CHUNK = 5000  # rows deleted in one go
 # Since room version 12 (MSC4289) a room's creators outrank every power level and are not
 # listed in m.room.power_levels; in earlier versions they are ordinary users with a level.
 CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
@@ -54,27 +53,6 @@ CREATOR_LEVEL = 2**53 - 1
 
 class AccountError(Exception):
     """The account cannot log in; the message says why."""
-
-
-@dataclass
-class Incoming:
-    """An event from a room, as the bots see it (decrypted where it was encrypted)."""
-
-    room_id: str
-    event: dict[str, Any]
-    received: float  # time.monotonic() when the sync delivered it
-
-    @property
-    def event_id(self) -> str:
-        return self.event["event_id"]
-
-    @property
-    def sender(self) -> str:
-        return self.event["sender"]
-
-    @property
-    def content(self) -> dict[str, Any]:
-        return self.event.get("content") or {}
 
 
 Wants = Callable[["Account", Incoming], bool]
@@ -94,6 +72,7 @@ class Account:
         crypto_store: str | None,
         sync_timeout_ms: int = 30_000,
         max_backoff: float = 30,
+        keep_handled_seconds: float = 2 * 86_400,
         invite_allowed: Callable[[str], bool],
         wants: Wants,
         handle: Handle,
@@ -109,6 +88,7 @@ class Account:
         self.handle = handle
         self.on_room_upgraded = on_room_upgraded
         self.bulky_state_types = bulky_state_types
+        self.max_backoff = max_backoff
         self.encrypted = crypto_store is not None
         client_config = AsyncClientConfig(
             encryption_enabled=self.encrypted,
@@ -125,13 +105,15 @@ class Account:
         )
         self.last_sync: float | None = None
         self.rooms = Rooms(self)
-        self._queues: dict[str, deque[Incoming]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self.inbox = Inbox(
+            name, store, lambda item: handle(self, item), keep_handled_seconds=keep_handled_seconds
+        )
+        self.crypto = Crypto(name, self.client, store, lambda item: wants(self, item))
         self._filter_id: str | None = None
         self._full_state_filter_id: str | None = None
         self._stopping = False
-        self._key_requests: list[MegolmEvent] = []
         self._creators: dict[str, frozenset[str]] = {}
+        self._pruned_at: float | None = None
 
     @property
     def user_id(self) -> str:
@@ -181,10 +163,10 @@ class Account:
     # --- the sync loop ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sync until stopped; what the bots must handle is stored before the token advances."""
+        """Sync until stopped; what the bots must handle is stored before the token advances.
+        What waited in the inbox is handled once the first sync has loaded the rooms (nio keeps
+        no room state across restarts: a reply sent before would find no room)."""
         await self._upload_filter()
-        for item in self._stored_inbox():
-            self._enqueue(item)
         first_start = self.sync_token is None
         if not first_start and self.bulky_state_types:
             await self._catch_up_bulky_state(self.sync_token)
@@ -200,11 +182,15 @@ class Account:
             if isinstance(response, SyncError):
                 await self._sync_failed(response)
                 continue
+            if full_state:  # the rooms are known now; what waited goes first, in its order
+                for item in self.inbox.stored():
+                    self.inbox.enqueue(item)
             full_state = False
             self.last_sync = time.monotonic()
             await self._process(response, since, skip_timeline=first_start)
             first_start = False
-            await self._encryption_chores()
+            await self.crypto.chores()
+            await self._prune_when_due()
 
     async def _upload_filter(self) -> None:
         """Two filters: bulky state types are left out of the one full-state sync (a room's
@@ -236,9 +222,9 @@ class Account:
                       *room.get("timeline", {}).get("events", [])]  # fmt: skip
             items = [Incoming(room_id, event, now) for event in events if "event_id" in event]
             fresh += [item for item in items if self.wants(self, item)]
-        self._store(fresh, since)
-        for item in fresh:
-            self._enqueue(item)
+        self.inbox.store_batch(
+            fresh, self._key("sync_token"), since
+        )  # handled with the rest of the inbox after the first sync
 
     async def _filter(self, state: dict[str, Any]) -> str | None:
         response = await self.client.upload_filter(
@@ -275,25 +261,25 @@ class Account:
             # is in the `state` section: the state at the start of `live`. After a join, that
             # section is the room's whole state: history, not for us.
             bulky = self.bulky_state_types
-            gap = [] if joins else [e for e in room.state if _source(e).get("type") in bulky]
+            gap = [] if joins else [e for e in room.state if source_of(e).get("type") in bulky]
             timeline = earlier + gap + live
             timeline = timeline[self._joins(timeline)[-1] + 1 :] if joins else timeline
             if skip_timeline:  # history is not for us, but tracked state must not have gaps
-                timeline = [e for e in timeline if _source(e).get("type") in bulky]
+                timeline = [e for e in timeline if source_of(e).get("type") in bulky]
             fresh += self._wanted(room_id, timeline, now)
-        fresh += self._retry_decryption(response, now)
-        self._store(fresh, response.next_batch)
+        fresh += self.crypto.retry(response, now)
+        self.inbox.store_batch(fresh, self._key("sync_token"), response.next_batch)
         for item in fresh:
-            self._enqueue(item)
+            self.inbox.enqueue(item)
 
     def _wanted(self, room_id: str, timeline: list[Any], now: float) -> list[Incoming]:
         """The timeline events some bot must act on; undecryptable ones are parked."""
         wanted = []
         for event in timeline:
             if isinstance(event, MegolmEvent):
-                self._park_undecrypted(room_id, event)
+                self.crypto.park(room_id, event)
                 continue
-            item = Incoming(room_id, _source(event), now)
+            item = Incoming(room_id, source_of(event), now)
             if "event_id" in item.event and self.wants(self, item):
                 wanted.append(item)
         return wanted
@@ -321,14 +307,14 @@ class Account:
         """Whether a timeline is all bulky state (a directory room filling up). Its gap's state
         comes in the sync's `state` section; /messages would first make the homeserver pull
         the gap over federation, holding up the sync loop for tens of seconds."""
-        kinds = {_source(event).get("type") for event in events}
+        kinds = {source_of(event).get("type") for event in events}
         return bool(kinds) and kinds <= set(self.bulky_state_types)
 
     def _joins(self, events: list[Any]) -> list[int]:
         """Positions of our own joins to a room: what precedes one is history, not for us."""
         positions = []
         for index, event in enumerate(events):
-            source = _source(event)
+            source = source_of(event)
             if source.get("type") == "m.room.member" and source.get("state_key") == self.user_id:
                 before = ((source.get("unsigned") or {}).get("prev_content") or {}).get(
                     "membership"
@@ -338,7 +324,7 @@ class Account:
         return positions
 
     def _note_creators(self, room_id: str, event: Any) -> None:
-        source = _source(event)
+        source = source_of(event)
         if source.get("type") == "m.room.create" and source.get("state_key") == "":
             self._creators[room_id] = room_creators(source)
 
@@ -350,72 +336,6 @@ class Account:
         if latest and room is not None:
             room.power_levels = latest[-1].power_levels
 
-    def _store(self, fresh: list[Incoming], next_batch: str) -> None:
-        """Save the new token and the events to handle in one transaction."""
-        with self.store.transaction() as db:
-            for item in fresh:
-                db.execute(
-                    "INSERT OR IGNORE INTO inbox (event_id, account, room_id, event, received_at)"
-                    " SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
-                    " (SELECT 1 FROM handled_events WHERE event_id = ?)",
-                    [
-                        item.event_id,
-                        self.name,
-                        item.room_id,
-                        json.dumps(item.event),
-                        time.time(),
-                        item.event_id,
-                    ],
-                )
-            self.store.put(self._key("sync_token"), next_batch)
-
-    def _stored_inbox(self) -> list[Incoming]:
-        rows = self.store.db.execute(
-            "SELECT room_id, event FROM inbox WHERE account = ? ORDER BY received_at, rowid",
-            [self.name],
-        ).fetchall()
-        now = time.monotonic()
-        return [Incoming(room_id, json.loads(event), now) for room_id, event in rows]
-
-    # --- per-room ordered handling ---------------------------------------------------------
-
-    def _enqueue(self, item: Incoming) -> None:
-        self._queues.setdefault(item.room_id, deque()).append(item)
-        if item.room_id not in self._workers:
-            self._workers[item.room_id] = asyncio.create_task(self._drain(item.room_id))
-
-    async def _drain(self, room_id: str) -> None:
-        queue = self._queues[room_id]
-        try:
-            while queue and not self._stopping:
-                item = queue[0]
-                if self._claim(item):
-                    try:
-                        await self.handle(self, item)
-                    except Exception:
-                        log.exception("handler failed", extra={"event": item.event_id})
-                    self._done(item)
-                queue.popleft()
-        finally:
-            del self._workers[room_id]
-            if not queue:
-                self._queues.pop(room_id, None)
-
-    def _claim(self, item: Incoming) -> bool:
-        """False when the event was already handled (it may arrive twice around a restart)."""
-        row = self.store.db.execute(
-            "SELECT 1 FROM handled_events WHERE event_id = ?", [item.event_id]
-        ).fetchone()
-        return row is None
-
-    def _done(self, item: Incoming) -> None:
-        with self.store.transaction() as db:
-            db.execute("DELETE FROM inbox WHERE event_id = ?", [item.event_id])
-            db.execute(
-                "INSERT OR IGNORE INTO handled_events (event_id, handled_at) VALUES (?, ?)",
-                [item.event_id, time.time()],
-            )
-
     # --- sending ---------------------------------------------------------------------------
 
     async def send(
@@ -425,19 +345,47 @@ class Account:
         *,
         txn: str | None = None,
         event_type: str = "m.room.message",
-    ) -> str | None:
-        """Send an event; `txn` makes a repeated send (after a crash) land only once."""
+        attempts: int = 1,
+    ) -> str:
+        """Send an event and return its id; `txn` makes a repeated send (after a crash) land
+        only once. Raises `SendError`; a transient failure is tried up to `attempts` times in
+        all, with back-off (under the same transaction id, so it never lands twice)."""
         content = fit(content)
-        txn_id = "mn" + hashlib.sha256(txn.encode()).hexdigest()[:30] if txn else None
-        response = await self.client.room_send(
-            room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
-        )
+        seed = txn if txn is not None else uuid.uuid4().hex
+        txn_id = "mn" + hashlib.sha256(seed.encode()).hexdigest()[:30]
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._send_once(room_id, event_type, content, txn_id)
+            except SendError as error:
+                if not error.transient or attempt == attempts or self._stopping:
+                    log.error("send failed", extra={"room": room_id, "error": error.reason})
+                    raise
+                delay = min(2.0 ** (attempt - 1), self.max_backoff)
+                log.warning(
+                    "send failed, trying again",
+                    extra={"room": room_id, "error": error.reason, "in_s": delay},
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _send_once(
+        self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str
+    ) -> str:
+        try:
+            response = await self.client.room_send(
+                room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+            )
+        except LocalProtocolError as error:  # a room nio does not know: not yet, or not ours
+            raise SendError(room_id, str(error), transient=self.last_sync is None) from None
+        except (SendRetryError, ClientError, OSError, TimeoutError) as error:
+            raise SendError(room_id, str(error) or type(error).__name__, transient=True) from None
         if isinstance(response, RoomSendResponse):
             return response.event_id
-        log.error(
-            "send failed", extra={"room": room_id, "error": getattr(response, "message", response)}
-        )
-        return None
+        transport = getattr(response, "transport_response", None)
+        status = getattr(transport, "status", None)
+        errcode = getattr(response, "status_code", None)
+        message = f"{getattr(response, 'message', response)} ({errcode or status})"
+        raise SendError(room_id, message, transient=is_transient(status, errcode))
 
     async def raw(
         self, method: str, path: str, body: dict[str, Any] | None = None
@@ -465,14 +413,14 @@ class Account:
                 event = self.client.decrypt_event(event)
             except Exception:
                 return None
-        return _source(event)
+        return source_of(event)
 
     async def recent_events(self, room_id: str, limit: int) -> list[dict[str, Any]]:
         """The room's latest events, newest first, decrypted where they can be."""
         page = await self.client.room_messages(room_id, limit=limit)
         if not isinstance(page, RoomMessagesResponse):
             return []
-        return [_source(event) for event in page.chunk if not isinstance(event, MegolmEvent)]
+        return [source_of(event) for event in page.chunk if not isinstance(event, MegolmEvent)]
 
     def creators(self, room_id: str) -> frozenset[str]:
         """The room's privileged creators (room version 12+), as its create event says."""
@@ -521,7 +469,7 @@ class Account:
         return True
 
     async def _follow_tombstone(self, room_id: str, event: Any) -> None:
-        source = _source(event)
+        source = source_of(event)
         if source.get("type") != "m.room.tombstone" or source.get("state_key") != "":
             return
         new_room = (source.get("content") or {}).get("replacement_room")
@@ -545,84 +493,31 @@ class Account:
             )
             await self.on_room_upgraded(self, old_room, new_room)
 
-    # --- end-to-end encryption -------------------------------------------------------------
+    # --- pruning and shutdown --------------------------------------------------------------
 
-    async def _encryption_chores(self) -> None:
-        if not self.client.olm:
-            return
-        if self.client.should_upload_keys:
-            await self.client.keys_upload()
-        if self.client.should_query_keys:
-            await self.client.keys_query()
-        if self.client.should_claim_keys:
-            await self.client.keys_claim(self.client.get_users_for_key_claiming())
-        while self._key_requests:
-            event = self._key_requests.pop()
-            with contextlib.suppress(LocalProtocolError):  # already requested
-                await self.client.request_room_key(event)
-        await self.client.send_to_device_messages()
+    async def _prune_when_due(self) -> None:
+        if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            await self.prune(time.time())
 
-    def _park_undecrypted(self, room_id: str, event: MegolmEvent) -> None:
-        """Keep an event we cannot decrypt yet; ask the sender's devices for its key."""
-        self.store.db.execute(
-            "INSERT OR IGNORE INTO undecrypted"
-            " (event_id, account, room_id, session_id, event, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                event.event_id,
-                self.name,
-                room_id,
-                event.session_id,
-                json.dumps(event.source),
-                time.time(),
-            ],
-        )
-        log.info("cannot decrypt yet, waiting for the key", extra={"event": event.event_id})
-        self._key_requests.append(event)
-
-    def _retry_decryption(self, response: SyncResponse, now: float) -> list[Incoming]:
-        """Decrypt parked events whose keys arrived in this sync."""
-        if not any(
-            isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent)) for e in response.to_device_events
-        ):
-            return []
-        decrypted = []
-        rows = self.store.db.execute(
-            "SELECT event_id, room_id, event, received_at FROM undecrypted WHERE account = ?",
-            [self.name],
-        ).fetchall()
-        for event_id, room_id, raw, received_at in rows:
-            megolm = MegolmEvent.from_dict(json.loads(raw))
-            megolm.room_id = room_id
-            try:
-                event = self.client.decrypt_event(megolm)
-            except Exception:
-                if time.time() - received_at > UNDECRYPTED_MAX_AGE:
-                    self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
-                continue
-            self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
-            item = Incoming(room_id, _source(event), now)
-            log.info("decrypted a parked event", extra={"event": event_id})
-            if self.wants(self, item):
-                decrypted.append(item)
-        return decrypted
-
-    # --- shutdown --------------------------------------------------------------------------
+    async def prune(self, now: float) -> None:
+        """Forget what no-replay no longer needs: old handled ids, parked events whose key
+        never came. In chunks, so that the event loop keeps running."""
+        handled = parked = 0
+        while chunk := self.inbox.prune(now, PRUNE_CHUNK):
+            handled += chunk
+            await asyncio.sleep(0)
+        while chunk := self.crypto.prune(now, PRUNE_CHUNK):
+            parked += chunk
+            await asyncio.sleep(0)
+        if handled or parked:
+            log.info("pruned", extra={"handled_ids": handled, "parked_events": parked})
 
     async def stop(self, grace: float = 10) -> None:
         """Let running handlers finish (briefly), then close; unhandled events stay in the inbox."""
         self._stopping = True
-        workers = list(self._workers.values())
-        if workers:
-            await asyncio.wait(workers, timeout=grace)
-        for worker in workers:
-            worker.cancel()
+        await self.inbox.stop(grace)
         await self.client.close()
-
-
-def _source(event: Any) -> dict[str, Any]:
-    """The event as a dict; for a decrypted event, its plaintext (nio keeps m.relates_to)."""
-    return dict(getattr(event, "source", None) or {})
 
 
 def room_creators(create_event: dict[str, Any]) -> frozenset[str]:
@@ -631,17 +526,3 @@ def room_creators(create_event: dict[str, Any]) -> frozenset[str]:
     if content.get("room_version", "1") in CLASSIC_ROOM_VERSIONS:
         return frozenset()
     return frozenset({create_event["sender"], *content.get("additional_creators", [])})
-
-
-def fit(content: dict[str, Any]) -> dict[str, Any]:
-    """Shorten a message that would exceed Matrix's event size limit, saying so."""
-    if len(json.dumps(content, ensure_ascii=False).encode()) <= MAX_CONTENT_BYTES:
-        return content
-    body = content.get("body", "")
-    keep = MAX_CONTENT_BYTES // 4  # characters; leaves room for HTML escaping and UTF-8
-    cut = body[:keep] + "\n…"
-    return {
-        **content,
-        "body": cut,
-        "formatted_body": "<pre>" + html.escape(cut) + "</pre>",
-    }

@@ -29,6 +29,7 @@ from core.config import Config
 from core.context import Context
 from core.i18n import Catalog
 from core.messaging import messaging_migrations
+from core.sending import SendError
 from core.storage import open_store
 from core.web import build_web
 
@@ -61,6 +62,9 @@ class App:
         self.accounts = self._make_accounts()
         self.web = build_web(self)
         self._runner: web.AppRunner | None = None
+        self._running_tick: dict[str, asyncio.Task[None]] = {}  # by bot name
+        self._tick_locks: dict[str, asyncio.Lock] = {}
+        self._tick_jobs: set[asyncio.Task[None]] = set()
         self.started_at = time.time()
 
     def _make_accounts(self) -> dict[str, Account]:
@@ -74,6 +78,9 @@ class App:
                 crypto_store=str(crypto / name) if crypto else None,
                 sync_timeout_ms=self.config.matrix.sync_timeout_ms,
                 max_backoff=self.config.matrix.max_backoff_seconds,
+                # no-replay needs a command's id while the command may still be run: its age
+                # limit, plus a day for events that arrive late around a restart
+                keep_handled_seconds=self.config.bots.max_command_age_hours * 3600 + 86_400,
                 invite_allowed=self.config.invite_allowed,
                 wants=self.wants,
                 handle=self.handle,
@@ -117,22 +124,26 @@ class App:
             await account.login()
         for bot in self.bots:
             await bot.start()
-        self.scheduler.add_job(
-            self.tick,
-            "interval",
-            seconds=self.config.bots.tick_seconds,
-            coalesce=True,
-            max_instances=1,
-        )
+        for bot in self.bots:  # each bot's periodic work on its own: a slow one delays none
+            self.scheduler.add_job(
+                self._scheduled_tick,
+                "interval",
+                args=[bot],
+                id=f"tick:{bot.name}",
+                seconds=self.config.bots.tick_seconds,
+                coalesce=True,
+                max_instances=1,
+            )
         self.scheduler.start()
         self._runner = web.AppRunner(self.web, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.config.web.host, self.config.web.port).start()
         log.info("started", extra={"web": self.config.web.listen, "bots": self.registry.bots()})
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace: float = 10) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self._end_ticks(grace)
         for bot in self.bots:
             await bot.stop()
         for account in self.accounts.values():
@@ -142,14 +153,45 @@ class App:
         self.store.close()
         log.info("stopped")
 
+    async def _end_ticks(self, grace: float) -> None:
+        """Let running periodic work finish (briefly), then cancel it."""
+        running = list(self._running_tick.values())
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        waiting = [*running, *self._tick_jobs]
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+
     async def tick(self) -> None:
-        """Let every bot do what has fallen due; one bot's failure does not stop the others."""
-        now = self.clock.now()
-        for bot in self.bots:
+        """Let every bot do what has fallen due, all at once; returns when all are done."""
+        await asyncio.gather(*(self.tick_bot(bot) for bot in self.bots))
+
+    async def tick_bot(self, bot: Bot) -> None:
+        """One bot's periodic work, never overlapping itself; a failure is logged, no more."""
+        lock = self._tick_locks.setdefault(bot.name, asyncio.Lock())
+        async with lock:
+            task = asyncio.create_task(self._tick_once(bot), name=f"tick:{bot.name}")
+            self._running_tick[bot.name] = task
             try:
-                await bot.tick(now)
-            except Exception:
-                log.exception("scheduled work failed", extra={"bot": bot.name})
+                await task
+            finally:
+                del self._running_tick[bot.name]
+
+    async def _scheduled_tick(self, bot: Bot) -> None:
+        """The scheduler's job: start the bot's tick and return at once; a bot still busy
+        with its previous tick is skipped quietly (the next interval tries again)."""
+        lock = self._tick_locks.get(bot.name)
+        if lock is None or not lock.locked():
+            task = asyncio.create_task(self.tick_bot(bot))
+            self._tick_jobs.add(task)
+            task.add_done_callback(self._tick_jobs.discard)
+
+    async def _tick_once(self, bot: Bot) -> None:
+        try:
+            await bot.tick(self.clock.now())
+        except Exception:
+            log.exception("scheduled work failed", extra={"bot": bot.name})
 
     # --- routing events to bots ------------------------------------------------------------
 
@@ -248,6 +290,11 @@ class App:
             await ctx.reply(
                 "usage.line", error=ctx.t(error.key, **error.values), usage=self.usage(cmd)
             )
+        except SendError as error:
+            if error.room_id == ctx.room_id:
+                raise  # the answer itself could not be sent: the inbox worker decides
+            log.warning("command failed", extra={"command": cmd.name, "error": str(error)})
+            await ctx.reply("error.internal")
         except Exception:
             log.exception("command failed", extra={"command": cmd.name, "event": ctx.event_id})
             await ctx.reply("error.internal")

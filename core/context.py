@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Any
 from core.account import Account, Incoming
 from core.text import Text
 
+# A reply that fails for a reason that can pass is tried again with back-off (1, 2, 4 … s,
+# at most the configured max back-off each) before the command is given up and logged.
+REPLY_ATTEMPTS = 12
+
 if TYPE_CHECKING:
     from core.app import App
 
@@ -50,10 +54,11 @@ class Context:
         """A translated text in the asker's language."""
         return self.app.catalog.text(self.language, key, **values)
 
-    async def reply(self, text: Text | str, **values: Any) -> str | None:
+    async def reply(self, text: Text | str, **values: Any) -> str:
         """Answer the command: an `m.notice` replying to it, in its thread if it was in one.
 
-        `text` is a catalogue key (rendered with `values`) or a ready `Text`.
+        `text` is a catalogue key (rendered with `values`) or a ready `Text`. Returns the
+        event id; raises `SendError` when it could not be sent, also after trying again.
         """
         if isinstance(text, str):
             text = self.t(text, **values)
@@ -69,7 +74,8 @@ class Context:
         content["m.mentions"] = {"user_ids": [self.sender]}
         self._sent += 1
         # The same transaction id for the same answer: a reply re-sent after a crash lands once.
-        return await self.account.send(self.room_id, content, txn=f"{self.event_id}/{self._sent}")
+        txn = f"{self.event_id}/{self._sent}"
+        return await self.account.send(self.room_id, content, txn=txn, attempts=REPLY_ATTEMPTS)
 
     async def power_level(self) -> int:
         """The asker's level in the room the command was sent in: it speaks for that room only

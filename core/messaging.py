@@ -13,6 +13,7 @@ from nio.crypto.attachments import decrypt_attachment
 
 from core.account import Account
 from core.context import Context
+from core.sending import MessagingError, SendError  # noqa: F401 (re-exported)
 from core.storage import Migrations
 from core.text import Text
 
@@ -31,14 +32,9 @@ def _direct_rooms(db: Any) -> None:
     )
 
 
-class MessagingError(Exception):
-    """A file could not be read or a room could not be opened; the message says why."""
-
-
-async def notice(
-    account: Account, room_id: str, text: Text, *, txn: str | None = None
-) -> str | None:
-    """Post an `m.notice` that replies to nothing (an announcement, a reminder)."""
+async def notice(account: Account, room_id: str, text: Text, *, txn: str | None = None) -> str:
+    """Post an `m.notice` that replies to nothing (an announcement, a reminder); raises
+    `SendError` when it could not be sent."""
     return await account.send(room_id, text.content("m.notice"), txn=txn)
 
 
@@ -84,8 +80,9 @@ async def send_file(
     relates_to: dict[str, Any] | None = None,
     txn: str | None = None,
     extra_info: dict[str, Any] | None = None,
-) -> str | None:
-    """Upload `data` and post it as a file (or image); encrypted in encrypted rooms."""
+) -> str:
+    """Upload `data` and post it as a file (or image); encrypted in encrypted rooms. Raises
+    `MessagingError` (`SendError` when the post itself failed)."""
     room = account.client.rooms.get(room_id)
     encrypt = bool(room and room.encrypted and account.encrypted)
     response, keys = await account.client.upload(

@@ -94,11 +94,13 @@ async def make_team(
     person: MakePerson,
     names: tuple[str, ...] = ("anna", "ben", "carl"),
     german: tuple[str, ...] = ("ben",),
+    **settings: Any,
 ) -> Team:
     """A Meta-Mentor creates a network and joins its coordination room; mentors are invited
-    (in German where named), join the space and their direct chat with the bot."""
+    (in German where named), join the space and their direct chat with the bot. `settings`
+    go into the bot's configuration."""
     clock = FakeClock(START)
-    bot = await mentornet(clock=clock, bots={"tick_seconds": 3600})
+    bot = await mentornet(clock=clock, bots={"tick_seconds": 3600}, **settings)
     meta = await person(name="meta", encryption=True)
     net = await create_network(bot, meta, join=("coordination",))
     mentors = list(await asyncio.gather(*(person(name=name, encryption=True) for name in names)))

@@ -47,7 +47,7 @@ def account(tmp_path: Path, handled: list[str]) -> Account:
 
 
 async def settle(acc: Account) -> None:
-    await asyncio.gather(*acc._workers.values())
+    await asyncio.gather(*acc.inbox.workers.values())
 
 
 async def test_bulky_state_of_a_gap_reaches_the_bots_before_the_timeline(tmp_path: Path) -> None:

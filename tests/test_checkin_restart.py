@@ -5,6 +5,8 @@ in its summary."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sqlite3
 
 import nio
@@ -19,6 +21,7 @@ from tests.checkin_helpers import (
     vote,
 )
 from tests.network_helpers import notice_in
+from tests.proxy import Proxy
 
 
 def summaries(team, text: str) -> list[nio.Event]:
@@ -110,3 +113,34 @@ async def test_restarts_lose_nothing_and_send_nothing_twice(mentornet, person) -
     assert len(summaries(team, "Check-in of Mon 17 Jun 2030")) == 1
     for mentor in team.mentors:
         assert len(polls(mentor, chat[mentor.user_id])) == 2
+
+
+async def test_checkin_now_killed_mid_round_finishes_it_and_says_so(
+    mentornet, person, synapse
+) -> None:
+    async with Proxy(synapse.url) as proxy:
+        team = await make_team(mentornet, person, german=(), matrix={"homeserver": proxy.url})
+        anna, ben, carl = team.mentors
+        chat = team.chats
+        await team.bot.stop()
+        await team.bot.spawn()  # `main.py run`, to be killed below
+        proxy.hold_room = chat[carl.user_id]  # the homeserver is slow to take Carl's check-in
+        command = await team.meta.send(team.office, "!checkin now")
+        await poll_in(anna, chat[anna.user_id])
+        await poll_in(ben, chat[ben.user_id])
+        await until(lambda: proxy.held, what="the round on its way to Carl")
+
+        await team.bot.terminate(signal.SIGKILL)  # while the round goes out
+        proxy.hold_room = None
+        proxy.release.set()  # what was on its way still arrives
+        await team.bot.spawn()
+
+        answer = await team.meta.wait_for_reply(team.office, command, timeout=60)
+        assert "started: sent to 3 of 3 mentors" in answer.body, answer.body
+        await poll_in(carl, chat[carl.user_id])
+        await asyncio.sleep(1)  # time for anything sent twice to show
+        assert len(team.meta.replies_to(team.office, command)) == 1
+        for mentor in team.mentors:
+            assert len(polls(mentor, chat[mentor.user_id])) == 1
+            assert len(notices(mentor, chat[mentor.user_id], "Check-in for Hamburg Mentors")) == 1
+        await team.bot.terminate()

@@ -4,10 +4,13 @@ as JSON, and has it erased — from the database (read directly here) and from t
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import nio
 
+from bots import BOTS
 from core.clock import FakeClock
+from core.commands import Bot
 from tests.network_helpers import (
     create_network,
     database_rows,
@@ -129,3 +132,65 @@ async def test_forget_erases_everything_and_removes_them(mentornet, person) -> N
     # The only Meta-Mentor is warned before erasing themselves.
     warned = await meta.ask(net.office, "!me forget")
     assert "you are the only Meta-Mentor of Hamburg Mentors" in warned.body
+
+
+class Notes(Bot):
+    """A bot that keeps notes about people and cannot erase them the first time it is asked
+    (its storage is busy)."""
+
+    name = "notes"
+
+    def __init__(self) -> None:
+        self.busy = 1
+        self.forgotten: list[str] = []
+
+    async def forget_person(self, user_id: str) -> None:
+        if self.busy:
+            self.busy -= 1
+            raise OSError("database is locked")
+        self.forgotten.append(user_id)
+
+
+async def test_forget_says_what_is_pending_and_finishes_when_every_bot_has(
+    mentornet, person
+) -> None:
+    clock = FakeClock()
+    bot = await mentornet(clock=clock, start=False)
+    notes = Notes()
+    bot.bots = [*BOTS, lambda _app: notes]
+    await bot.start()
+    meta: Person = await person(name="metamentor")
+    anna: Person = await person(name="anna", encryption=True)
+    net = await create_network(bot, meta)
+    await meta.ask(net.office, f"!network onboard {anna.user_id}, Anna, en, Leipzig, novice")
+    chat = await direct_chat(anna, bot.user_id)
+    await member_joins(net, anna)
+
+    await anna.ask(chat, "!me forget")
+    await anna.ask(chat, "!me forget confirm")
+    pending = await notice_in(anna, chat, "Not finished yet")
+    assert "notes" in pending.body
+    assert not finished(anna, chat)
+
+    # The request is kept across a restart and tried again until every bot has confirmed.
+    await bot.stop()
+    await bot.start()
+    clock.advance(minutes=2)
+    await bot_tick(bot)
+    await notice_in(anna, chat, "nothing about you is stored here any more")
+    assert notes.forgotten == [anna.user_id]
+    assert mentions(database_rows(bot.folder / "mentornet.db"), anna.user_id) == {}
+    assert len(finished(anna, chat)) == 1
+
+
+def finished(someone: Person, room_id: str) -> list[Any]:
+    return [
+        e
+        for e in someone.timeline(room_id)
+        if isinstance(e, nio.RoomMessageNotice) and "nothing about you is stored" in e.body
+    ]
+
+
+async def bot_tick(bot: Any) -> None:
+    assert bot.app is not None
+    await bot.app.tick()

@@ -31,6 +31,7 @@ from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, Networ
 from core.account import Account, Incoming
 from core.commands import Bot, Command
 from core.context import Context
+from core.sending import SendError
 from core.text import Text
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,10 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             content["m.mentions"] = {"user_ids": mentions}
         room_id = network.rooms.get(COORDINATION)
         if room_id:
-            event_id = await self.account.send(room_id, content, txn=txn)
-            if event_id:
-                return event_id
+            try:
+                return await self.account.send(room_id, content, txn=txn)
+            except SendError as error:
+                log.warning("could not post to the office", extra={"error": str(error)})
         posted = None
         for user_id in self.networks.meta_mentors(network.id):
             try:

@@ -291,12 +291,14 @@ class CoordinatorCommands:
         net = await self._office(ctx, network)
         if net is None:
             return
-        if self.data.open_rounds(net.id):
-            await ctx.reply("checkin.now.open", network=net.name)
-            return
-        if not self.data.questions(net.id):
-            await ctx.reply("checkin.questions.none", network=net.name)
-            return
+        # After a crash this command runs again: its own round then goes on where it stopped.
+        if self.rounds.started_by(net.id, ctx.event_id) is None:
+            if self.data.open_rounds(net.id):
+                await ctx.reply("checkin.now.open", network=net.name)
+                return
+            if not self.data.questions(net.id):
+                await ctx.reply("checkin.questions.none", network=net.name)
+                return
         async with self.lock:
             now = self.now()
             round_id = self.rounds.start_now(net, ctx.event_id, ctx.sender, now)

@@ -40,6 +40,7 @@ from bots.network.common import open_dm
 from bots.network.schema import NetworkRow
 from core.messaging import MessagingError, notice
 from core.rooms import MatrixError
+from core.sending import SendError
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -190,10 +191,18 @@ class Rounds:
         created = self.create(network, settings, slot, MANUAL, now, started_by=sender)
         if created is not None:
             return created
+        started = self.started_by(network.id, event_id)
+        assert started is not None
+        return started
+
+    def started_by(self, network_id: int, event_id: str) -> int | None:
+        """The round the `!checkin now` with this event id started, if it got that far (a
+        command handled again after a crash recognises its own work by its event id)."""
         row = self.data.db.execute(
-            "SELECT id FROM checkin_rounds WHERE network_id = ? AND slot = ?", [network.id, slot]
+            "SELECT id FROM checkin_rounds WHERE network_id = ? AND slot = ?",
+            [network_id, f"{MANUAL}:{event_id}"],
         ).fetchone()
-        return int(row[0])
+        return int(row[0]) if row else None
 
     # --- delivering --------------------------------------------------------------------------
 
@@ -263,8 +272,6 @@ class Rounds:
                 continue
             txn = f"checkin/{round_.id}/{delivery.user_id}/{part}"
             event_id = await account.send(room_id, content, txn=txn, event_type=kind)
-            if event_id is None:
-                raise MessagingError(f"could not send the check-in to {delivery.user_id}")
             self.data.add_prompt(event_id, delivery, part, question_id, room_id, kind)
         return room_id
 
@@ -323,9 +330,12 @@ class Rounds:
                 deadline=moment_text(deadline, zone, language),
             )
             txn = f"checkin/{round_.id}/{delivery.user_id}/reminder"
-            event_id = await notice(self.bot.account, delivery.room_id, text, txn=txn)
-            if event_id is not None:
-                self.data.reminded(round_.id, delivery.user_id, now.timestamp())
+            try:
+                await notice(self.bot.account, delivery.room_id, text, txn=txn)
+            except SendError as error:  # tried again at the next tick
+                log.warning("reminder not sent", extra={"error": str(error)})
+                continue
+            self.data.reminded(round_.id, delivery.user_id, now.timestamp())
 
     def close_time(self, round_: Round) -> float:
         """When a round closes: its closing time after the last member got it (or is due)."""

@@ -11,7 +11,7 @@ from bots.network.matrix import MatrixCallError
 from bots.network.schema import ANNOUNCEMENTS, LEFT
 from core.commands import Arg, Option, Role, command
 from core.context import Context
-from core.messaging import MessagingError, notice
+from core.messaging import MessagingError, SendError, notice
 from core.text import Text
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ class Charter(NetworkBase):
             return
         room_id = net.rooms[ANNOUNCEMENTS]
         post = self._t(net.language, "network.rules.post", network=net.name, rules=multiline(text))
-        event_id = await notice(self.account, room_id, post, txn=f"{ctx.event_id}/rules")
-        if event_id is None:
+        try:
+            event_id = await notice(self.account, room_id, post, txn=f"{ctx.event_id}/rules")
+        except SendError:
             await ctx.reply("network.post_failed")
             return
         problem = await self._pin(room_id, event_id, net.rules_event_id)

@@ -11,8 +11,10 @@ part by offering two methods:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -27,9 +29,9 @@ from bots.network.common import (
 from bots.network.matrix import Homeserver
 from core.account import Account
 from core.commands import Arg, Bot, command
-from core.context import Context
+from core.context import REPLY_ATTEMPTS, Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, send_file
+from core.messaging import MessagingError, SendError, send_file
 from core.storage import Migrations
 from core.text import Text
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 CONFIRM_WINDOW = timedelta(minutes=10)
 CONFIRM_WORDS = ("confirm",)
+RETRY_FIRST = 60.0  # seconds until a bot that could not forget someone is asked again
+RETRY_MAX = 6 * 3600.0  # the back-off doubles up to this
 
 migrations = Migrations("privacy")
 
@@ -47,6 +51,32 @@ def _forget_requests(db: Any) -> None:
     db.execute(
         "CREATE TABLE forget_requests (user_id TEXT PRIMARY KEY, requested_at REAL NOT NULL)"
     )
+
+
+@migrations.step
+def _erasures(db: Any) -> None:
+    # A confirmed `!me forget` until every bot has erased the person: the bots still to
+    # confirm, where the request was made (to answer there) and when to try again.
+    db.execute(
+        "CREATE TABLE forget_pending (user_id TEXT PRIMARY KEY, account TEXT NOT NULL,"
+        " room_id TEXT NOT NULL, event_id TEXT NOT NULL, language TEXT NOT NULL,"
+        " chats TEXT NOT NULL, pending TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0,"
+        " next_try_at REAL NOT NULL, requested_at REAL NOT NULL)"
+    )
+
+
+@dataclass
+class Erasure:
+    """A confirmed request to forget someone, kept until every bot has confirmed."""
+
+    user_id: str
+    account: str
+    room_id: str
+    event_id: str
+    language: str
+    chats: list[tuple[str, str]]
+    pending: list[str]
+    tries: int
 
 
 class Privacy(Bot):
@@ -191,17 +221,35 @@ class Privacy(Bot):
                 lines.append(ctx.t("me.forget.last_meta_mentor", network=name, prefix=prefix))
             await ctx.reply(Text.join(lines, "\n\n"))
             return
-        row = db.execute(
-            "SELECT requested_at FROM forget_requests WHERE user_id = ?", [ctx.sender]
-        ).fetchone()
-        if row is None or now.timestamp() - row[0] > CONFIRM_WINDOW.total_seconds():
-            db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
-            await ctx.reply("me.forget.no_request", prefix=prefix)
-            return
+        kept = self._erasure(ctx.sender)
+        if kept is None or kept.event_id != ctx.event_id:  # else: this command, run again
+            row = db.execute(
+                "SELECT requested_at FROM forget_requests WHERE user_id = ?", [ctx.sender]
+            ).fetchone()
+            if row is None or now.timestamp() - row[0] > CONFIRM_WINDOW.total_seconds():
+                db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
+                await ctx.reply("me.forget.no_request", prefix=prefix)
+                return
+            self._keep(ctx)  # before answering: a command cut short is taken up by the tick
         networks = self._call_network("networks_of", ctx.sender) or []
-        chats = dm_rooms(ctx.account, ctx.sender)
         await ctx.reply("me.forget.done", count=len(networks))
-        await self.erase(ctx.sender, chats, farewell=ctx)
+        await self.erase(ctx.sender)
+
+    def _keep(self, ctx: Context) -> None:
+        """Keep the confirmed request (durably) until every bot has forgotten the person."""
+        bots = [bot.name for bot in self._others() if hasattr(bot, "forget_person")]
+        chats = dm_rooms(ctx.account, ctx.sender)
+        now = self.app.clock.now().timestamp()
+        # The first try runs right after this; the tick takes over later if it is cut short.
+        with self.app.store.transaction() as db:
+            db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
+            db.execute(
+                "INSERT OR REPLACE INTO forget_pending (user_id, account, room_id, event_id,"
+                " language, chats, pending, tries, next_try_at, requested_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                [ctx.sender, ctx.account.name, ctx.room_id, ctx.event_id, ctx.language,
+                 json.dumps(chats), json.dumps(bots), now + RETRY_FIRST, now],
+            )  # fmt: skip
 
     def _call_network(self, method: str, user_id: str) -> Any:
         for bot in self._others():
@@ -210,20 +258,53 @@ class Privacy(Bot):
                 return function(user_id)
         return None
 
-    async def erase(
-        self, user_id: str, chats: list[tuple[str, str]], farewell: Context | None = None
-    ) -> None:
-        """Erase `user_id` everywhere: every bot's data (bots also remove them from their
-        rooms), then the runtime's tables; then say goodbye and leave the direct chats."""
+    def _erasure(self, user_id: str) -> Erasure | None:
+        row = self.app.store.db.execute(
+            "SELECT user_id, account, room_id, event_id, language, chats, pending, tries"
+            " FROM forget_pending WHERE user_id = ?",
+            [user_id],
+        ).fetchone()
+        if row is None:
+            return None
+        chats = [(account, room) for account, room in json.loads(row[5])]
+        return Erasure(*row[:5], chats, json.loads(row[6]), row[7])
+
+    async def erase(self, user_id: str) -> None:
+        """Ask every bot still pending to erase `user_id` (bots also remove them from their
+        rooms). Once all have, erase the runtime's tables, say goodbye and leave the direct
+        chats; until then keep the request, tell the person what is pending (once) and try
+        again with back-off."""
+        erasure = self._erasure(user_id)
+        if erasure is None:
+            return
+        failed = []
         for bot in self._others():
-            forget = getattr(bot, "forget_person", None)
-            if forget is not None:
-                try:
-                    await forget(user_id)
-                except Exception:
-                    log.exception("a bot could not forget a person", extra={"bot": bot.name})
+            if bot.name not in erasure.pending:
+                continue
+            try:
+                await bot.forget_person(user_id)
+            except Exception:
+                log.exception("a bot could not forget a person", extra={"bot": bot.name})
+                failed.append(bot.name)
+        if failed:
+            await self._postpone(erasure, failed)
+        else:
+            await self._finish(erasure)
+
+    async def _postpone(self, erasure: Erasure, failed: list[str]) -> None:
+        tries = erasure.tries + 1
+        delay = min(RETRY_FIRST * 2 ** (tries - 1), RETRY_MAX)
+        self.app.store.db.execute(
+            "UPDATE forget_pending SET pending = ?, tries = ?, next_try_at = ? WHERE user_id = ?",
+            [json.dumps(failed), tries, self.app.clock.now().timestamp() + delay, erasure.user_id],
+        )
+        if erasure.tries == 0:
+            with contextlib.suppress(SendError):  # logged; the erasure goes on regardless
+                await self._tell(erasure, "me.forget.pending", parts=", ".join(failed))
+
+    async def _finish(self, erasure: Erasure) -> None:
+        user_id, chats = erasure.user_id, erasure.chats
         with self.app.store.transaction() as db:
-            db.execute("DELETE FROM forget_requests WHERE user_id = ?", [user_id])
             db.execute("DELETE FROM user_settings WHERE user_id = ?", [user_id])
             for _, room_id in chats:
                 db.execute("DELETE FROM room_settings WHERE room_id = ?", [room_id])
@@ -234,14 +315,40 @@ class Privacy(Bot):
                     " OR json_extract(event, '$.state_key') = ?",
                     [user_id, user_id],
                 )
-        if farewell is not None and any(room_id == farewell.room_id for _, room_id in chats):
-            await farewell.reply("me.forget.finished")
+        in_chat = any(room_id == erasure.room_id for _, room_id in chats)
+        try:
+            if in_chat:
+                await self._tell(erasure, "me.forget.finished")
+            elif erasure.tries:  # they were told something was pending: now it is done
+                await self._tell(erasure, "me.forget.completed")
+        except SendError as error:
+            if error.transient:
+                raise  # the request stays; the next try tells them
+        self.app.store.db.execute("DELETE FROM forget_pending WHERE user_id = ?", [user_id])
         for account, room_id in chats:
             await Homeserver(self.app.accounts.get(account, self.account)).leave(
                 room_id, forget=True
             )
 
+    async def _tell(self, erasure: Erasure, key: str, **values: Any) -> None:
+        """Answer the request where it was made, in the asker's language."""
+        content = self.app.catalog.text(erasure.language, key, **values).content("m.notice")
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": erasure.event_id}}
+        content["m.mentions"] = {"user_ids": [erasure.user_id]}
+        account = self.app.accounts.get(erasure.account, self.account)
+        txn = f"{erasure.event_id}/forget/{key}"
+        await account.send(erasure.room_id, content, txn=txn, attempts=REPLY_ATTEMPTS)
+
     async def tick(self, now: Any) -> None:
-        """Unconfirmed requests to forget expire."""
+        """Unconfirmed requests to forget expire; erasures still pending are tried again."""
         cutoff = now.timestamp() - CONFIRM_WINDOW.total_seconds()
-        self.app.store.db.execute("DELETE FROM forget_requests WHERE requested_at < ?", [cutoff])
+        db = self.app.store.db
+        db.execute("DELETE FROM forget_requests WHERE requested_at < ?", [cutoff])
+        due = db.execute(
+            "SELECT user_id FROM forget_pending WHERE next_try_at <= ?", [now.timestamp()]
+        ).fetchall()
+        for (user_id,) in due:
+            try:
+                await self.erase(user_id)
+            except Exception:
+                log.exception("erasure not finished", extra={"try_again": "next tick"})

@@ -5,6 +5,7 @@ reasons for the match."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bots.sustain.common import NETWORK, SustainBot, day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.rooms import MatrixError
+from core.sending import SendError
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -266,7 +268,8 @@ class Buddies(SustainBot):
         language = self.language_of(pair.novice, net) if pair.novice else net.language
         key = "sustain.buddy.goodbye" if by else "sustain.buddy.goodbye_forgotten"
         text = self.t(language, key, by=by or "")
-        await self.account.send(pair.room_id, text.content(), txn=txn)
+        with contextlib.suppress(SendError):  # logged; the pair ends all the same
+            await self.account.send(pair.room_id, text.content(), txn=txn)
         await self.account.rooms.leave(pair.room_id)
 
     @command(

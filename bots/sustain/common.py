@@ -13,6 +13,7 @@ from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
 from core.commands import Bot, Command, Option
 from core.context import Context
+from core.sending import SendError
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -126,7 +127,10 @@ class SustainBot(Bot):
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         if mentions is not None:
             content["m.mentions"] = {"user_ids": sorted(set(mentions))}
-        return await self.account.send(room_id, content, txn=txn)
+        try:
+            return await self.account.send(room_id, content, txn=txn)
+        except SendError:
+            return None  # logged by send; the caller decides whether to try again
 
     def link(self, room_id: str, event_id: str | None = None) -> str:
         """A matrix.to link to a room or to one of its events."""

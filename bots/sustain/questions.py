@@ -5,6 +5,7 @@ goes to the Meta-Mentor(s) by direct message."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from core.commands import Arg, Role, command
 from core.context import Context
 from core.messaging import MessagingError
 from core.rooms import MatrixError
+from core.sending import SendError
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -242,7 +244,8 @@ class Questions(SustainBot):
         )
         content = text.content()
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": q.origin_event}}
-        await self.account.send(q.origin_room, content, txn=f"ask/{q.id}/answered")
+        with contextlib.suppress(SendError):  # logged; a note, the answer itself is posted
+            await self.account.send(q.origin_room, content, txn=f"ask/{q.id}/answered")
 
     def _get(self, question_id: int) -> Question | None:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM questions WHERE id = ?", [question_id])

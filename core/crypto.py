@@ -1,0 +1,112 @@
+"""End-to-end encryption chores of one account: keys uploaded, queried and claimed after
+each sync, and events that cannot be decrypted yet parked until their key arrives (found by
+their session id, so a key's arrival touches only the events it can open)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    ForwardedRoomKeyEvent,
+    LocalProtocolError,
+    MegolmEvent,
+    RoomKeyEvent,
+    SyncResponse,
+)
+
+from core.inbox import Incoming
+from core.storage import Store
+
+log = logging.getLogger(__name__)
+
+UNDECRYPTED_MAX_AGE = 7 * 86_400
+
+
+class Crypto:
+    """Encryption chores and parked events for one account."""
+
+    def __init__(
+        self, account: str, client: AsyncClient, store: Store, wants: Callable[[Incoming], bool]
+    ) -> None:
+        self.account = account
+        self.client = client
+        self.store = store
+        self.wants = wants
+        self._key_requests: list[MegolmEvent] = []
+
+    async def chores(self) -> None:
+        if not self.client.olm:
+            return
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        if self.client.should_claim_keys:
+            await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        while self._key_requests:
+            event = self._key_requests.pop()
+            with contextlib.suppress(LocalProtocolError):  # already requested
+                await self.client.request_room_key(event)
+        await self.client.send_to_device_messages()
+
+    def park(self, room_id: str, event: MegolmEvent) -> None:
+        """Keep an event we cannot decrypt yet; ask the sender's devices for its key."""
+        self.store.db.execute(
+            "INSERT OR IGNORE INTO undecrypted"
+            " (event_id, account, room_id, session_id, event, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [event.event_id, self.account, room_id, event.session_id, json.dumps(event.source),
+             time.time()],
+        )  # fmt: skip
+        log.info("cannot decrypt yet, waiting for the key", extra={"event": event.event_id})
+        self._key_requests.append(event)
+
+    def retry(self, response: SyncResponse, now: float) -> list[Incoming]:
+        """Decrypt the parked events whose keys arrived in this sync (found by session id)."""
+        sessions = sorted(
+            {
+                e.session_id
+                for e in response.to_device_events
+                if isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent))
+            }
+        )
+        if not sessions:
+            return []
+        decrypted = []
+        rows = self.store.db.execute(
+            "SELECT event_id, room_id, event FROM undecrypted WHERE account = ?"
+            f" AND session_id IN ({', '.join('?' * len(sessions))})",
+            [self.account, *sessions],
+        ).fetchall()
+        for event_id, room_id, raw in rows:
+            megolm = MegolmEvent.from_dict(json.loads(raw))
+            megolm.room_id = room_id
+            try:
+                event = self.client.decrypt_event(megolm)
+            except Exception:
+                continue  # another key of the session; pruning drops it when it gets old
+            self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
+            item = Incoming(room_id, source_of(event), now)
+            log.info("decrypted a parked event", extra={"event": event_id})
+            if self.wants(item):
+                decrypted.append(item)
+        return decrypted
+
+    def prune(self, now: float, limit: int) -> int:
+        """Drop (up to `limit`) parked events whose key never came."""
+        return self.store.db.execute(
+            "DELETE FROM undecrypted WHERE rowid IN (SELECT rowid FROM undecrypted"
+            " WHERE account = ? AND received_at < ? LIMIT ?)",
+            [self.account, now - UNDECRYPTED_MAX_AGE, limit],
+        ).rowcount
+
+
+def source_of(event: Any) -> dict[str, Any]:
+    """The event as a dict; for a decrypted event, its plaintext (nio keeps m.relates_to)."""
+    return dict(getattr(event, "source", None) or {})
