@@ -34,6 +34,7 @@ from bots.resources.store import Resource
 from core.account import Account
 from core.config import Config
 from core.rooms import MatrixError, room_path
+from core.sending import SendError
 from core.storage import Store
 from federation.mirror import room_state
 from federation.rooms import (
@@ -265,14 +266,16 @@ class Exchange:
         for resource, revision in to_post:
             if resource.encrypted:  # never: its key would have to travel with it
                 continue
-            event_id = await self.account.send(
-                room_id,
-                posted_content(resource, self.config.directory.network),
-                txn=f"resource:{resource.id}:{revision}",
-                event_type=RESOURCE,
-            )
-            if event_id is None:
-                return  # logged by send; the next tick tries again
+            try:
+                event_id = await self.account.send(
+                    room_id,
+                    posted_content(resource, self.config.directory.network),
+                    txn=f"resource:{resource.id}:{revision}",
+                    event_type=RESOURCE,
+                )
+            except SendError as error:  # the same transaction is tried again at the next tick
+                log.warning("resource not posted yet", extra={"error": str(error)})
+                return
             self.outbox.posted(resource.id, revision, event_id, room_id)
 
     async def _redact_withdrawals(self) -> None:
