@@ -149,8 +149,7 @@ class Mirror:
             and event.get("content", {}).get("via")
             and not self.is_exchange(event["state_key"])
         }
-        own = self.store.get(KEY_DIRECTORY_ROOM)
-        for room_id in self.followed() - set(children) - {own}:
+        for room_id in self.followed() - set(children):
             self.unfollow(room_id)
         for room_id, via in children.items():
             if room_id not in self.followed():
@@ -243,7 +242,10 @@ class Mirror:
         return accepted
 
     def unfollow(self, room_id: str) -> int:
-        """Stop counting a room: its entries go."""
+        """Stop counting a room: its entries go. Our own directory room always counts (we
+        search our own directory in or out of a space): it is never unfollowed."""
+        if room_id == self.store.get(KEY_DIRECTORY_ROOM):
+            return 0
         self.store.db.execute("DELETE FROM followed_rooms WHERE room_id = ?", [room_id])
         dropped = self.directory.drop_room(room_id)
         log.info("unfollowed a directory room", extra={"room": room_id, "entries": dropped})

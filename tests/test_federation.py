@@ -161,6 +161,15 @@ async def test_leaving_the_space_withdraws_the_entries(europe) -> None:
     assert europe["dir_room_a"] not in dir_bot(europe["b"]).mirror.followed()
     assert app_a.store.get(KEY_DIRECTORY_ROOM) == europe["dir_room_a"]  # A keeps its own room
 
+    # A still searches its own directory, without a restart: what it had and what it adds
+    # (published after the leave, so it arrives after the withdrawn parent link).
+    editor, room_a = europe["editor_a"], europe["room_a"]
+    await editor.ask(room_a, "!dir add Kotiin city:Oulu country:FI")
+    directory_a = dir_bot(europe["a"]).directory
+    await until(lambda: directory_a.search("Kotiin").total)
+    found = await editor.ask(room_a, "!dir search country:FI")
+    assert "MentoMigri" in found.body and "Kotiin" in found.body
+
 
 async def test_a_member_that_is_no_space_admin_leaves_and_its_entries_go(europe) -> None:
     await europe["reader_b"].ask(europe["room_b"], "!dir add Kompass city:Graz country:AT")
