@@ -36,6 +36,7 @@ from nio import (
 )
 from nio.api import MessageDirection
 
+from core.canonical import canonical_problem
 from core.config import AccountConfig
 from core.rooms import MatrixError, Rooms
 from core.storage import Store
@@ -426,7 +427,12 @@ class Account:
         txn: str | None = None,
         event_type: str = "m.room.message",
     ) -> str | None:
-        """Send an event; `txn` makes a repeated send (after a crash) land only once."""
+        """Send an event; `txn` makes a repeated send (after a crash) land only once. None
+        when it was not sent (logged), also for content no homeserver accepts."""
+        problem = canonical_problem(content)
+        if problem:
+            log.error("cannot send", extra={"room": room_id, "error": problem})
+            return None
         content = fit(content)
         txn_id = "mn" + hashlib.sha256(txn.encode()).hexdigest()[:30] if txn else None
         response = await self.client.room_send(

@@ -4,12 +4,14 @@ another finds; edits, removals and leaving reach it; power levels are respected.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from core.account import TIMELINE_LIMIT
+from core.rooms import MatrixError
 from federation import membership
 from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION
 from main import main
@@ -237,3 +239,44 @@ async def test_the_command_line_starts_joins_approves_and_leaves_a_space(
     assert status == 0 and "withdrawn" in said, said
     await until(lambda: room_b not in dir_bot(bot_a).mirror.followed())
     assert (await cli("leave", "--config", config_b))[0] == 1  # in no space any more
+
+
+async def test_an_organisation_with_coordinates_is_published_and_found_with_them(
+    europe, tmp_path
+) -> None:
+    """Matrix events carry no decimal numbers: coordinates travel as text and are numbers
+    again in B's store and API."""
+    bot_a, bot_b = europe["a"], europe["b"]
+    record = {
+        "id": "atlas-brussels",
+        "name": "Atlas Brussels",
+        "locations": [
+            {"city": "Brussels", "country": "BE", "latitude": 50.8503, "longitude": 4.3517}
+        ],
+    }
+    file = tmp_path / "orgs.json"
+    file.write_text(json.dumps({"organizations": [record]}))
+    config = str(bot_a.write_config())
+    assert (
+        await asyncio.to_thread(main, ["directory", "import", str(file), "--config", config]) == 0
+    )
+
+    directory_b = dir_bot(bot_b).directory
+    shown = await until(lambda: directory_b.get("atlas-brussels"))
+    location = shown.organization.locations[0]
+    assert (location.latitude, location.longitude) == (50.8503, 4.3517)
+    api = f"http://127.0.0.1:{bot_b.web_port}/api/v1/organizations/atlas-brussels"
+    async with aiohttp.ClientSession() as session, session.get(api) as response:
+        served = (await response.json())["locations"][0]
+    assert served["latitude"] == 50.8503 and served["longitude"] == 4.3517
+    assert dir_bot(bot_a).directory.pending() == []  # nothing left unsent on A
+
+
+async def test_content_no_homeserver_accepts_is_an_error_before_sending(europe) -> None:
+    """A decimal number in any event we send fails on our side, clearly, and sends nothing."""
+    account = europe["a"].app.account
+    with pytest.raises(MatrixError, match="decimal number"):
+        await account.rooms.put_state(
+            europe["dir_room_a"], ORGANIZATION, "x", {"organization": {"score": 0.5}}
+        )
+    assert await account.send(europe["dir_room_a"], {"body": "x", "weight": 1.5}) is None
