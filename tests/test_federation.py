@@ -65,22 +65,48 @@ async def test_published_on_a_is_found_edited_and_removed_on_b(europe) -> None:
     assert "No organisation" in (await reader.ask(europe["room_b"], "!dir search Hefboom")).body
 
 
-async def test_same_organisation_from_two_networks_is_shown_once(europe) -> None:
-    await europe["editor_a"].ask(
-        europe["room_a"], "!dir add Refugees in Action city:Leuven country:BE"
+async def test_same_organisation_from_two_networks_is_shown_once_with_both_listings(
+    europe,
+) -> None:
+    """A's full listing and B's bare one of the same organisation: one result on both
+    instances, whose services, languages and places are both networks' together."""
+    editor, reader = europe["editor_a"], europe["reader_b"]
+    room_a, room_b = europe["room_a"], europe["room_b"]
+    await editor.ask(
+        room_a,
+        '!dir add "Refugees in Action" city:Leuven country:BE service:"Buddy programme"'
+        ' groups:newcomers languages:nl,fr description:"Mentoring in Flanders"',
     )
-    reader, room_b = europe["reader_b"], europe["room_b"]
-    await reader.ask(europe["room_b"], "!dir add Refugees in Action city:Leuven country:BE")
-    directory_b = dir_bot(europe["b"]).directory
+    await reader.ask(
+        room_b, '!dir add "Refugees in Action" city:Leuven country:BE service:"Language cafe"'
+    )
+    directories = [dir_bot(europe["a"]).directory, dir_bot(europe["b"]).directory]
 
-    def networks() -> set[str]:
-        items = directory_b.search("Refugees in Action").items
+    def networks(directory) -> set[str]:  # type: ignore[no-untyped-def]
+        items = directory.search("Refugees in Action").items
         return {source.network for source in items[0].sources} if items else set()
 
-    await until(lambda: len(networks()) == 2)
-    found = await reader.ask(room_b, "!dir search Refugees in Action")
-    assert found.body.count("Refugees in Action") == 1
-    assert "Network A" in found.body and "Network B" in found.body
+    for directory in directories:
+        await until(lambda directory=directory: len(networks(directory)) == 2)
+        for words in ("buddy", "language cafe", "Flanders"):
+            assert directory.search(words).total == 1, words  # each network's data is found
+        assert directory.search(None, language="fr", service="cafe").total == 1
+
+    for person, room in ((editor, room_a), (reader, room_b)):
+        found = await person.ask(room, "!dir search Refugees in Action")
+        assert found.body.count("Refugees in Action") == 1
+        assert "Network A" in found.body and "Network B" in found.body
+        org_id = found.body.split("`")[-2]
+        shown = await person.ask(room, f"!dir show {org_id}")
+        assert "Buddy programme" in shown.body and "Language cafe" in shown.body, shown.body
+        assert "Network A on " in shown.body and "Network B on " in shown.body
+
+    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=language+cafe"
+    async with aiohttp.ClientSession() as session, session.get(api) as response:
+        (item,) = (await response.json())["contents"]
+    assert {s["name"] for s in item["services"]} == {"Buddy programme", "Language cafe"}
+    assert item["description"] == "Mentoring in Flanders" and item["languages"] == ["nl", "fr"]
+    assert {s["network"] for s in item["sources"]} == {"Network A", "Network B"}
 
 
 async def test_nobody_without_power_publishes_into_a_directory(europe, person) -> None:
