@@ -215,21 +215,23 @@ class Directory:
     def save_local(self, org: Organization) -> str:
         """Add or replace one of our organisations; returns its id."""
         with self.store.transaction():
-            self._save_local(org)
+            self._save_local(*local_record(org))
         return org.id
 
-    def save_local_many(self, orgs: Iterable[Organization]) -> SaveCounts:
-        """Add or replace several organisations, all in one transaction."""
+    def save_local_many(
+        self, orgs: Iterable[Organization], records: Iterable[tuple[str, str]] | None = None
+    ) -> SaveCounts:
+        """Add or replace several organisations, all in one transaction. `records`, when
+        given, are their `local_record`s, prepared beforehand (e.g. in a worker thread)."""
         changes = {change: 0 for change in Change}
         with self.store.transaction():
-            for org in orgs:
-                changes[self._save_local(org)] += 1
+            for org_id, record in records if records is not None else map(local_record, orgs):
+                changes[self._save_local(org_id, record)] += 1
         return SaveCounts(changes[Change.added], changes[Change.updated], changes[Change.unchanged])
 
-    def _save_local(self, org: Organization) -> Change:
-        record = _dumps(to_dict(org))
+    def _save_local(self, org_id: str, record: str) -> Change:
         row = self.db.execute(
-            "SELECT record FROM directory_local WHERE id = ?", [org.id]
+            "SELECT record FROM directory_local WHERE id = ?", [org_id]
         ).fetchone()
         if row and row[0] == record:
             return Change.unchanged
@@ -237,7 +239,7 @@ class Directory:
             "INSERT INTO directory_local (id, record, revision, dirty, updated_at)"
             " VALUES (?, ?, 1, 1, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record,"
             " revision = revision + 1, dirty = 1, updated_at = excluded.updated_at",
-            [org.id, record, time.time()],
+            [org_id, record, time.time()],
         )
         return Change.updated if row and row[0] is not None else Change.added
 
@@ -393,6 +395,23 @@ class Directory:
             for key in keys:
                 self._reshow(key)
         return count
+
+    def drop_some(self, room_id: str, limit: int) -> int:
+        """Forget up to `limit` listings of a room in one transaction; returns how many (0
+        when none are left). A room dropped this way, chunk by chunk, lets the event loop
+        run in between (see `Mirror.unfollow`)."""
+        with self.store.transaction():
+            rows = self.db.execute(
+                "SELECT org_id, dedupe_key FROM directory_listings WHERE room_id = ? LIMIT ?",
+                [room_id, limit],
+            ).fetchall()
+            self.db.conn.executemany(
+                "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?",
+                [(room_id, org_id) for org_id, _ in rows],
+            )
+            for key in dict.fromkeys(key for _, key in rows):
+                self._reshow(key)
+        return len(rows)
 
     def room_listing_count(self, room_id: str) -> int:
         return self.db.execute(
@@ -733,6 +752,11 @@ def _merge_phone(phones: list[Phone]) -> Phone:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def local_record(org: Organization) -> tuple[str, str]:
+    """(id, stored JSON) of one of our organisations; pure, safe in any thread."""
+    return org.id, _dumps(to_dict(org))
 
 
 def _dumps(record: dict[str, Any]) -> str:
