@@ -605,7 +605,7 @@ async def _initial_copy(
     accepted_c, follow_c, lag_c = await _timed(lambda: c.dir.mirror.follow(account, room, via))
     held_c = c.dir.directory.room_listing_count(room)
     started = time.perf_counter()
-    dropped = b.dir.mirror.unfollow(room)
+    dropped = await b.dir.mirror.unfollow(room)
     unfollow_b = time.perf_counter() - started
     accepted_b, follow_b, lag_b = await _timed(lambda: b.dir.mirror.follow(b.account, room, via))
     return {

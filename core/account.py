@@ -32,6 +32,7 @@ from nio import (
 )
 from nio.api import MessageDirection
 
+from core.canonical import canonical_problem
 from core.config import AccountConfig
 from core.crypto import Crypto, source_of
 from core.inbox import Inbox, Incoming
@@ -349,7 +350,12 @@ class Account:
     ) -> str:
         """Send an event and return its id; `txn` makes a repeated send (after a crash) land
         only once. Raises `SendError`; a transient failure is tried up to `attempts` times in
-        all, with back-off (under the same transaction id, so it never lands twice)."""
+        all, with back-off (under the same transaction id, so it never lands twice). Content
+        no homeserver accepts (a decimal number) is refused before it is sent."""
+        problem = canonical_problem(content)
+        if problem:
+            log.error("cannot send", extra={"room": room_id, "error": problem})
+            raise SendError(room_id, problem, transient=False)
         content = fit(content)
         seed = txn if txn is not None else uuid.uuid4().hex
         txn_id = "mn" + hashlib.sha256(seed.encode()).hexdigest()[:30]

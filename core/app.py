@@ -31,7 +31,7 @@ from core.i18n import Catalog
 from core.messaging import messaging_migrations
 from core.sending import SendError
 from core.storage import open_store
-from core.web import build_web
+from core.web import build_web, web_runner
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class App:
                 max_instances=1,
             )
         self.scheduler.start()
-        self._runner = web.AppRunner(self.web, access_log=None)
+        self._runner = web_runner(self.web)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.config.web.host, self.config.web.port).start()
         log.info("started", extra={"web": self.config.web.listen, "bots": self.registry.bots()})

@@ -10,6 +10,8 @@ from urllib.parse import quote, urlencode
 
 from nio import ProfileGetError
 
+from core.canonical import canonical_problem
+
 if TYPE_CHECKING:
     from core.account import Account
 
@@ -39,7 +41,11 @@ class Rooms:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """A client-server call; waits out rate limits, raises MatrixError on errors."""
+        """A client-server call; waits out rate limits, raises MatrixError on errors (also,
+        before sending anything, for a body the homeserver would refuse: see core.canonical)."""
+        problem = canonical_problem(body) if body else None
+        if problem:
+            raise MatrixError("M_BAD_JSON", problem)
         for _ in range(RETRIES):
             try:
                 result = await self.account.raw(method, path, body)

@@ -21,7 +21,7 @@ from core.messaging import MessagingError, attached_file, download
 from core.rooms import MatrixError
 from core.text import Text, shorten
 from directory.hsds import RecordError, to_dict, validate
-from directory.io import import_records, save_import
+from directory.io import read_import, save_import
 from directory.publishing import PublisherLock, data_version, unpublished, watch
 from directory.store import Directory, ShownOrganization
 from directory.web import directory_routes
@@ -97,6 +97,7 @@ class DirectoryBot(Bot):
             log.warning("another running instance publishes from this database")
         seen = data_version(self.app.store)  # what others commit from now on is watched
         room_id = await directory_room(account, self.app.config)
+        await self.mirror.finish_drops()  # what a stop or crash cut short
         await self.publish()  # before following, so the first copy of our room includes it
         if room_id not in self.mirror.followed():
             await self.mirror.follow(account, room_id, [server_of(account.user_id)])
@@ -133,7 +134,7 @@ class DirectoryBot(Bot):
         else:
             own = self.app.store.get(KEY_DIRECTORY_ROOM)
             for room_id in self.mirror.followed() - {own}:
-                self.mirror.unfollow(room_id)
+                await self.mirror.unfollow(room_id)
 
     async def publish(self) -> int:
         """Send every local change as a state event into our directory room (one run at a
@@ -390,7 +391,7 @@ class DirectoryBot(Bot):
         except MessagingError as error:
             await ctx.reply("dir.import.unreadable", reason=str(error))
             return
-        report = import_records(data, content.get("filename") or content.get("body") or "")
+        report = await read_import(data, content.get("filename") or content.get("body") or "")
         if report.errors:
             problems = [Text.plain(str(problem)) for problem in report.errors[:20]]
             more = len(report.errors) - len(problems)

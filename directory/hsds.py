@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from core.canonical import canonical_problem
 from directory.codes import COUNTRIES, COUNTRY_HINTS, LANGUAGES
 
 EVENT_TYPE = "org.mentornet.directory.organization"
@@ -437,11 +438,15 @@ def validate(data: Any) -> Organization:
         _check_unique_ids(check, "services", organization.services, data)
         _check_unique_ids(check, "locations", organization.locations, data)
     if not check.errors:
-        size = len(published_json(organization))
+        published = to_published(organization)
+        size = len(_compact_json(published))
         if size > MAX_PUBLISHED_BYTES:
             check.fail(
                 "record", f"too large to publish ({size} bytes, at most {MAX_PUBLISHED_BYTES})"
             )
+        problem = canonical_problem(published)  # what no homeserver would accept
+        if problem:
+            check.fail("record", f"cannot be published ({problem})")
     if check.errors:
         raise RecordError(check.errors)
     return organization
@@ -614,13 +619,30 @@ _SERVICE_SCALARS = ("id", "name", "description", "eligibility_description", "fee
 
 
 def to_published(org: Organization) -> dict[str, Any]:
-    """The content of the directory state event: schema version and record, no contacts."""
-    return {"schema_version": SCHEMA_VERSION, "organization": to_dict(org, contacts=False)}
+    """The content of the directory state event: schema version and record, no contacts.
+
+    Event content is canonical JSON (integers only): coordinates travel as strings
+    (`"50.8503"`, Python's shortest exact form) and `from_published` reads them back as
+    numbers, as it reads numbers."""
+    record = to_dict(org, contacts=False)
+    if "locations" in record:
+        record["locations"] = [_coordinates_as_text(loc) for loc in record["locations"]]
+    return {"schema_version": SCHEMA_VERSION, "organization": record}
+
+
+def _coordinates_as_text(location: dict[str, Any]) -> dict[str, Any]:
+    return location | {
+        key: repr(float(location[key])) for key in ("latitude", "longitude") if key in location
+    }
 
 
 def published_json(org: Organization) -> bytes:
     """The published content as compact UTF-8 JSON (what a homeserver will size)."""
-    return json.dumps(to_published(org), ensure_ascii=False, separators=(",", ":")).encode()
+    return _compact_json(to_published(org))
+
+
+def _compact_json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def from_published(content: Any, state_key: str | None = None) -> Organization:

@@ -8,11 +8,14 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
 - `directory_listings`: records as published in directory rooms (ours and other networks'),
   one per (room, state key), with provenance. Never contacts.
 - `directory_shown`: organisations as shown, one per dedupe key (website host+path, else
-  name + city), so one organisation listed by two networks is one search result with both
-  sources. The most recently published listing of a group supplies the record shown. Its
-  text is indexed in `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its
-  filter values in `directory_facets` (facet, value, shown), kept in step with the listings
-  in the same transaction.
+  name + city), so one organisation listed by two networks is one search result with all
+  its sources. The record shown merges the group's listings (see `merge`): services,
+  languages, locations and phones united, each single value from the most complete listing
+  that has it. A group of one listing shows that listing's record (`record` NULL); a merged
+  one stores the merged record and its sources' order. The shown record's text is indexed in
+  `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its filter values in
+  `directory_facets` (facet, value, shown), kept in step with the listings in the same
+  transaction.
 """
 
 from __future__ import annotations
@@ -22,17 +25,20 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
 from core.storage import Migrations, Store
 from directory.hsds import (
+    Location,
     Organization,
+    Phone,
     RecordError,
+    Service,
     fold,
     from_dict,
     from_published,
@@ -105,6 +111,18 @@ def _schema(db: sqlite_utils.Database) -> None:
     )
 
 
+@directory_migrations.step
+def _merged_records(db: sqlite_utils.Database) -> None:
+    """The shown record of a group of listings is their merge (NULL: the one listing's)."""
+    db.execute("ALTER TABLE directory_shown ADD COLUMN record TEXT")
+    db.execute("ALTER TABLE directory_shown ADD COLUMN sources TEXT")
+    groups = db.execute(
+        "SELECT dedupe_key FROM directory_listings GROUP BY dedupe_key HAVING count(*) > 1"
+    ).fetchall()
+    for (key,) in groups:
+        _reshow(db, key)
+
+
 class Change(StrEnum):
     """What a write did."""
 
@@ -141,7 +159,8 @@ class Source:
 
 @dataclass(frozen=True)
 class ShownOrganization:
-    """An organisation as shown: the record of its latest listing, and every listing."""
+    """An organisation as shown: its listings merged (see `merge`), and every listing, the
+    one whose values lead first."""
 
     id: str
     organization: Organization
@@ -196,21 +215,23 @@ class Directory:
     def save_local(self, org: Organization) -> str:
         """Add or replace one of our organisations; returns its id."""
         with self.store.transaction():
-            self._save_local(org)
+            self._save_local(*local_record(org))
         return org.id
 
-    def save_local_many(self, orgs: Iterable[Organization]) -> SaveCounts:
-        """Add or replace several organisations, all in one transaction."""
+    def save_local_many(
+        self, orgs: Iterable[Organization], records: Iterable[tuple[str, str]] | None = None
+    ) -> SaveCounts:
+        """Add or replace several organisations, all in one transaction. `records`, when
+        given, are their `local_record`s, prepared beforehand (e.g. in a worker thread)."""
         changes = {change: 0 for change in Change}
         with self.store.transaction():
-            for org in orgs:
-                changes[self._save_local(org)] += 1
+            for org_id, record in records if records is not None else map(local_record, orgs):
+                changes[self._save_local(org_id, record)] += 1
         return SaveCounts(changes[Change.added], changes[Change.updated], changes[Change.unchanged])
 
-    def _save_local(self, org: Organization) -> Change:
-        record = _dumps(to_dict(org))
+    def _save_local(self, org_id: str, record: str) -> Change:
         row = self.db.execute(
-            "SELECT record FROM directory_local WHERE id = ?", [org.id]
+            "SELECT record FROM directory_local WHERE id = ?", [org_id]
         ).fetchone()
         if row and row[0] == record:
             return Change.unchanged
@@ -218,7 +239,7 @@ class Directory:
             "INSERT INTO directory_local (id, record, revision, dirty, updated_at)"
             " VALUES (?, ?, 1, 1, ?) ON CONFLICT(id) DO UPDATE SET record = excluded.record,"
             " revision = revision + 1, dirty = 1, updated_at = excluded.updated_at",
-            [org.id, record, time.time()],
+            [org_id, record, time.time()],
         )
         return Change.updated if row and row[0] is not None else Change.added
 
@@ -375,53 +396,30 @@ class Directory:
                 self._reshow(key)
         return count
 
+    def drop_some(self, room_id: str, limit: int) -> int:
+        """Forget up to `limit` listings of a room in one transaction; returns how many (0
+        when none are left). A room dropped this way, chunk by chunk, lets the event loop
+        run in between (see `Mirror.unfollow`)."""
+        with self.store.transaction():
+            rows = self.db.execute(
+                "SELECT org_id, dedupe_key FROM directory_listings WHERE room_id = ? LIMIT ?",
+                [room_id, limit],
+            ).fetchall()
+            self.db.conn.executemany(
+                "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?",
+                [(room_id, org_id) for org_id, _ in rows],
+            )
+            for key in dict.fromkeys(key for _, key in rows):
+                self._reshow(key)
+        return len(rows)
+
     def room_listing_count(self, room_id: str) -> int:
         return self.db.execute(
             "SELECT count(*) FROM directory_listings WHERE room_id = ?", [room_id]
         ).fetchone()[0]
 
     def _reshow(self, key: str) -> None:
-        """Bring the shown organisation of one dedupe key, its text and facets up to date."""
-        latest = self.db.execute(
-            "SELECT room_id, org_id, record FROM directory_listings WHERE dedupe_key = ?"
-            " ORDER BY origin_ts DESC, room_id, org_id LIMIT 1",
-            [key],
-        ).fetchone()
-        row = self.db.execute(
-            "SELECT rowid FROM directory_shown WHERE dedupe_key = ?", [key]
-        ).fetchone()
-        if row:
-            self.db.execute("DELETE FROM directory_fts WHERE rowid = ?", [row[0]])
-            self.db.execute("DELETE FROM directory_facets WHERE shown = ?", [row[0]])
-        if latest is None:
-            if row:
-                self.db.execute("DELETE FROM directory_shown WHERE rowid = ?", [row[0]])
-            return
-        room_id, org_id, record = latest
-        org = from_dict(json.loads(record))
-        facets = _facets(org)
-        values = [key, org_id, room_id, fold(org.name)]
-        if row:
-            shown = row[0]
-            self.db.execute(
-                "UPDATE directory_shown SET id = ?, room_id = ?, sort_name = ? WHERE rowid = ?",
-                [*values[1:], shown],
-            )
-        else:
-            shown = self.db.execute(
-                "INSERT INTO directory_shown (dedupe_key, id, room_id, sort_name)"
-                " VALUES (?, ?, ?, ?)",
-                values,
-            ).lastrowid
-        placeholders = ", ".join("?" * (len(FTS_COLUMNS) + 1))
-        self.db.execute(
-            f"INSERT INTO directory_fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({placeholders})",
-            [shown, *_fts_text(org, facets)],
-        )
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO directory_facets (facet, value, shown) VALUES (?, ?, ?)",
-            [(facet, value, shown) for facet, value in facets],
-        )
+        _reshow(self.db, key)
 
     # --- reading what is shown ---------------------------------------------------------
 
@@ -555,35 +553,210 @@ class Directory:
         }
 
     def _load(self, rowids: list[int]) -> list[ShownOrganization]:
-        """Shown organisations by rowid, in that order, with their sources."""
+        """Shown organisations by rowid, in that order, with their sources (in merge order)."""
         if not rowids:
             return []
         marks = ", ".join("?" * len(rowids))
         shown = {
             row[0]: row[1:]
             for row in self.db.execute(
-                f"SELECT s.rowid, s.id, s.dedupe_key, l.record FROM directory_shown s"
+                f"SELECT s.rowid, s.id, s.dedupe_key, coalesce(s.record, l.record), s.sources"
+                f" FROM directory_shown s"
                 f" JOIN directory_listings l ON l.room_id = s.room_id AND l.org_id = s.id"
                 f" WHERE s.rowid IN ({marks})",
                 rowids,
             )
         }
         keys = [shown[rowid][1] for rowid in rowids if rowid in shown]
-        sources: dict[str, list[Source]] = {key: [] for key in keys}
+        found: dict[str, dict[tuple[str, str], Source]] = {key: {} for key in keys}
         for key, *fields in self.db.execute(
             f"SELECT dedupe_key, org_id, network, homeserver, room_id, event_id, origin_ts"
-            f" FROM directory_listings WHERE dedupe_key IN ({', '.join('?' * len(keys))})"
-            " ORDER BY origin_ts DESC, room_id",
+            f" FROM directory_listings WHERE dedupe_key IN ({', '.join('?' * len(keys))})",
             keys,
         ):
-            sources[key].append(Source(*fields))
+            source = Source(*fields)
+            found[key][(source.room_id, source.org_id)] = source
         return [
-            ShownOrganization(org_id, from_dict(json.loads(record)), tuple(sources[key]))
-            for org_id, key, record in (shown[rowid] for rowid in rowids if rowid in shown)
+            ShownOrganization(org_id, from_dict(json.loads(record)), _in_order(found[key], order))
+            for org_id, key, record, order in (shown[rowid] for rowid in rowids if rowid in shown)
         ]
 
 
+def _in_order(sources: dict[tuple[str, str], Source], order: str | None) -> tuple[Source, ...]:
+    """A group's sources in the order stored with its merged record (of one: just it)."""
+    if order is None:
+        return tuple(sources.values())
+    keys = [tuple(pair) for pair in json.loads(order)]
+    return tuple(sources[key] for key in keys if key in sources)
+
+
+# --- the shown organisation of a group of listings -----------------------------------------
+
+
+def _reshow(db: sqlite_utils.Database, key: str) -> None:
+    """Bring the shown organisation of one dedupe key, its text and facets up to date."""
+    listings = [
+        (room_id, org_id, from_dict(json.loads(record)), origin_ts)
+        for room_id, org_id, record, origin_ts in db.execute(
+            "SELECT room_id, org_id, record, origin_ts FROM directory_listings"
+            " WHERE dedupe_key = ?",
+            [key],
+        )
+    ]
+    row = db.execute("SELECT rowid FROM directory_shown WHERE dedupe_key = ?", [key]).fetchone()
+    if row:
+        db.execute("DELETE FROM directory_fts WHERE rowid = ?", [row[0]])
+        db.execute("DELETE FROM directory_facets WHERE shown = ?", [row[0]])
+    if not listings:
+        if row:
+            db.execute("DELETE FROM directory_shown WHERE rowid = ?", [row[0]])
+        return
+    listings.sort(key=_merge_order)
+    room_id, org_id = listings[0][:2]
+    org = merge([listing[2] for listing in listings])
+    merged = len(listings) > 1
+    values = [
+        key,
+        org_id,
+        room_id,
+        fold(org.name),
+        _dumps(to_dict(org, contacts=False)) if merged else None,
+        json.dumps([listing[:2] for listing in listings]) if merged else None,
+    ]
+    if row:
+        shown = row[0]
+        db.execute(
+            "UPDATE directory_shown SET id = ?, room_id = ?, sort_name = ?, record = ?,"
+            " sources = ? WHERE rowid = ?",
+            [*values[1:], shown],
+        )
+    else:
+        shown = db.execute(
+            "INSERT INTO directory_shown (dedupe_key, id, room_id, sort_name, record, sources)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            values,
+        ).lastrowid
+    facets = _facets(org)
+    placeholders = ", ".join("?" * (len(FTS_COLUMNS) + 1))
+    db.execute(
+        f"INSERT INTO directory_fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({placeholders})",
+        [shown, *_fts_text(org, facets)],
+    )
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO directory_facets (facet, value, shown) VALUES (?, ?, ?)",
+        [(facet, value, shown) for facet, value in facets],
+    )
+
+
+def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int, str, str]:
+    """Most complete listing first, then the newest, then by room and id (the same order on
+    every instance, so every instance shows the same record)."""
+    room_id, org_id, org, origin_ts = listing
+    return (-completeness(org), -origin_ts, room_id, org_id)
+
+
+def completeness(org: Organization) -> int:
+    """How many values a record gives: each filled field, list item and nested value."""
+    return _count_values(to_dict(org, contacts=False))
+
+
+def _count_values(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_count_values(item) for key, item in value.items() if key != "id")
+    if isinstance(value, list):
+        return sum(_count_values(item) for item in value)
+    return 1
+
+
+def merge(orgs: list[Organization]) -> Organization:
+    """One organisation from its listings, most complete first (see `_merge_order`).
+
+    Services, locations, phones and languages are united: a service by its name, a location
+    by its place (else its coordinates), a phone by its digits, each merged the same way.
+    Every single value (name, description, website, a service's fees, …) comes from the
+    first listing that has one; the id is the first listing's.
+    """
+    if len(orgs) == 1:
+        return orgs[0]
+    first = orgs[0]
+    return replace(
+        first,
+        **_scalars(orgs, _ORG_FIELDS),
+        languages=tuple(dict.fromkeys(code for org in orgs for code in org.languages)),
+        services=_united([s for org in orgs for s in org.services], _service_key, _merge_service),
+        locations=_united([x for org in orgs for x in org.locations], _place_key, _merge_place),
+        phones=_united([p for org in orgs for p in org.phones], _phone_key, _merge_phone),
+        contacts=(),
+    )
+
+
+_ORG_FIELDS = (
+    "alternate_name",
+    "description",
+    "email",
+    "website",
+    "legal_status",
+    "year_incorporated",
+)
+_SERVICE_FIELDS = ("description", "eligibility_description", "fees_description")
+_PLACE_FIELDS = ("address_1", "city", "postal_code", "country", "latitude", "longitude")
+T = TypeVar("T")
+
+
+def _scalars(items: list[Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Each field from the first item that has a value for it."""
+    return {
+        field: next((v for item in items if (v := getattr(item, field)) not in (None, "")), None)
+        for field in fields
+    }
+
+
+def _united(items: list[T], key: Callable[[T], str], combine: Callable[[list[T]], T]) -> tuple:
+    """Items grouped by `key` (in first-seen order), each group combined into one."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return tuple(combine(group) for group in groups.values())
+
+
+def _service_key(service: Service) -> str:
+    return fold(service.name)
+
+
+def _merge_service(services: list[Service]) -> Service:
+    return replace(
+        services[0],
+        **_scalars(services, _SERVICE_FIELDS),
+        target_groups=tuple(dict.fromkeys(g for s in services for g in s.target_groups)),
+        languages=tuple(dict.fromkeys(code for s in services for code in s.languages)),
+    )
+
+
+def _place_key(location: Location) -> str:
+    parts = (location.address_1, location.postal_code, location.city, location.country)
+    if any(parts):
+        return "|".join(fold(part or "") for part in parts)
+    return f"{location.latitude},{location.longitude}"
+
+
+def _merge_place(locations: list[Location]) -> Location:
+    return replace(locations[0], **_scalars(locations, _PLACE_FIELDS))
+
+
+def _phone_key(phone: Phone) -> str:
+    return "".join(ch for ch in phone.number if ch.isdigit())
+
+
+def _merge_phone(phones: list[Phone]) -> Phone:
+    return replace(phones[0], **_scalars(phones, ("description",)))
+
+
 # --- helpers -------------------------------------------------------------------------------
+
+
+def local_record(org: Organization) -> tuple[str, str]:
+    """(id, stored JSON) of one of our organisations; pure, safe in any thread."""
+    return org.id, _dumps(to_dict(org))
 
 
 def _dumps(record: dict[str, Any]) -> str:

@@ -142,9 +142,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fees": ("Fees", "Kosten"),
     "sources": ("Where this entry comes from", "Woher dieser Eintrag stammt"),
     "sources_intro": (
-        "Networks publish their entries in their Matrix directory rooms; the newest is shown.",
-        "Netzwerke veröffentlichen ihre Einträge in ihren Matrix-Verzeichnisräumen; "
-        "gezeigt wird der neueste.",
+        "Networks publish their entries in their Matrix directory rooms. Listed by several, "
+        "an organisation shows all their services, languages and places; other details come "
+        "from the most complete entry (listed first) that has them.",
+        "Netzwerke veröffentlichen ihre Einträge in ihren Matrix-Verzeichnisräumen. Von "
+        "mehreren gelistet, zeigt eine Organisation alle ihre Angebote, Sprachen und Orte; "
+        "die übrigen Angaben stammen aus dem vollständigsten Eintrag (zuerst genannt), der "
+        "sie enthält.",
     ),
     "col_network": ("Network", "Netzwerk"),
     "col_homeserver": ("Homeserver", "Homeserver"),
@@ -1400,7 +1404,14 @@ def openapi(config: Config) -> dict[str, Any]:
             "services": _array(ref["Service"], "What it offers."),
             "locations": _array(ref["Location"], "Where it is."),
             "phones": _array(ref["Phone"], "Its phone numbers."),
-            "sources": _array(ref["Source"], "Every directory listing of it, newest first."),
+            "sources": _array(
+                ref["Source"],
+                (
+                    "Every directory listing of it. Their services, languages, locations and"
+                    " phones are united; each other field comes from the first listing here"
+                    " that has it (the most complete, then the newest)."
+                ),
+            ),
         },
     }
     schemas = {

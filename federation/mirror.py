@@ -41,6 +41,9 @@ mirror_migrations = Migrations("federation")
 # due during the chunk, so they would wait for a second chunk.
 COPY_CHUNK = 200
 COPY_PAUSE = 0.001  # seconds
+# Dropping a room (unfollow) deletes DROP_CHUNK entries per transaction, pausing as the copy
+# does (one transaction took 3.6 s for 30,000 entries).
+DROP_CHUNK = 200
 
 
 @mirror_migrations.step
@@ -49,6 +52,12 @@ def _followed_rooms(db: Any) -> None:
         "CREATE TABLE followed_rooms (room_id TEXT PRIMARY KEY, space_id TEXT,"
         " network TEXT, via TEXT NOT NULL DEFAULT '', followed_at REAL NOT NULL)"
     )
+
+
+@mirror_migrations.step
+def _dropping_rooms(db: Any) -> None:
+    """Rooms unfollowed whose entries are still being dropped (finished at the next start)."""
+    db.execute("CREATE TABLE dropping_rooms (room_id TEXT PRIMARY KEY, since REAL NOT NULL)")
 
 
 @dataclass
@@ -74,6 +83,7 @@ class Mirror:
         # Rooms being copied by `follow` → for each copy under way, the state keys that live
         # events have written since it began (see `_copy`).
         self._copies: dict[str, list[set[str]]] = {}
+        self._drop_locks: dict[str, asyncio.Lock] = {}  # one drop of a room at a time
 
     @property
     def space_id(self) -> str | None:
@@ -105,7 +115,7 @@ class Mirror:
             await self._child_changed(account, event["state_key"], event.get("content") or {})
         elif kind == SPACE_PARENT and event["state_key"] == self.space_id:
             if not linked(event.get("content")):  # the room left the space
-                self.unfollow(incoming.room_id)
+                await self.unfollow(incoming.room_id)
         elif kind == ORGANIZATION:
             state = await self._live_state(account, incoming.room_id)
             if incoming.room_id in self._copies or incoming.room_id in self.followed():
@@ -117,7 +127,7 @@ class Mirror:
         if content.get("via"):
             await self.follow(account, room_id, list(content["via"]))
         else:
-            self.unfollow(room_id)
+            await self.unfollow(room_id)
             if room_id != self.store.get(KEY_DIRECTORY_ROOM):
                 await account.rooms.leave(room_id)
 
@@ -149,9 +159,8 @@ class Mirror:
             and event.get("content", {}).get("via")
             and not self.is_exchange(event["state_key"])
         }
-        own = self.store.get(KEY_DIRECTORY_ROOM)
-        for room_id in self.followed() - set(children) - {own}:
-            self.unfollow(room_id)
+        for room_id in self.followed() - set(children):
+            await self.unfollow(room_id)
         for room_id, via in children.items():
             if room_id not in self.followed():
                 try:
@@ -170,6 +179,7 @@ class Mirror:
         is written in chunks, the event loop running in between (see `_copy`); the room is
         recorded as followed once all of it is in, and a copy that fails leaves nothing of a
         room that was not followed before."""
+        await self._drop(room_id)  # first the rest of an earlier drop of it, if any
         own = room_id == self.store.get(KEY_DIRECTORY_ROOM)
         was_followed = room_id in self.followed()
         live: set[str] = set()
@@ -242,11 +252,40 @@ class Mirror:
             accepted += len(chunk) - len(refused)
         return accepted
 
-    def unfollow(self, room_id: str) -> int:
-        """Stop counting a room: its entries go."""
-        self.store.db.execute("DELETE FROM followed_rooms WHERE room_id = ?", [room_id])
-        dropped = self.directory.drop_room(room_id)
+    async def unfollow(self, room_id: str) -> int:
+        """Stop counting a room: its entries go, DROP_CHUNK per transaction with the event
+        loop running in between. The room is marked as being dropped in the same transaction
+        that stops following it, so a drop cut short by a stop or crash is finished at the
+        next start (`finish_drops`). Our own directory room always counts (we search our own
+        directory in or out of a space): it is never unfollowed."""
+        if room_id == self.store.get(KEY_DIRECTORY_ROOM):
+            return 0
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM followed_rooms WHERE room_id = ?", [room_id])
+            db.execute(
+                "INSERT OR IGNORE INTO dropping_rooms (room_id, since) VALUES (?, ?)",
+                [room_id, time.time()],
+            )
+        dropped = await self._drop(room_id)
         log.info("unfollowed a directory room", extra={"room": room_id, "entries": dropped})
+        return dropped
+
+    async def finish_drops(self) -> int:
+        """Finish dropping the rooms a stop or crash interrupted; returns how many entries."""
+        rooms = [row[0] for row in self.store.db.execute("SELECT room_id FROM dropping_rooms")]
+        return sum([await self._drop(room_id) for room_id in rooms])
+
+    async def _drop(self, room_id: str) -> int:
+        """Drop a room marked in `dropping_rooms` chunk by chunk, then unmark it."""
+        async with self._drop_locks.setdefault(room_id, asyncio.Lock()):
+            marked = self.store.db.execute(
+                "SELECT 1 FROM dropping_rooms WHERE room_id = ?", [room_id]
+            ).fetchone()
+            dropped = 0
+            while marked and (count := self.directory.drop_some(room_id, DROP_CHUNK)):
+                dropped += count
+                await asyncio.sleep(COPY_PAUSE)  # let the other bots run between transactions
+            self.store.db.execute("DELETE FROM dropping_rooms WHERE room_id = ?", [room_id])
         return dropped
 
     # --- entries ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from directory.io import (
     ImportRefused,
     export_records,
     import_records,
+    read_import,
     save_import,
 )
 from directory.store import Directory, Provenance
@@ -333,3 +335,23 @@ def test_seed_published_and_mirrored_is_searchable(directory: Directory) -> None
     assert directory.stats()["by_country"]["BE"] == 6
     hefboom = directory.search("hefboom").items[0]
     assert to_published(hefboom.organization)["organization"]["website"] == "https://www.hefboom.be"
+
+
+async def test_an_import_is_read_while_the_event_loop_runs_on(directory: Directory) -> None:
+    """Parsing and validating a large file happens in a worker thread: the other bots of the
+    process keep running meanwhile; what it read is stored as the command line stores it."""
+    records = [
+        {"id": f"org-{n}", "name": f"Organisation {n}", "locations": [{"city": "Graz"}]}
+        for n in range(3_000)
+    ]
+    reading = asyncio.create_task(read_import(json.dumps(records).encode(), "orgs.json"))
+    turns = 0
+    for _ in range(10_000_000):
+        if reading.done():
+            break
+        turns += 1  # another bot's turn, while the file is being read
+        await asyncio.sleep(0)
+    report = reading.result()
+    assert report.ok and len(report.organizations) == 3_000 and turns > 1
+    assert save_import(directory, report).added == 3_000
+    assert directory.local("org-2999") == validate(records[-1])

@@ -260,7 +260,7 @@ def test_same_website_in_two_rooms_is_one_result_with_two_sources(directory: Dir
     page = directory.search("hefboom")
     assert page.total == 1
     (item,) = page.items
-    assert item.organization.name == "Hefboom vzw"  # the latest listing is shown
+    assert item.organization.name == "Hefboom vzw"  # as complete as A's, and newer: it leads
     assert {source.room_id for source in item.sources} == {ROOM_A, ROOM_B}
     assert directory.get(a) == directory.get(b) == item
     assert directory.stats()["by_network"] == {"Network A": 1, "Network B": 1}
@@ -269,6 +269,90 @@ def test_same_website_in_two_rooms_is_one_result_with_two_sources(directory: Dir
     directory.apply_listing(ROOM_B, b, {}, provenance(ROOM_B))
     (left,) = directory.search("hefboom").items
     assert left.organization.name == "Hefboom" and [s.room_id for s in left.sources] == [ROOM_A]
+
+
+def test_two_listings_of_one_organisation_are_merged_and_both_searchable(
+    directory: Directory,
+) -> None:
+    """A bare listing by B hides none of A's data: services, languages, locations and phones
+    are united, each single value from the most complete listing that has it."""
+    full = {
+        "id": "a-hef",
+        "name": "Hefboom",
+        "website": "https://www.hefboom.be",
+        "description": "Mentoring for newcomers",
+        "legal_status": "vzw",
+        "languages": ["nl", "fr"],
+        "services": [{"name": "Buddy programme", "target_groups": ["refugees"]}],
+        "locations": [{"city": "Brussels", "country": "BE", "latitude": 50.85, "longitude": 4.35}],
+        "phones": [{"number": "+32 2 123 45 67"}],
+    }
+    bare = {
+        "id": "b-hef",
+        "name": "Hefboom vzw",
+        "website": "http://hefboom.be",
+        "email": "info@hefboom.be",
+        "languages": ["en"],
+        "services": [
+            {"name": "buddy programme", "languages": ["en"], "fees": "free"},
+            {"name": "Job coaching"},
+        ],
+        "locations": [{"city": "Gent", "country": "BE"}],
+        "phones": [{"number": "+32 (2) 123 4567", "description": "office"}],
+    }
+    publish(directory, ROOM_A, full, 1)
+    publish(directory, ROOM_B, bare, 2)  # newer, but less complete
+    (item,) = directory.search("hefboom").items
+    org = item.organization
+    assert (item.id, org.name, org.description) == ("a-hef", "Hefboom", "Mentoring for newcomers")
+    assert org.email == "info@hefboom.be"  # only B gives one
+    assert org.languages == ("nl", "fr", "en")
+    buddy, coaching = org.services
+    assert buddy.name == "Buddy programme" and buddy.target_groups == ("refugees",)
+    assert (buddy.languages, buddy.fees_description) == (("en",), "free")
+    assert coaching.name == "Job coaching"
+    assert [(loc.city, loc.latitude) for loc in org.locations] == [
+        ("Brussels", 50.85),
+        ("Gent", None),
+    ]
+    assert [(p.number, p.description) for p in org.phones] == [("+32 2 123 45 67", "office")]
+    assert [s.room_id for s in item.sources] == [ROOM_A, ROOM_B]  # the leading one first
+    for query, filters in [
+        ("buddy", {}),
+        ("job coaching", {}),
+        ("newcomers", {"language": "en"}),
+        (None, {"city": "Gent", "target_group": "refugees"}),
+        ("hefboom", {"service": "coaching", "language": "nl"}),
+    ]:
+        assert directory.search(query, **filters).total == 1, (query, filters)
+    assert directory.get("b-hef") == directory.get("a-hef") == item
+
+    directory.apply_listing(ROOM_A, "a-hef", {}, provenance(ROOM_A))  # A withdraws its listing
+    (left,) = directory.search("hefboom").items
+    assert left.organization.name == "Hefboom vzw" and directory.search("refugees").total == 0
+    assert [s.room_id for s in left.sources] == [ROOM_B]
+
+
+def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "old.db")
+    first = store_module.Migrations("directory")
+    first.steps = store_module.directory_migrations.steps[:1]
+    store.migrate(first)  # as the code before merging left it
+    for room, record in [
+        (ROOM_A, {"id": "x1", "name": "Kompass", "website": "https://kompass.at"}),
+        (ROOM_B, {"id": "x2", "name": "Kompass", "website": "https://kompass.at",
+                  "services": [{"name": "Tandem"}]}),
+    ]:  # fmt: skip
+        org = validate(record)
+        store.db.execute(
+            "INSERT INTO directory_listings VALUES (?, ?, ?, ?, 'N', 's', '$e', '@b:s', 1, 0)",
+            [room, org.id, store_module._dumps(store_module.to_dict(org)), org.dedupe_key],
+        )
+    directory = Directory(store)
+    assert [item.organization.services[0].name for item in directory.search("tandem").items] == [
+        "Tandem"
+    ]
+    store.close()
 
 
 def test_same_name_and_city_in_two_rooms_is_one_result(directory: Directory) -> None:

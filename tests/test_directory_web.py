@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -681,3 +682,40 @@ async def test_an_organisation_added_in_chat_appears_on_the_web(site: Site, pers
     body = await site.page(f"/directory/org/{quote(item['id'])}")
     assert "<h1>Webtest Wien</h1>" in body and "&lt;b&gt;Mentoring&lt;/b&gt;" in body
     assert NETWORK in visible_text(body) and editor.user_id not in body
+
+
+@pytest.mark.parametrize("path", ["/api/v1/organizations", "/directory"])
+async def test_an_over_long_request_line_gets_our_error_and_no_traceback(
+    site: Site, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """A q= longer than a request line may be: the API's JSON error (the page: a short HTML
+    page), nothing of the parser's internals, and no ERROR or traceback in the log."""
+    caplog.set_level(logging.INFO)
+    for _ in range(2):
+        async with site.session.get(site.base + path, params={"q": "a" * 9_000}) as response:
+            status, kind, text = response.status, response.content_type, await response.text()
+        assert status == 400 and "bytearray" not in text and "aaaa" not in text
+        if path.startswith("/api/"):
+            assert kind == "application/json"
+            error = json.loads(text)["error"]
+            assert error == {"code": "bad_request", "message": "the request is too long"}
+        else:
+            assert kind == "text/html" and "<h1>Bad Request</h1>" in text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert "Traceback" not in caplog.text
+
+
+async def test_api_errors_of_the_router_are_json_and_pages_html(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with site.session.get(site.base + "/api/v1/no-such-thing") as response:
+        assert (response.status, response.content_type) == (404, "application/json")
+        assert (await response.json())["error"]["code"] == "not_found"
+    async with site.session.post(site.base + "/api/v1/organizations", data=b"x") as response:
+        assert (response.status, response.content_type) == (405, "application/json")
+        assert (await response.json())["error"]["code"] == "method_not_allowed"
+        assert "GET" in response.headers["Allow"]
+    async with site.session.get(site.base + "/no-such-page") as response:
+        assert (response.status, response.content_type) == (404, "text/html")
+        assert "<h1>Not Found</h1>" in await response.text()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

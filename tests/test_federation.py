@@ -4,12 +4,15 @@ another finds; edits, removals and leaving reach it; power levels are respected.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from core.account import TIMELINE_LIMIT
+from core.rooms import MatrixError
+from core.sending import SendError
 from federation import membership
 from federation.rooms import KEY_DIRECTORY_ROOM, KEY_SPACE, ORGANIZATION
 from main import main
@@ -63,22 +66,48 @@ async def test_published_on_a_is_found_edited_and_removed_on_b(europe) -> None:
     assert "No organisation" in (await reader.ask(europe["room_b"], "!dir search Hefboom")).body
 
 
-async def test_same_organisation_from_two_networks_is_shown_once(europe) -> None:
-    await europe["editor_a"].ask(
-        europe["room_a"], "!dir add Refugees in Action city:Leuven country:BE"
+async def test_same_organisation_from_two_networks_is_shown_once_with_both_listings(
+    europe,
+) -> None:
+    """A's full listing and B's bare one of the same organisation: one result on both
+    instances, whose services, languages and places are both networks' together."""
+    editor, reader = europe["editor_a"], europe["reader_b"]
+    room_a, room_b = europe["room_a"], europe["room_b"]
+    await editor.ask(
+        room_a,
+        '!dir add "Refugees in Action" city:Leuven country:BE service:"Buddy programme"'
+        ' groups:newcomers languages:nl,fr description:"Mentoring in Flanders"',
     )
-    reader, room_b = europe["reader_b"], europe["room_b"]
-    await reader.ask(europe["room_b"], "!dir add Refugees in Action city:Leuven country:BE")
-    directory_b = dir_bot(europe["b"]).directory
+    await reader.ask(
+        room_b, '!dir add "Refugees in Action" city:Leuven country:BE service:"Language cafe"'
+    )
+    directories = [dir_bot(europe["a"]).directory, dir_bot(europe["b"]).directory]
 
-    def networks() -> set[str]:
-        items = directory_b.search("Refugees in Action").items
+    def networks(directory) -> set[str]:  # type: ignore[no-untyped-def]
+        items = directory.search("Refugees in Action").items
         return {source.network for source in items[0].sources} if items else set()
 
-    await until(lambda: len(networks()) == 2)
-    found = await reader.ask(room_b, "!dir search Refugees in Action")
-    assert found.body.count("Refugees in Action") == 1
-    assert "Network A" in found.body and "Network B" in found.body
+    for directory in directories:
+        await until(lambda directory=directory: len(networks(directory)) == 2)
+        for words in ("buddy", "language cafe", "Flanders"):
+            assert directory.search(words).total == 1, words  # each network's data is found
+        assert directory.search(None, language="fr", service="cafe").total == 1
+
+    for person, room in ((editor, room_a), (reader, room_b)):
+        found = await person.ask(room, "!dir search Refugees in Action")
+        assert found.body.count("Refugees in Action") == 1
+        assert "Network A" in found.body and "Network B" in found.body
+        org_id = found.body.split("`")[-2]
+        shown = await person.ask(room, f"!dir show {org_id}")
+        assert "Buddy programme" in shown.body and "Language cafe" in shown.body, shown.body
+        assert "Network A on " in shown.body and "Network B on " in shown.body
+
+    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=language+cafe"
+    async with aiohttp.ClientSession() as session, session.get(api) as response:
+        (item,) = (await response.json())["contents"]
+    assert {s["name"] for s in item["services"]} == {"Buddy programme", "Language cafe"}
+    assert item["description"] == "Mentoring in Flanders" and item["languages"] == ["nl", "fr"]
+    assert {s["network"] for s in item["sources"]} == {"Network A", "Network B"}
 
 
 async def test_nobody_without_power_publishes_into_a_directory(europe, person) -> None:
@@ -161,6 +190,15 @@ async def test_leaving_the_space_withdraws_the_entries(europe) -> None:
     assert europe["dir_room_a"] not in dir_bot(europe["b"]).mirror.followed()
     assert app_a.store.get(KEY_DIRECTORY_ROOM) == europe["dir_room_a"]  # A keeps its own room
 
+    # A still searches its own directory, without a restart: what it had and what it adds
+    # (published after the leave, so it arrives after the withdrawn parent link).
+    editor, room_a = europe["editor_a"], europe["room_a"]
+    await editor.ask(room_a, "!dir add Kotiin city:Oulu country:FI")
+    directory_a = dir_bot(europe["a"]).directory
+    await until(lambda: directory_a.search("Kotiin").total)
+    found = await editor.ask(room_a, "!dir search country:FI")
+    assert "MentoMigri" in found.body and "Kotiin" in found.body
+
 
 async def test_a_member_that_is_no_space_admin_leaves_and_its_entries_go(europe) -> None:
     await europe["reader_b"].ask(europe["room_b"], "!dir add Kompass city:Graz country:AT")
@@ -228,3 +266,46 @@ async def test_the_command_line_starts_joins_approves_and_leaves_a_space(
     assert status == 0 and "withdrawn" in said, said
     await until(lambda: room_b not in dir_bot(bot_a).mirror.followed())
     assert (await cli("leave", "--config", config_b))[0] == 1  # in no space any more
+
+
+async def test_an_organisation_with_coordinates_is_published_and_found_with_them(
+    europe, tmp_path
+) -> None:
+    """Matrix events carry no decimal numbers: coordinates travel as text and are numbers
+    again in B's store and API."""
+    bot_a, bot_b = europe["a"], europe["b"]
+    record = {
+        "id": "atlas-brussels",
+        "name": "Atlas Brussels",
+        "locations": [
+            {"city": "Brussels", "country": "BE", "latitude": 50.8503, "longitude": 4.3517}
+        ],
+    }
+    file = tmp_path / "orgs.json"
+    file.write_text(json.dumps({"organizations": [record]}))
+    config = str(bot_a.write_config())
+    assert (
+        await asyncio.to_thread(main, ["directory", "import", str(file), "--config", config]) == 0
+    )
+
+    directory_b = dir_bot(bot_b).directory
+    shown = await until(lambda: directory_b.get("atlas-brussels"))
+    location = shown.organization.locations[0]
+    assert (location.latitude, location.longitude) == (50.8503, 4.3517)
+    api = f"http://127.0.0.1:{bot_b.web_port}/api/v1/organizations/atlas-brussels"
+    async with aiohttp.ClientSession() as session, session.get(api) as response:
+        served = (await response.json())["locations"][0]
+    assert served["latitude"] == 50.8503 and served["longitude"] == 4.3517
+    assert dir_bot(bot_a).directory.pending() == []  # nothing left unsent on A
+
+
+async def test_content_no_homeserver_accepts_is_an_error_before_sending(europe) -> None:
+    """A decimal number in any event we send fails on our side, clearly, and sends nothing."""
+    account = europe["a"].app.account
+    with pytest.raises(MatrixError, match="decimal number"):
+        await account.rooms.put_state(
+            europe["dir_room_a"], ORGANIZATION, "x", {"organization": {"score": 0.5}}
+        )
+    with pytest.raises(SendError, match="decimal number") as refused:
+        await account.send(europe["dir_room_a"], {"body": "x", "weight": 1.5})
+    assert not refused.value.transient  # no retry can help
