@@ -209,7 +209,10 @@ class Invitations(Membership):
             except MatrixCallError as error:
                 lines.append(ctx.t("invitations.onboard.token_failed", who=who, error=str(error)))
         language = person_language(person, net.language)
-        invitation_id = self._store_invitation(ctx, net, person, role, language, token, now)
+        inviter = await self._inviter_name(net, ctx.sender)
+        invitation_id = self._store_invitation(
+            ctx, net, person, role, language, token, inviter, now
+        )
         invitation = self._invitations("id = ?", [invitation_id])[0]
         error = await self._deliver(invitation, net)
         if error is not None:
@@ -234,9 +237,9 @@ class Invitations(Membership):
         role: str,
         language: str,
         token: str | None,
+        inviter: str | None,
         now: float,
     ) -> int:
-        inviter = self.data.member(net.id, ctx.sender)
         values = {
             "network_id": net.id,
             "code": new_code(),
@@ -249,7 +252,7 @@ class Invitations(Membership):
             "language": language,
             "registration_token": token,
             "invited_by": ctx.sender,
-            "inviter_name": (inviter.display_name if inviter else None) or None,
+            "inviter_name": inviter,
             "report_room": ctx.room_id,
             "invited_at": now,
             "expires_at": now + self.app.config.invitations.valid_days * 86400,
@@ -263,12 +266,22 @@ class Invitations(Membership):
         )
         return int(cursor.lastrowid)
 
+    async def _inviter_name(self, net: NetworkRow, user_id: str) -> str | None:
+        """How the e-mail names the person who invites: roster name, else display name."""
+        member = self.data.member(net.id, user_id)
+        if member is not None and member.display_name:
+            return member.display_name
+        response = await self.account.client.get_profile(user_id)
+        name = getattr(response, "displayname", None)
+        return str(name)[:100] if name else None
+
     async def _registration_token(self, expires_at: float) -> str:
         """A one-time registration token on our Synapse (the bot must be a server admin)."""
+        token = "".join(secrets.choice(ALPHABET) for _ in range(16))  # easy to type
         result = await self.hs.call(
             "POST",
             "/_synapse/admin/v1/registration_tokens/new",
-            {"uses_allowed": 1, "expiry_time": int(expires_at * 1000)},
+            {"token": token, "uses_allowed": 1, "expiry_time": int(expires_at * 1000)},
         )
         return str(result["token"])
 

@@ -10,7 +10,8 @@ import secrets
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.headerregistry import Address
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,8 +66,8 @@ def _one_line(value: str) -> str:
 
 def build_message(letter: Letter, sender: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = formataddr((_one_line(letter.sender_name or ""), sender))
-    message["To"] = formataddr((_one_line(letter.to_name or ""), letter.to))
+    message["From"] = Address(_one_line(letter.sender_name or ""), addr_spec=sender)
+    message["To"] = Address(_one_line(letter.to_name or ""), addr_spec=letter.to)
     message["Subject"] = _one_line(letter.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[1])
@@ -116,7 +117,8 @@ class _Writer:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.eml"
+        stamp = time.time_ns()  # names sort in the order the messages came
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}.{stamp % 10**9:09d}-{secrets.token_hex(2)}.eml"
         (self.folder / name).write_bytes(envelope.original_content or envelope.content)
         return "250 Message accepted"
 
