@@ -9,8 +9,8 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
