@@ -256,8 +256,8 @@ class Invitations(Membership):
             "report_room": ctx.room_id,
             "invited_at": now,
             "expires_at": now + self.app.config.invitations.valid_days * 86400,
-            "outbox": INVITATION,
-            "next_try_at": now,
+            "outbox": INVITATION,  # sent right away by `_deliver`, else later by the tick
+            "next_try_at": now + self.app.config.invitations.retry_minutes * 60,
         }
         cursor = self.app.store.db.execute(
             f"INSERT INTO invitations ({', '.join(values)})"
@@ -349,20 +349,18 @@ class Invitations(Membership):
         send stays in the outbox and is tried again later."""
         smtp = self.app.config.invitations.smtp
         now = self._now()
+        tries = invitation.tries + 1
+        delay = self.app.config.invitations.retry_minutes * 60 * 2 ** min(tries - 1, 5)
+        outbox = REMINDER if reminder else INVITATION
+        # In the outbox while it is being sent: the tick leaves it alone until `delay` has
+        # passed, and after a crash it goes out then.
+        self._update(invitation.id, outbox=outbox, next_try_at=now + delay)
         try:
             if smtp is None:
                 raise MailError("no mail server is set up", "unconfigured")
             await send_mail(smtp, self._letter(invitation, net, reminder))
         except MailError as error:
-            tries = invitation.tries + 1
-            delay = self.app.config.invitations.retry_minutes * 60 * 2 ** min(tries - 1, 5)
-            self._update(
-                invitation.id,
-                outbox=REMINDER if reminder else INVITATION,
-                tries=tries,
-                next_try_at=now + delay,
-                last_error=str(error),
-            )
+            self._update(invitation.id, tries=tries, last_error=str(error))
             log.warning(
                 "invitation e-mail not sent",
                 extra={"invitation": invitation.id, "reason": error.kind, "tries": tries},
