@@ -39,6 +39,7 @@ async def test_demo_runs_a_homeserver_and_the_bots(tmp_path) -> None:
     process, banner = await start_demo(tmp_path, port, web_port)
     try:
         assert f"http://127.0.0.1:{port}" in banner
+        assert f"{tmp_path / 'mail'}/ as .eml files" in banner
         alice, password = re.search(r"(@alice:\S+)\s+password (\S+)", banner).groups()
         room = re.search(r"'mentornet demo' \((![^)]+)\)", banner).group(1)
         hs = LocalSynapse(tmp_path / "synapse", port=port)  # only to address it, not started
@@ -48,6 +49,12 @@ async def test_demo_runs_a_homeserver_and_the_bots(tmp_path) -> None:
             assert "Pong" in answer.body
             found = await someone.ask(room, "!dir search mentoring")
             assert "listed by mentornet demo network" in found.body  # the seed is loaded
+            created = await someone.ask(room, '!network create "Demo Mentors"', timeout=60)
+            assert "is ready" in created.body
+            mailed = await someone.ask(room, "!network onboard grad@example.org", timeout=60)
+            assert "grad@example.org: invitation e-mailed" in mailed.body
+            (eml,) = (tmp_path / "mail").glob("*.eml")  # the demo's mail catcher kept it
+            assert b"grad@example.org" in eml.read_bytes()
         finally:
             await someone.close()
     finally:
