@@ -25,7 +25,6 @@ from core.homeserver import LocalSynapse, free_port
 from tests.network_helpers import (
     create_network,
     database_rows,
-    direct_chat,
     download_file,
     invited_rooms,
     member_joins,
@@ -160,8 +159,7 @@ async def test_a_graduate_registers_with_the_token_and_joins_with_the_code(
         await wait_for_level(meta, net.space, zoe.user_id, 50)
         office = network_names(net.name)["coordination"]  # a coordinator's room too
         await invited_rooms(zoe, {"coordination": office})
-        welcome_chat = await direct_chat(zoe, bot.user_id)
-        welcome = await notice_in(zoe, welcome_chat, "Welcome to Hamburg Mentors!")
+        welcome = await notice_in(zoe, chat, "Welcome to Hamburg Mentors!")  # the same chat
         assert meta.user_id in welcome.body
 
         again = await zoe.ask(chat, f"!join {code}")

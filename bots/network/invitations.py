@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import day, is_private, iso, reply_privately, when
+from bots.network.common import day, is_private, iso, open_dm, reply_privately, when
 from bots.network.mail import Letter, MailError, send_mail
 from bots.network.matrix import MatrixCallError
 from bots.network.membership import Membership
@@ -27,7 +27,7 @@ from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import notice
+from core.messaging import MessagingError, notice
 from core.storage import Migrations
 from core.text import Text
 
@@ -253,7 +253,7 @@ class Invitations(Membership):
             "registration_token": token,
             "invited_by": ctx.sender,
             "inviter_name": inviter,
-            "report_room": ctx.room_id,
+            "report_room": self._office(ctx, net),
             "invited_at": now,
             "expires_at": now + self.app.config.invitations.valid_days * 86400,
             "outbox": INVITATION,  # sent right away by `_deliver`, else later by the tick
@@ -274,6 +274,13 @@ class Invitations(Membership):
         response = await self.account.client.get_profile(user_id)
         name = getattr(response, "displayname", None)
         return str(name)[:100] if name else None
+
+    def _office(self, ctx: Context, net: NetworkRow) -> str | None:
+        """Where news about an invitation may go: the network office or the asker's private
+        chat with the bot; None: their direct chat (see `_retry`)."""
+        if ctx.room_id == net.rooms.get(COORDINATION):
+            return ctx.room_id
+        return ctx.room_id if is_private(ctx.account, ctx.room_id, ctx.sender) else None
 
     async def _registration_token(self, expires_at: float) -> str:
         """A one-time registration token on our Synapse (the bot must be a server admin)."""
@@ -442,6 +449,12 @@ class Invitations(Membership):
         """Use the code up and invite the person as the roster said; a failed invite gives the
         code back."""
         self._update(invitation.id, used_by=ctx.sender, used_at=now, outbox=None)
+        if is_private(ctx.account, ctx.room_id, ctx.sender):  # the welcome follows right here
+            self.app.store.db.execute(
+                "INSERT OR IGNORE INTO direct_rooms (account, user_id, room_id, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                [ctx.account.name, ctx.sender, ctx.room_id, now],
+            )
         person = Candidate(
             ctx.sender,
             display_name=invitation.display_name,
@@ -577,14 +590,15 @@ class Invitations(Membership):
         first = invitation.outbox == INVITATION
         if await self._deliver(invitation, net, reminder=not first) is not None:
             return
-        if first and invitation.report_room and invitation.invited_by:
-            language = self.app.language(invitation.invited_by, invitation.report_room)
-            text = self._t(language, "invitations.retry.sent", network=net.name, who=invitation.who)
+        if first and invitation.invited_by:
             try:
-                await notice(
-                    self.account, invitation.report_room, text, txn=f"invitation/{invitation.id}"
+                room = invitation.report_room or await open_dm(self.account, invitation.invited_by)
+                language = self.app.language(invitation.invited_by, room)
+                text = self._t(
+                    language, "invitations.retry.sent", network=net.name, who=invitation.who
                 )
-            except Exception as error:  # the mail went out; telling is best effort
+                await notice(self.account, room, text, txn=f"invitation/{invitation.id}")
+            except (MatrixCallError, MessagingError) as error:  # the mail went out anyway
                 log.warning("could not report a sent invitation", extra={"error": str(error)})
 
     # --- personal data ---------------------------------------------------------------------

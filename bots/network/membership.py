@@ -145,7 +145,12 @@ class Membership(NetworkBase):
         mailed = await self._invite_by_mail(
             ctx, net, [c for c, _ in by_mail], roster.bad_addresses, [r for _, r in by_mail]
         )
-        await ctx.reply(Text.join([report, mailed], "\n\n") if mailed else report)
+        if mailed is None:
+            await ctx.reply(report)
+        elif ctx.room_id == net.rooms.get(COORDINATION):
+            await ctx.reply(Text.join([report, mailed], "\n\n"))
+        else:  # e-mail addresses: only in the network office or a direct chat
+            await reply_privately(ctx, Text.join([report, mailed], "\n\n"))
 
     async def _invite_by_mail(
         self,
