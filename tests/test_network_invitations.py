@@ -273,5 +273,8 @@ async def test_mail_server_down_then_up_reminders_and_forget(
         assert asyncio.get_running_loop().time() < deadline, mentions(rows, "carl@example.org")
         await asyncio.sleep(0.1)
     assert mentions(rows, "dora@example.org")  # the others' invitations stay
+    withdrawn = await meta.ask(net.office, "!network invitations cancel Dora@example.org")
+    assert "is withdrawn and the address erased" in withdrawn.body
+    assert not mentions(database_rows(bot.folder / "mentornet.db"), "dora@example.org")
     everything = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "example.org" not in everything.replace(bot.user_id, "")  # no address in the log

@@ -556,6 +556,31 @@ class Invitations(Membership):
         done = ctx.t("invitations.remind.done", network=net.name, count=len(waiting) - len(failed))
         await reply_privately(ctx, Text.join([done, Text.bullets(failed)]) if failed else done)
 
+    @command(
+        "network invitations cancel",
+        Arg("address"),
+        options=[Option("network", placeholder="name")],
+        role=Role.coordinator,
+        help="invitations.cancel.help",
+    )
+    async def cancel(self, ctx: Context, address: str, network: str | None) -> None:
+        net = await self._network(ctx, network)
+        if net is None:
+            return
+        where = "network_id = ? AND email = ? COLLATE NOCASE AND used_by IS NULL"
+        found = self._invitations(where, [net.id, address.strip()])
+        for invitation in found:
+            self.app.store.db.execute("DELETE FROM invitations WHERE id = ?", [invitation.id])
+            if invitation.registration_token:  # and the account it would have allowed
+                path = f"/_synapse/admin/v1/registration_tokens/{invitation.registration_token}"
+                try:
+                    await self.hs.call("DELETE", path)
+                except MatrixCallError as error:
+                    log.warning("registration token kept", extra={"error": error.errcode})
+        deleted = len(found)
+        key = "invitations.cancel.done" if deleted else "invitations.cancel.none"
+        await ctx.reply(key, address=address, network=net.name)
+
     async def tick(self, now: datetime) -> None:
         """Retry e-mails that failed, send the one automatic reminder, erase what is old."""
         config = self.app.config.invitations
