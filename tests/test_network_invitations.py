@@ -278,3 +278,27 @@ async def test_mail_server_down_then_up_reminders_and_forget(
     assert not mentions(database_rows(bot.folder / "mentornet.db"), "dora@example.org")
     everything = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "example.org" not in everything.replace(bot.user_id, "")  # no address in the log
+
+
+async def test_someone_with_an_account_on_another_server_joins_with_the_code(
+    federation, mentornet, person, mailbox
+) -> None:
+    hs1, hs2 = federation
+    servers = {"invites": {"allow_servers": [hs1.server_name, hs2.server_name]}}
+    bot = await mentornet(hs1, matrix=servers, invitations=mailbox.settings())
+    meta: Person = await person(hs1, name="metamentor")
+    net = await create_network(bot, meta)
+    await meta.ask(net.office, "!network onboard eva@example.org;Eva;de")
+    (mail,) = await mailbox.wait_for(1)
+    text, _ = parts(mail)
+    code = CODE.search(text).group(0)  # type: ignore[union-attr]
+    assert "beliebigen Matrix-Server" in text  # no token: any server will do
+
+    eva: Person = await person(hs2, name="eva", encryption=True)
+    chat = await bot.room_with(eva)
+    joined = await eva.ask(chat, code, timeout=60)
+    assert "Willkommen! Ich habe dich als neue Mentorin / neuer Mentor" in joined.body
+    await member_joins(net, eva)
+    await notice_in(eva, chat, "Willkommen bei Hamburg Mentors!", timeout=60)
+    members = await meta.ask(net.office, "!network members")
+    assert f"{eva.user_id} (Eva) — new mentor, joined" in members.body
