@@ -168,10 +168,11 @@ class Invitations(Membership):
         lines = [ctx.t("invitations.onboard.bad_address", address=a) for a in bad_addresses]
         counts = {"mailed": 0, "waiting": 0, "refused": len(bad_addresses)}
         gate = asyncio.Semaphore(4)
+        inviter = await self._inviter_name(net, ctx.sender) if people else None
 
         async def one(person: Candidate, role: str | None) -> tuple[str, list[Text]]:
             async with gate:
-                return await self._invite_one(ctx, net, person, role)
+                return await self._invite_one(ctx, net, person, role, inviter)
 
         results = await asyncio.gather(*(one(p, r) for p, r in zip(people, roles, strict=True)))
         for state, texts in results:
@@ -181,9 +182,15 @@ class Invitations(Membership):
         return Text.join([title, Text.bullets(lines)]) if lines else title
 
     async def _invite_one(
-        self, ctx: Context, net: NetworkRow, person: Candidate, role: str | None
+        self,
+        ctx: Context,
+        net: NetworkRow,
+        person: Candidate,
+        role: str | None,
+        inviter: str | None,
     ) -> tuple[str, list[Text]]:
-        """One person by e-mail: (mailed | waiting | refused, report lines)."""
+        """One person by e-mail: (mailed | waiting | refused, report lines). `inviter` is
+        the asker's name, for the e-mail."""
         email = person.email or ""
         who = f"{person.display_name} <{email}>" if person.display_name else email
         config = self.app.config.invitations
@@ -209,7 +216,6 @@ class Invitations(Membership):
             except MatrixCallError as error:
                 lines.append(ctx.t("invitations.onboard.token_failed", who=who, error=str(error)))
         language = person_language(person, net.language)
-        inviter = await self._inviter_name(net, ctx.sender)
         invitation_id = self._store_invitation(
             ctx, net, person, role, language, token, inviter, now
         )
