@@ -139,7 +139,8 @@ async def test_a_graduate_registers_with_the_token_and_joins_with_the_code(
     assert mail["From"].addresses[0].addr_spec == "office@mentors.example"
     assert "vous invite à rejoindre Hamburg Mentors" in mail["Subject"]
     text, page = parts(mail)
-    assert "Bonjour Zoë <i>Zed</i>," in text
+    assert "Bonjour Zoë <i>Zed</i>," in text and "**" not in text  # plain, no Markdown
+    assert "<ol>" in page and page.count("<li>") == 3  # the three steps
     assert "Zoë &lt;i&gt;Zed&lt;/i&gt;" in page and "<i>Zed</i>" not in page  # escaped
     assert "https://app.element.io" in text and f"https://matrix.to/#/{bot.user_id}" in text
     assert f'href="https://matrix.to/#/{bot.user_id}"' in page

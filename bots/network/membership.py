@@ -1,6 +1,7 @@
 """The network's people: `!network invite` and `!network onboard` (a list, or a CSV of
-MOOC graduates), the welcome, `!network role` with the power levels in every room,
-`!network members`, and membership followed as people join and leave."""
+MOOC graduates; rows with an e-mail address go to `bots.network.invitations`), the welcome,
+`!network role` with the power levels in every room, `!network members`, and membership
+followed as people join and leave."""
 
 from __future__ import annotations
 
