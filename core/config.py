@@ -109,6 +109,36 @@ class DirectoryConfig(_Section):
     page_size: int = Field(default=5, ge=1, le=20)
 
 
+class SmtpConfig(_Section):
+    """The organisation's mail server, for invitations by e-mail."""
+
+    host: str = Field(min_length=1, pattern=r"^[^\s/:]+$")
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    timeout_seconds: float = Field(default=30, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> SmtpConfig:
+        if bool(self.username) != bool(self.password):
+            raise ValueError("give both username and password, or neither")
+        return self
+
+
+class InvitationsConfig(_Section):
+    """Invitations by e-mail to people who have no Matrix account yet."""
+
+    smtp: SmtpConfig | None = None
+    web_client: str = Field(default="https://app.element.io", pattern=r"^https?://\S+$")
+    homeserver: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    registration_tokens: bool = False
+    valid_days: float = Field(default=30, gt=0, le=365)
+    remind_after_days: float = Field(default=7, ge=0, le=365)
+    retry_minutes: float = Field(default=10, gt=0, le=1440)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "text"
@@ -122,6 +152,7 @@ class Config(_Section):
     bots: BotsConfig = Field(default_factory=BotsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    invitations: InvitationsConfig = Field(default_factory=InvitationsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def invite_allowed(self, inviter: str) -> bool:

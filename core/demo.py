@@ -1,5 +1,6 @@
-"""`main.py demo`: a local Synapse, a bot account, two demo people and a demo room, then the
-bots, until Ctrl-C. A second run reuses the same homeserver data, passwords and room."""
+"""`main.py demo`: a local Synapse, a bot account, two demo people and a demo room, a mail
+catcher that keeps the invitation e-mails as `.eml` files, then the bots, until Ctrl-C. A
+second run reuses the same homeserver data, passwords and room."""
 
 from __future__ import annotations
 
@@ -71,12 +72,17 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
     hs_port = state.get("port") or (port if _port_free(port) else None)
     # A demo homeserver for one newcomer: no rate limits to trip over while trying commands.
     hs = LocalSynapse(data / "synapse", port=hs_port, rate_limits="relaxed", log_level="WARNING")
+    from bots.network.mail import MailCatcher
+
+    mail = MailCatcher(data / "mail", free_port())
+    mail.start()
     await hs.start()
     try:
         state["port"] = int(hs.url.rsplit(":", 1)[1])
         users = {name: await hs.register(name, pw, admin=False) for name, pw in passwords.items()}
         for user in users.values():
             await hs.exempt_from_rate_limits(user)
+        await hs.make_admin(users["mentornet"])  # registration tokens for invitations by e-mail
         asked_web_port, web_port = web_port, web_port if _port_free(web_port) else free_port()
         if "room_id" not in state:
             state["room_id"] = await _demo_room(
@@ -95,6 +101,16 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
             "bots": {"admins": [users["alice"]]},
             "web": {"listen": f"127.0.0.1:{web_port}"},
             "directory": {"network": "mentornet demo network"},
+            "invitations": {
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "port": mail.port,
+                    "security": "none",
+                    "sender": "office@mentornet-demo.example",
+                },
+                "homeserver": hs.url,
+                "registration_tokens": True,
+            },
         }
         config_file.write_text(yaml.safe_dump(config_data, sort_keys=False))
         app = App(parse_config(config_data))
@@ -105,6 +121,7 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
         await running
     finally:
         await hs.stop()
+        mail.stop()
 
 
 async def _until_joined(app: App, room_id: str, running: asyncio.Task[None]) -> None:
@@ -149,6 +166,7 @@ def _print_banner(
         f"  Directory: http://127.0.0.1:{web_port}/directory   (or say !dir search mentoring)",
         f"  Logins are saved in {data / 'demo.json'}; the bots' log is {data / 'mentornet.log'}",
         f"  (config used: {data / 'mentornet.yaml'}).",
+        f"  E-mails the bots send (invitations by e-mail) land in {data / 'mail'}/ as .eml files.",
         "  Ctrl-C stops everything; running the demo again reuses all of this.",
         "",
     ]

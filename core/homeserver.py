@@ -159,7 +159,10 @@ class LocalSynapse:
             "database": {"name": "sqlite3", "args": {"database": str(d / "homeserver.db")}},
             "listeners": [listener(self.port, False, ["client"])],
             "registration_shared_secret": self.registration_secret,
-            "enable_registration": False,
+            # Open registration is closed: only a registration token (one per invitation by
+            # e-mail, made by a bot with server-admin rights) lets a newcomer register.
+            "enable_registration": True,
+            "registration_requires_token": True,
             "bcrypt_rounds": 4,
             "presence": {"enabled": False},
             # The state-group cache counts state entries (50,000 by default): a directory room
@@ -342,6 +345,13 @@ class LocalSynapse:
                     raise RuntimeError(f"admin login on {self.server_name}: {status} {reply}")
                 self._admin_token = str(reply["access_token"])
             return self._admin_token
+
+    async def make_admin(self, user_id: str) -> None:
+        """Make `user_id` a server admin (it may then use the admin API, e.g. for tokens)."""
+        path = f"/_synapse/admin/v2/users/{quote(user_id, safe='')}"
+        status, reply = await self._call("PUT", path, {"admin": True}, await self.admin_token())
+        if status not in (200, 201):
+            raise RuntimeError(f"making {user_id} an admin: {status} {reply}")
 
     async def exempt_from_rate_limits(self, user_id: str) -> None:
         """Lift all message rate limits for one user (admin API ``override_ratelimit``)."""

@@ -66,6 +66,7 @@ async def test_demo_runs_a_homeserver_and_the_bots(tmp_path) -> None:
             assert health.status == 200
         assert f"Logins are saved in {tmp_path / 'demo.json'}" in banner
         assert " INFO " not in banner  # the console keeps quiet; the log goes to a file
+        assert f"{tmp_path / 'mail'}/ as .eml files" in banner
         alice, password = re.search(r"(@alice:\S+)\s+password (\S+)", banner).groups()
         room = re.search(r"'mentornet demo' \((![^)]+)\)", banner).group(1)
         hs = LocalSynapse(tmp_path / "synapse", port=port)  # only to address it, not started
@@ -79,6 +80,12 @@ async def test_demo_runs_a_homeserver_and_the_bots(tmp_path) -> None:
             assert "DUO for a JOB" in readme.body or "Hefboom" in readme.body, readme.body
             statuses = await burst_of_messages(hs.url, someone.client.access_token, room, 30)
             assert 429 not in statuses, statuses  # the demo people are never throttled
+            created = await someone.ask(room, '!network create "Demo Mentors"', timeout=60)
+            assert "is ready" in created.body
+            mailed = await someone.ask(room, "!network onboard grad@example.org", timeout=60)
+            assert "sent it to you in our direct chat" in mailed.body  # addresses: private
+            (eml,) = (tmp_path / "mail").glob("*.eml")  # the demo's mail catcher kept it
+            assert b"grad@example.org" in eml.read_bytes()
         finally:
             await someone.close()
     finally:

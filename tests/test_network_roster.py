@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bots.network.roster import MAX_PEOPLE, parse
+from bots.network.invitations import looks_like_code, new_code, normalise_code
+from bots.network.mail import is_email
+from bots.network.roster import MAX_PEOPLE, parse, roster_role
 from bots.network.schema import Member
 
 
@@ -56,3 +58,43 @@ def test_welcome_language_is_the_first_one_the_bots_speak() -> None:
         )
         == "en"
     )
+
+
+def test_rows_with_an_e_mail_address_and_a_role_column() -> None:
+    text = (
+        "Name;E-Mail;Sprache;Rolle;Region\n"
+        "Zoë Brun;zoe@example.org;fr;mentor-experienced;Bremen\n"
+        "Kaputt;kaputt@@example;de;;\n"
+        "@ina:example.org;;;;\n"
+        "Lea;Lea@Example.org;nl;Coordinator;\n"
+    )
+    roster = parse(text)
+    zoe, ina, lea = roster.people  # a row that is only a Matrix ID is understood anywhere
+    assert (zoe.user_id, zoe.email, zoe.display_name) == ("", "zoe@example.org", "Zoë Brun")
+    assert (zoe.languages, zoe.region, zoe.role) == ("fr", "Bremen", "mentor-experienced")
+    assert ina.user_id == "@ina:example.org" and lea.email == "Lea@Example.org"
+    assert roster.bad_addresses == ["kaputt@@example"]  # refused on its own, the rest go ahead
+    assert roster_role(zoe, may_grant=False) == "mentor-experienced"
+    assert roster_role(lea, may_grant=False) is None  # coordinator: only a Meta-Mentor
+    assert roster_role(lea, may_grant=True) == "coordinator"
+
+
+def test_typed_addresses_and_ids_mixed() -> None:
+    roster = parse("anna@example.org @ben:example.org ANNA@example.org not@valid")
+    assert [(p.user_id, p.email) for p in roster.people] == [
+        ("", "anna@example.org"),
+        ("@ben:example.org", None),
+    ]
+    assert roster.bad_addresses == ["not@valid"]
+    assert is_email("a.b+c@mail.example.org") and not is_email("a@b..org")
+    assert not is_email("a@b.org\nBcc: x@y.org")
+
+
+def test_codes_are_long_and_forgiving_when_typed() -> None:
+    code = new_code()
+    assert len(code) == 17 and code.startswith("MN-") and code != new_code()
+    assert normalise_code(code.lower().replace("-", " ")) == code
+    assert normalise_code("mn 2345 6789 abcd") == "MN-2345-6789-ABCD"
+    assert normalise_code("MN-2345-6789-ABC") is None  # too short
+    assert looks_like_code(f"  {code}  ") and not looks_like_code("hello there")
+    assert not looks_like_code(f"please let me in, my code is {code}")

@@ -50,6 +50,27 @@ def test_example_and_minimal_configs_load() -> None:
         (config(web={"listen": "8080"}), "web.listen: needs host:port"),
         (config(bots={"admins": ["alice"]}), "bots.admins: 'alice' is not a Matrix user id"),
         (config(logging={"level": "LOUD"}), "logging.level: "),
+        (config(invitations={"smtp": {"sender": "a@b.org"}}), "invitations.smtp.host: missing"),
+        (
+            config(invitations={"smtp": {"host": "mail.b.org", "sender": "office"}}),
+            "invitations.smtp.sender: not a valid value ('office')",
+        ),
+        (
+            config(invitations={"smtp": {"host": "m.b.org", "sender": "a@b.org", "port": 0}}),
+            "invitations.smtp.port: ",
+        ),
+        (
+            config(invitations={"smtp": {"host": "m.b.org", "sender": "a@b.org", "user": "x"}}),
+            "invitations.smtp.user: unknown key",
+        ),
+        (
+            config(invitations={"smtp": {"host": "m.b.org", "sender": "a@b.org", "username": "x"}}),
+            "invitations.smtp: give both username and password, or neither",
+        ),
+        (
+            config(invitations={"smtp": {"host": "m", "sender": "a@b.org", "security": "ssl"}}),
+            "invitations.smtp.security: ",
+        ),
         ({"matrix": {"homeserver": "https://e.org", "password": "x"}}, "matrix.user_id: missing"),
         (MINIMAL, "matrix: give password or access_token"),
         ({}, "matrix: missing value"),

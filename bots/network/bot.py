@@ -3,7 +3,8 @@ members and their roles, its rules and its agreement (DESIGN §3, the mentorNET 
 organisational phase).
 
 The bot is made of parts, one module each: `setup` (create, info), `membership` (invite,
-onboard, roles, members), `charter` (rules and agreement), on the plumbing of `base`."""
+onboard, roles, members), `invitations` (by e-mail, on top of membership), `charter` (rules
+and agreement), on the plumbing of `base`."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from typing import Any
 from bots.network import schema
 from bots.network.charter import AGREE_KEYS, Charter
 from bots.network.common import iso
+from bots.network.invitations import Invitations
 from bots.network.matrix import MatrixCallError
-from bots.network.membership import Membership
 from bots.network.setup import Setup
 from core.context import Context
 
 log = logging.getLogger(__name__)
 
 
-class Network(Setup, Membership, Charter):
+class Network(Setup, Invitations, Charter):
     """The network bot: its parts' commands, the events it follows, personal data."""
 
     name = "network"
@@ -35,6 +36,8 @@ class Network(Setup, Membership, Charter):
         kind = event.get("type")
         room_id = incoming.room_id
         if kind == "m.room.message":
+            if self._wants_code(incoming):  # an invitation code sent on its own
+                return True
             network_id = self._rooms.get(room_id)
             if network_id is not None:  # last activity, noted right here: no inbox row needed
                 self.data.touch(
@@ -59,6 +62,8 @@ class Network(Setup, Membership, Charter):
             await self._reacted(ctx)
         elif event.get("type") == "m.room.member":
             await self._membership(ctx)
+        elif event.get("type") == "m.room.message":
+            await self._redeem(ctx, str(ctx.incoming.content.get("body", "")))
 
     # --- personal data (see bots.network.privacy) ------------------------------------------
 
@@ -91,6 +96,8 @@ class Network(Setup, Membership, Charter):
             ).fetchall()
         ]
         result: dict[str, Any] = {}
+        if invitations := self._invitation_data(user_id):
+            result["invitations"] = invitations
         if memberships:
             result["memberships"] = memberships
         if created:
@@ -128,4 +135,5 @@ class Network(Setup, Membership, Charter):
                     log.warning("could not remove", extra={"room": room_id, "error": str(error)})
             await self._set_levels(net, user_id, None)
         self.data.forget(user_id)
+        self._forget_invitations(user_id)
         self._reload()

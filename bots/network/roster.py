@@ -1,6 +1,7 @@
-"""Lists of people to onboard: Matrix IDs typed into a message, or a CSV of MOOC graduates
-(matrix id, name, language, region, experience), with or without a header row, separated by
-commas, semicolons (as spreadsheets in German write them) or tabs."""
+"""Lists of people to onboard: Matrix IDs or e-mail addresses typed into a message, or a CSV
+of MOOC graduates (matrix id or e-mail, name, language, region, experience; a header row may
+also name a role column), separated by commas, semicolons (as spreadsheets in German write
+them) or tabs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+
+from bots.network.mail import is_email
+from bots.network.schema import DEFAULT_ROLE, ROLE_LEVELS, ROLES
 
 USER_ID = re.compile(r"^@[^\s:@]+:[A-Za-z0-9.\-]+(:\d{1,5})?$")
 MAX_PEOPLE = 1000
@@ -19,6 +23,9 @@ HEADERS = {
     "languages": {"language", "languages", "lang", "sprache", "sprachen"},
     "region": {"region", "city", "country", "ort", "land", "stadt"},
     "experience": {"experience", "erfahrung", "level", "stufe"},
+    "email": {"email", "e-mail", "mail", "email address", "e-mail address", "e-mail-adresse",
+              "mail address", "adresse e-mail", "courriel", "e-mailadres"},
+    "role": {"role", "rolle", "rôle", "rol"},
 }  # fmt: skip
 EXPERIENCED = {"experienced", "erfahren", "mentor-experienced", "expert", "senior", "yes", "ja"}
 
@@ -27,13 +34,24 @@ def is_user_id(value: str) -> bool:
     return bool(USER_ID.match(value))
 
 
+def looks_like_address(value: str) -> bool:
+    """Meant as a Matrix ID or an e-mail address (well formed or not)."""
+    return "@" in value
+
+
 @dataclass
 class Candidate:
-    user_id: str
+    user_id: str  # "" when the person is invited by e-mail
     display_name: str | None = None
     languages: str | None = None
     region: str | None = None
     experience: str | None = None
+    email: str | None = None
+    role: str | None = None  # as written in the roster, checked by the caller
+
+    @property
+    def key(self) -> str:
+        return self.user_id or (self.email or "").casefold()
 
     @property
     def experienced(self) -> bool:
@@ -44,10 +62,11 @@ class Candidate:
 class Roster:
     people: list[Candidate] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # the rows that were not understood
+    bad_addresses: list[str] = field(default_factory=list)  # malformed e-mail addresses
     truncated: bool = False
 
     def add(self, candidate: Candidate) -> None:
-        if any(p.user_id == candidate.user_id for p in self.people):
+        if any(p.key == candidate.key for p in self.people):
             return
         if len(self.people) >= MAX_PEOPLE:
             self.truncated = True
@@ -75,7 +94,7 @@ def _header(cells: list[str]) -> dict[str, int] | None:
         for field_name, names in HEADERS.items():
             if name in names and field_name not in positions:
                 positions[field_name] = index
-    return positions if "user_id" in positions else None
+    return positions if "user_id" in positions or "email" in positions else None
 
 
 def parse(text: str) -> Roster:
@@ -92,16 +111,37 @@ def parse(text: str) -> Roster:
         columns, rows = header, rows[1:]
     for row in rows:
         tokens = [token for cell in row for token in cell.replace(",", " ").split()]
-        if tokens and all(is_user_id(token) for token in tokens):
-            for token in tokens:  # a plain list of IDs, on one line or several
-                roster.add(Candidate(token))
+        if tokens and all(looks_like_address(token) for token in tokens):
+            for token in tokens:  # a plain list of IDs and addresses, on one line or several
+                _add(roster, token, {}, token)
             continue
         values = {
             name: _cell(row[index]) if index < len(row) else None for name, index in columns.items()
         }
-        user_id = values.pop("user_id") or ""
-        if not is_user_id(user_id):
-            roster.problems.append(", ".join(c.strip() for c in row if c.strip())[:120])
-            continue
-        roster.add(Candidate(user_id, **values))
+        address = values.pop("user_id", None) or ""
+        email = values.pop("email", None)
+        if not address or (email and not is_user_id(address)):
+            address = email or ""
+        _add(roster, address, values, ", ".join(c.strip() for c in row if c.strip())[:120])
     return roster
+
+
+def _add(roster: Roster, address: str, values: dict[str, str | None], row: str) -> None:
+    """One person by Matrix ID or e-mail address; a malformed address is refused alone."""
+    if is_user_id(address):
+        roster.add(Candidate(address, **values))
+    elif is_email(address):
+        roster.add(Candidate("", email=address, **values))
+    elif looks_like_address(address):
+        roster.bad_addresses.append(address[:120])
+    else:
+        roster.problems.append(row)
+
+
+def roster_role(person: Candidate, may_grant: bool) -> str | None:
+    """The role a roster row asks for (else the default by experience); None when only a
+    Meta-Mentor may give it and the asker is none."""
+    asked = (person.role or "").strip().casefold()
+    if asked not in ROLES:
+        return "mentor-experienced" if person.experienced else DEFAULT_ROLE
+    return asked if ROLE_LEVELS[asked] < 50 or may_grant else None
