@@ -172,6 +172,7 @@ _EXPECTED = {
     "user_id": "needs a Matrix user id like @mentornet:example.org",
     "listen": "needs host:port, like 127.0.0.1:8080",
     "space": "needs a room id or alias, like !abc123:example.org or #europe:example.org",
+    "sender": "needs an e-mail address, like office@example.org",
 }
 
 

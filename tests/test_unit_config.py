@@ -53,7 +53,7 @@ def test_example_and_minimal_configs_load() -> None:
         (config(invitations={"smtp": {"sender": "a@b.org"}}), "invitations.smtp.host: missing"),
         (
             config(invitations={"smtp": {"host": "mail.b.org", "sender": "office"}}),
-            "invitations.smtp.sender: not a valid value ('office')",
+            "invitations.smtp.sender: needs an e-mail address, like office@example.org",
         ),
         (
             config(invitations={"smtp": {"host": "m.b.org", "sender": "a@b.org", "port": 0}}),
