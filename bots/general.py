@@ -40,11 +40,17 @@ class General(Bot):
                 if await self.app.may_run(ctx, cmd):
                     lines.append(self._command_line(ctx, cmd))
         bots = ", ".join(self.app.registry.bots())
+        languages = ", ".join(f"{LANGUAGE_NAMES[code]} ({code})" for code in LANGUAGES)
         return Text.join(
             [
                 ctx.t("help.title"),
                 Text.bullets(lines),
-                ctx.t("help.more", prefix=self.app.config.bots.command_prefix, bots=bots),
+                ctx.t(
+                    "help.more",
+                    prefix=self.app.config.bots.command_prefix,
+                    bots=bots,
+                    languages=languages,
+                ),
             ]
         )
 
@@ -69,9 +75,8 @@ class General(Bot):
     @command("lang", Arg("language", optional=True, choices=LANGUAGES), help="lang.help")
     async def lang(self, ctx: Context, language: str | None) -> None:
         if language is None:
-            await ctx.reply(
-                "lang.current", name=LANGUAGE_NAMES[ctx.language], choices=", ".join(LANGUAGES)
-            )
+            choices = ", ".join(f"{code} ({LANGUAGE_NAMES[code]})" for code in LANGUAGES)
+            await ctx.reply("lang.current", name=LANGUAGE_NAMES[ctx.language], choices=choices)
             return
         self.app.store.db.execute(
             "INSERT INTO user_settings (user_id, language, updated_at) VALUES (?, ?, ?)"

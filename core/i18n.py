@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 from babel import Locale, UnknownLocaleError
+from babel.numbers import format_decimal
 
 from core.languages import LANGUAGES, LOCALE_DIR, SOURCE_LANGUAGE
 from core.text import Text
@@ -149,21 +150,50 @@ class Catalog:
             raise KeyError(f"no string {key!r}")
         translations = self.translations.get(language) or gettext.NullTranslations()
         if isinstance(entry, Plural):
-            return translations.npgettext(key, entry.one, entry.other, _number(count))
+            return translations.npgettext(key, entry.one, entry.other, _number(count, language))
         return translations.pgettext(key, entry)
 
     def text(self, language: str, key: str, **values: Any) -> Text:
+        """The message `key` in `language`, a plural in the form its number asks for; decimal
+        numbers among the values are written the language's way (`2.5`, `2,5`)."""
         entry = self.entries.get(key)
         count = values.get(entry.by) if isinstance(entry, Plural) else None
-        return Text.render(self.template(language, key, count), values)
+        shown = {name: _decimal(value, language) for name, value in values.items()}
+        return Text.render(self.template(language, key, count), shown)
+
+    def string(self, language: str, key: str, **values: Any) -> str:
+        """The message as plain text (for pages that escape it themselves); numbers among the
+        values are written the language's way (`12,345`, `12.345`, `12 345`)."""
+        entry = self.entries.get(key)
+        count = values.get(entry.by) if isinstance(entry, Plural) else None
+        shown = {name: number_text(value, language) for name, value in values.items()}
+        return self.template(language, key, count).format(**shown)
 
 
-def _number(value: Any) -> int:
-    """The number that chooses a plural form (a float or numeric text counts by its integer)."""
+def number_text(value: Any, language: str) -> Any:
+    """An int or float in the language's digits and separators; anything else as it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_decimal(value, locale=language)
+    return value
+
+
+def _decimal(value: Any, language: str) -> Any:
+    if isinstance(value, float):
+        return format_decimal(value, locale=language, group_separator=False)
+    return value
+
+
+def _number(value: Any, language: str) -> int:
+    """The integer that makes gettext pick the CLDR plural category of `value` (which may be a
+    float or a numeric text such as "1.5")."""
     try:
-        return abs(int(float(value)))
-    except (TypeError, ValueError):
+        number = abs(float(str(value).replace(",", ".")))
+    except ValueError:
         return 0
+    if number.is_integer():
+        return int(number)
+    category = Locale.parse(language).plural_form(number)
+    return {"one": 1, "many": 1_000_000}.get(category, 100)
 
 
 def language_name(code: str, in_language: str | None = None) -> str:
@@ -231,22 +261,29 @@ def catalog_problems(
     for key, english in entries.items():
         message = found.get(key)
         wanted = (english.one, english.other) if isinstance(english, Plural) else english
-        forms = message.string if message else None
         if message is None or message.id != wanted:
             problems.append(f"{key} ({language}): missing or made for another English text")
-        elif message.fuzzy or not all(forms if isinstance(forms, tuple) else [forms]):
+            continue
+        forms = list(message.string) if isinstance(english, Plural) else [message.string]
+        filled = [form for form in forms if form]
+        if message.fuzzy or not filled:
             problems.append(f"{key} ({language}): not translated")
-        elif isinstance(english, Plural) and len(forms) != plurals:
-            problems.append(f"{key} ({language}): {len(forms)} plural forms, wants {plurals}")
+        elif isinstance(english, Plural) and len(filled) != plurals:
+            problems.append(f"{key} ({language}): {len(filled)} plural forms, wants {plurals}")
         else:
-            sources = [english.one, english.other] if isinstance(english, Plural) else [english]
-            names = set().union(*(fields(text) for text in sources))
-            for form in forms if isinstance(forms, tuple) else [forms]:
-                if fields(form) - names or (
-                    not isinstance(english, Plural) and fields(form) != names
-                ):
-                    problems.append(
-                        f"{key} ({language}): placeholders {sorted(fields(form))}"
-                        f" differ from the English {sorted(names)}"
-                    )
+            problems += _placeholder_problems(key, language, english, filled)
     return problems
+
+
+def _placeholder_problems(key: str, language: str, english: Source, forms: list[str]) -> list[str]:
+    """A translation must use the English placeholders: a text exactly them, the forms of a
+    plural none but them and, all together, every one of them."""
+    sources = [english.one, english.other] if isinstance(english, Plural) else [english]
+    names = set().union(*(fields(text) for text in sources))
+    used = [fields(form) for form in forms]
+    if any(found - names for found in used) or set().union(*used) != names:
+        return [
+            f"{key} ({language}): placeholders {sorted(set().union(*used))} differ from the"
+            f" English {sorted(names)}"
+        ]
+    return []

@@ -55,7 +55,7 @@ async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -
     answer = await metamentor.wait_for_reply(
         room, await reply_to(metamentor, room, upload, "!dir import")
     )
-    assert "Nothing was imported: 2 problem(s)" in answer.body
+    assert "Nothing was imported: 2 problems" in answer.body
     assert "line 3" in answer.body and "line 4" in answer.body and "XX" in answer.body
     assert "No organisation" in (await metamentor.ask(room, "!dir search Good")).body
 

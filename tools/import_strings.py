@@ -18,8 +18,11 @@ Each file holds entries like::
 - Every other language goes into `locale/<lang>/LC_MESSAGES/messages.po` (created when the
   language is listed in `locale/LINGUAS` but has no catalog yet), with the key as `msgctxt`
   and the English text as `msgid`; an entry of the same key is replaced.
-- A file elsewhere may carry translations only (no `en`): they are added to the catalogs for
-  keys that already exist in `bots/strings/`, which stay untouched.
+- A file elsewhere amends keys that already exist in `bots/strings/`: its `en` (if given)
+  replaces the English text where the key lives, its other languages go into the catalogs.
+  This is how a whole language is added or corrected (`key: {fr: …}` for every key).
+- A plural names the value that picks its form with `by:` beside the languages (default
+  `count`).
 
 Entries already in the new layout are left as they are. Run `make test` afterwards: the
 catalog tests name any key that still lacks a language or whose placeholders differ.
@@ -48,10 +51,8 @@ _TOP_KEY = re.compile(r"^([^\s#][^:]*):")
 
 
 def is_old_format(value: Any) -> bool:
-    return (
-        (isinstance(value, dict)
-        and SOURCE_LANGUAGE in value)
-        or (isinstance(value, dict) and bool(set(value) & set(LANGUAGES) - {SOURCE_LANGUAGE}))
+    return (isinstance(value, dict) and SOURCE_LANGUAGE in value) or (
+        isinstance(value, dict) and bool(set(value) & set(LANGUAGES) - {SOURCE_LANGUAGE})
     )
 
 
@@ -136,35 +137,46 @@ def known_english() -> dict[str, Source]:
     return known
 
 
+def holders() -> dict[str, Path]:
+    """The strings file of every key in `bots/strings/`."""
+    return {key: path for path in sorted(STRINGS_DIR.glob("*.yaml")) for key in load_yaml(path)}
+
+
 def import_file(path: Path) -> int:
     """Import one file; returns how many entries were carried over."""
     entries = load_yaml(path)
     known = known_english()
     inside = path.resolve().parent == STRINGS_DIR
+    owner = {} if inside else holders()
     english: dict[str, Source] = {}
     translations: dict[str, dict[str, Any]] = {}
     for key, value in entries.items():
         if not is_old_format(value):
             continue
         if SOURCE_LANGUAGE in value:
-            english[key] = source_text(key, value[SOURCE_LANGUAGE])
+            text = value[SOURCE_LANGUAGE]
+            if isinstance(text, dict) and "by" in value:
+                text = {**text, "by": value["by"]}
+            english[key] = source_text(key, text)
+            if not inside and key not in owner:
+                raise SystemExit(f"{path}: new key {key!r} belongs in a file inside {STRINGS_DIR}")
         elif key not in known:
             raise SystemExit(f"{path}: {key!r} has no English text and no entry in bots/strings")
         for language, text in value.items():
-            if language != SOURCE_LANGUAGE:
+            if language not in (SOURCE_LANGUAGE, "by"):
                 translations.setdefault(language, {})[key] = text
-    if english and not inside:
-        raise SystemExit(f"{path}: English texts belong in a file inside {STRINGS_DIR}")
-    where = path.resolve().relative_to(ROOT).as_posix() if inside else f"bots/strings/{path.name}"
     for language, texts in sorted(translations.items()):
         po_path, catalog = open_po(language)
         for key, text in texts.items():
+            where = (path if inside else owner[key]).resolve().relative_to(ROOT).as_posix()
             put(catalog, key, english.get(key) or known[key], text, where)
         po_path.parent.mkdir(parents=True, exist_ok=True)
         with po_path.open("wb") as file:
             write_po(file, catalog, omit_header=False)
-    if english:
+    if inside and english:
         rewrite_english(path, english)
+    for target in {owner[key] for key in english if not inside}:
+        rewrite_english(target, {k: v for k, v in english.items() if owner[k] == target})
     return max([len(english)] + [len(texts) for texts in translations.values()])
 
 
