@@ -7,7 +7,7 @@ import time
 from core.commands import Arg, Bot, Command, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import LANGUAGE_NAMES, language_name
 from core.text import Text
 
 
@@ -76,7 +76,8 @@ class General(Bot):
     async def lang(self, ctx: Context, language: str | None) -> None:
         if language is None:
             choices = ", ".join(f"{code} ({LANGUAGE_NAMES[code]})" for code in LANGUAGES)
-            await ctx.reply("lang.current", name=LANGUAGE_NAMES[ctx.language], choices=choices)
+            name = language_name(ctx.language, ctx.language)
+            await ctx.reply("lang.current", name=name, choices=choices)
             return
         self.app.store.db.execute(
             "INSERT INTO user_settings (user_id, language, updated_at) VALUES (?, ?, ?)"
@@ -85,7 +86,7 @@ class General(Bot):
             [ctx.sender, language, time.time()],
         )
         ctx.language = language
-        await ctx.reply("lang.set", name=LANGUAGE_NAMES[language])
+        await ctx.reply("lang.set", name=language_name(language, language))
 
     @command(
         "lang room",

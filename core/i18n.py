@@ -196,13 +196,16 @@ def _number(value: Any, language: str) -> int:
     return {"one": 1, "many": 1_000_000}.get(category, 100)
 
 
-def language_name(code: str, in_language: str | None = None) -> str:
-    """A language's name from CLDR, in `in_language` (default: in itself); else the code."""
+def language_name(code: str, in_language: str | None = None, capital: bool = False) -> str:
+    """A language's name from CLDR in `in_language` (default: in itself) as written inside a
+    sentence ("français", "Deutsch"); `capital` for a list or a menu; else the code."""
     try:
         name = Locale.parse(in_language or code).languages.get(code.lower())
     except (ValueError, UnknownLocaleError):
         name = None
-    return name[:1].upper() + name[1:] if name else code
+    if not name:
+        return code
+    return name[:1].upper() + name[1:] if capital else name
 
 
 def country_name(code: str, in_language: str) -> str:
@@ -214,7 +217,7 @@ def country_name(code: str, in_language: str) -> str:
 
 
 # Each interface language by its own name ("Deutsch", "Français"), for `!lang` and switchers.
-LANGUAGE_NAMES = {code: language_name(code) for code in LANGUAGES}
+LANGUAGE_NAMES = {code: language_name(code, capital=True) for code in LANGUAGES}
 
 
 @cache

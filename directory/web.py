@@ -777,7 +777,7 @@ class SearchView:
         language_options = [
             el("option", name, value=code)
             for code, name in sorted(
-                ((code, language_name(code, ui.language)) for code in LANGUAGE_CODES),
+                ((code, language_name(code, ui.language, capital=True)) for code in LANGUAGE_CODES),
                 key=lambda item: fold(item[1]),
             )
         ]

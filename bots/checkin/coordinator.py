@@ -83,7 +83,8 @@ class CoordinatorCommands:
             try:
                 rule = parse_rule(when)
             except RuleError as error:
-                await ctx.reply("checkin.schedule.bad", typed=when, expected=str(error))
+                expected = error.text(ctx.language)
+                await ctx.reply("checkin.schedule.bad", typed=when, expected=expected)
                 return
             settings.rule, settings.anchor = rule.text, None
         if settings.rule and (when or tz):
