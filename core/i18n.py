@@ -88,22 +88,26 @@ def fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
 
 
-def compile_catalog(po: Path) -> Path:
-    """`messages.mo` next to `po`, compiled again when missing or older than the `.po`."""
+def compiled(po: Path) -> bytes:
+    """The `.mo` of `po`: its `messages.mo` when that is up to date, else compiled now and
+    written there (kept in memory only if the folder is read-only)."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
     mo = po.with_suffix(".mo")
     if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-        return mo
+        return mo.read_bytes()
     with po.open("rb") as source:
         catalog = read_po(source, locale=po.parent.parent.name)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     partial = mo.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, mo)  # atomic: a parallel loader sees the old file or the new one
-    return mo
+    try:
+        partial.write_bytes(buffer.getvalue())
+        os.replace(partial, mo)  # atomic: a parallel loader sees the old file or the new one
+    except OSError:
+        pass
+    return buffer.getvalue()
 
 
 def load_translations(language: str, folder: Path = LOCALE_DIR) -> gettext.NullTranslations:
@@ -111,8 +115,7 @@ def load_translations(language: str, folder: Path = LOCALE_DIR) -> gettext.NullT
     po = folder / language / "LC_MESSAGES" / f"{DOMAIN}.po"
     if not po.exists():
         return gettext.NullTranslations()
-    with compile_catalog(po).open("rb") as mo:
-        return gettext.GNUTranslations(mo)
+    return gettext.GNUTranslations(io.BytesIO(compiled(po)))
 
 
 class Catalog:

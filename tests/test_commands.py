@@ -21,14 +21,14 @@ async def test_help_lists_what_the_asker_may_run(mentornet, person) -> None:
 
     answer = await mentor.ask(room, "!help")
     assert answer.source["content"]["msgtype"] == "m.notice"
-    assert "!ping" in answer.body and "!lang [en|de]" in answer.body
+    assert "!ping" in answer.body and "!lang [en|de|fr|nl]" in answer.body
     assert "!lang room" not in answer.body  # a coordinator command, not for a mentor
 
     answer = await coordinator.ask(room, "!help")
-    assert "!lang room <en|de>" in answer.body
+    assert "!lang room <en|de|fr|nl>" in answer.body
 
     details = await mentor.ask(room, "!help general")
-    assert "!lang room <en|de>" in details.body and "power level 50" in details.body
+    assert "!lang room <en|de|fr|nl>" in details.body and "power level 50" in details.body
 
 
 async def test_mistakes_get_one_clear_line(mentornet, person) -> None:
@@ -37,7 +37,8 @@ async def test_mistakes_get_one_clear_line(mentornet, person) -> None:
     room = await bot.room_with(mentor)
 
     usage = await mentor.ask(room, "!lang klingon")
-    assert "klingon" in usage.body and "Usage: `!lang [en|de]`" in usage.body
+    assert "klingon" in usage.body and "en, de, fr, nl" in usage.body
+    assert "Usage: `!lang [en|de|fr|nl]`" in usage.body
 
     unknown = await mentor.ask(room, "!pnig")
     assert "Did you mean `!ping`" in unknown.body

@@ -5,7 +5,7 @@ language given at the invitation."""
 from __future__ import annotations
 
 from tests.checkin_helpers import make_team
-from tests.network_helpers import create_network, direct_chat, notice_in
+from tests.network_helpers import create_network, direct_chat, invited_rooms, notice_in
 from tests.people import Person
 
 
@@ -64,3 +64,9 @@ async def test_welcome_in_the_language_given_at_the_invitation(mentornet, person
     assert "heeft je uitgenodigd in dit mentornetwerk als nieuwe mentor" in welkom.body
     prompt = await notice_in(joost, chat, "Overeenkomst van Hamburg Mentors")
     assert "Om ze te aanvaarden, reageer je met ✅" in prompt.body
+
+    # A network's own language names its rooms.
+    created = await meta.ask(net.office, '!network create "Mentoren Gent" lang:nl')
+    assert "(language: Nederlands)" in created.body, created.body
+    names = {"general": "Mentoren Gent – Algemeen", "resources": "Mentoren Gent – Materiaal"}
+    assert set(await invited_rooms(meta, names)) == {"general", "resources"}

@@ -24,8 +24,10 @@ Each file holds entries like::
 - A plural names the value that picks its form with `by:` beside the languages (default
   `count`).
 
-Entries already in the new layout are left as they are. Run `make test` afterwards: the
-catalog tests name any key that still lacks a language or whose placeholders differ.
+Entries already in the new layout are left as they are. Afterwards run `make messages`
+(pybabel extract, update and compile: it puts the catalogs in the order of the sources) and
+`make test`: the catalog tests name any key that still lacks a language, whose placeholders
+differ or whose plural forms are missing.
 """
 
 from __future__ import annotations

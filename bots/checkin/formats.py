@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time, get_day_names
+from babel.dates import format_date, format_skeleton, format_time, get_day_names
 from babel.lists import format_list
 
 from core.i18n import Catalog, default_catalog
@@ -21,6 +21,11 @@ def day_text(day: date, language: str) -> str:
     """`Mon 3 Jun 2030`, `Mo. 03.06.2030`, `lun. 3 juin 2030`: the pattern is a catalog text."""
     pattern = default_catalog().template(language, "format.day")
     return format_date(day, pattern, locale=language)
+
+
+def short_day_text(day: date, language: str) -> str:
+    """`Mon, Jun 3` / `Mo., 3. Juni` / `lun. 3 juin`: CLDR's weekday-day-month form."""
+    return format_skeleton("MMMEd", day, locale=language)
 
 
 def clock_text(moment: datetime, language: str) -> str:
