@@ -38,7 +38,10 @@ async def test_import_an_uploaded_file_then_search_and_page(mentornet, person) -
     assert "Organisations 4–6 of" in more.body
 
     stats = await metamentor.ask(room, "!dir stats")
-    assert "BE:" in stats.body and f"mentorNET Hamburg: {count}" in stats.body
+    assert "Belgium:" in stats.body and f"mentorNET Hamburg: {count}" in stats.body
+    await metamentor.ask(room, "!lang fr")
+    french = await metamentor.ask(room, "!dir stats")
+    assert "**Par pays :**" in french.body and "Belgique :" in french.body
 
 
 async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -> None:

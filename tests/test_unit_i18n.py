@@ -55,6 +55,24 @@ def test_every_catalog_is_whole(language: str) -> None:
     assert catalog_problems(CATALOG.entries, language) == []
 
 
+def test_no_strings_wait_in_the_old_side_by_side_layout() -> None:
+    """Texts merged as `key: {en: …, de: …}` work, but belong in the catalogs."""
+    assert sorted(CATALOG.side_by_side) == [], "run: .venv/bin/python tools/import_strings.py FILE"
+
+
+def test_an_old_layout_entry_still_answers_until_it_is_imported(tmp_path: Path) -> None:
+    (tmp_path / "new.yaml").write_text(
+        'invite.sent:\n  en: "I invited {name}."\n  fr: "J\'ai invité {name}."\n'
+        'invite.count:\n  en: {one: "{count} invitation", other: "{count} invitations"}\n',
+        encoding="utf-8",
+    )
+    catalog = Catalog.load(tmp_path)
+    assert catalog.text("fr", "invite.sent", name="Léa").body == "J'ai invité Léa."
+    assert catalog.text("nl", "invite.sent", name="Joost").body == "I invited Joost."
+    assert catalog.text("de", "invite.count", count=2).body == "2 invitations"
+    assert sorted(catalog.side_by_side) == ["invite.count", "invite.sent"]
+
+
 def test_every_command_help_exists_without_placeholders() -> None:
     commands = all_commands()
     assert {"help", "ping", "lang"} <= {cmd.name for cmd in commands}
