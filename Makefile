@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 PORT ?= 8080
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test lint bench setup clean messages
 
 demo: setup  ## make demo [PORT=8080]: the web pages' port (another is picked if it is taken)
 	.venv/bin/python main.py demo --web-port $(PORT)
@@ -24,6 +24,14 @@ bench: setup
 	.venv/bin/python bench/ping_roundtrip.py
 
 setup: .venv/.synced
+
+# Texts: extract the English (bots/strings/*.yaml) into locale/messages.pot, merge it into every
+# catalog (locale/<lang>/LC_MESSAGES/messages.po) and compile them (the bots also compile a
+# stale .mo when they start).
+messages: setup
+	PYTHONPATH=. .venv/bin/pybabel extract -F babel.cfg -o locale/messages.pot .
+	.venv/bin/pybabel update -i locale/messages.pot -d locale --ignore-obsolete
+	.venv/bin/pybabel compile -d locale --statistics
 
 $(UV):
 	$(PYTHON) -m venv .tools

@@ -7,7 +7,7 @@ import time
 from core.commands import Arg, Bot, Command, Role, Scope, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import LANGUAGE_NAMES, language_name
 from core.text import Text
 
 
@@ -64,9 +64,9 @@ class General(Bot):
             featured.sort(key=lambda cmd: _rank(bot.featured, cmd.name))
             names = ", ".join(f"`{self.prefix}{cmd.name}`" for cmd in featured)
             lines.append(ctx.t("help.overview_line", bot=self._title(ctx, bot), names=names))
-        return Text.join(
-            [ctx.t("help.title"), Text.bullets(lines), ctx.t("help.more", prefix=self.prefix)]
-        )
+        languages = ", ".join(f"{LANGUAGE_NAMES[code]} ({code})" for code in LANGUAGES)
+        more = ctx.t("help.more", prefix=self.prefix, languages=languages)
+        return Text.join([ctx.t("help.title"), Text.bullets(lines), more])
 
     @staticmethod
     def _title(ctx: Context, bot: Bot) -> Text:
@@ -110,9 +110,9 @@ class General(Bot):
     @command("lang", Arg("language", optional=True, choices=LANGUAGES), help="lang.help")
     async def lang(self, ctx: Context, language: str | None) -> None:
         if language is None:
-            await ctx.reply(
-                "lang.current", name=LANGUAGE_NAMES[ctx.language], choices=", ".join(LANGUAGES)
-            )
+            choices = ", ".join(f"{code} ({LANGUAGE_NAMES[code]})" for code in LANGUAGES)
+            name = language_name(ctx.language, ctx.language)
+            await ctx.reply("lang.current", name=name, choices=choices)
             return
         self.app.store.db.execute(
             "INSERT INTO user_settings (user_id, language, updated_at) VALUES (?, ?, ?)"
@@ -121,7 +121,7 @@ class General(Bot):
             [ctx.sender, language, time.time()],
         )
         ctx.language = language
-        await ctx.reply("lang.set", name=LANGUAGE_NAMES[language])
+        await ctx.reply("lang.set", name=language_name(language, language))
 
     @command(
         "lang room",

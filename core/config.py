@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-LANGUAGES = ("en", "de")
+from core.languages import LANGUAGES as LANGUAGES
 
 
 class ConfigError(Exception):
@@ -72,11 +72,18 @@ class StorageConfig(_Section):
 class BotsConfig(_Section):
     command_prefix: str = Field(default="!", min_length=1, max_length=3)
     admins: list[str] = Field(default_factory=list)
-    default_language: Literal["en", "de"] = "en"
+    default_language: str = "en"
     max_command_bytes: int = Field(default=16_384, ge=256, le=60_000)
     max_command_age_hours: float = Field(default=24, gt=0)
     tick_seconds: float = Field(default=30, ge=0.1, le=3600)
     accounts: dict[str, AccountConfig] = Field(default_factory=dict)
+
+    @field_validator("default_language")
+    @classmethod
+    def _interface_language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"{value!r} is not one of the languages {', '.join(LANGUAGES)}")
+        return value
 
     @field_validator("admins")
     @classmethod

@@ -17,6 +17,7 @@ from aiohttp import web
 from core.account import Incoming
 from core.commands import Arg, Bot, Command, Option, Role, UsageError, command
 from core.context import Context
+from core.i18n import country_name, language_name
 from core.messaging import MessagingError, attached_file, download
 from core.rooms import MatrixError
 from core.text import Text, shorten
@@ -223,12 +224,13 @@ class DirectoryBot(Bot):
 
     def _summary(self, ctx: Context, shown: ShownOrganization) -> Text:
         org = shown.organization
-        place = ", ".join(part for part in (org.city, org.country) if part) or "—"
+        country = org.country and country_name(org.country, ctx.language)
+        place = ", ".join(part for part in (org.city, country) if part) or "—"
         return ctx.t(
             "dir.search.item",
             name=org.name,
             place=place,
-            languages=", ".join(org.languages) or "—",
+            languages=_languages(org.languages, ctx.language),
             website=org.website or "—",
             networks=", ".join(sorted({source.network for source in shown.sources})),
             id=shown.id,
@@ -267,7 +269,12 @@ class DirectoryBot(Bot):
         for location in org.locations:
             place = ", ".join(
                 p
-                for p in (location.address_1, location.postal_code, location.city, location.country)
+                for p in (
+                    location.address_1,
+                    location.postal_code,
+                    location.city,
+                    location.country and country_name(location.country, ctx.language),
+                )
                 if p
             )
             facts.append(ctx.t("dir.field.location", value=place))
@@ -277,7 +284,7 @@ class DirectoryBot(Bot):
                     "dir.field.service",
                     name=service.name,
                     groups=", ".join(service.target_groups) or "—",
-                    languages=", ".join(service.languages) or "—",
+                    languages=_languages(service.languages, ctx.language),
                 )
             )
         sources = [
@@ -295,7 +302,8 @@ class DirectoryBot(Bot):
     async def stats(self, ctx: Context) -> None:
         stats = self.directory.stats()
         countries = [
-            ctx.t("dir.stats.row", label=k, count=v) for k, v in stats["by_country"].items()
+            ctx.t("dir.stats.row", label=country_name(k, ctx.language), count=v)
+            for k, v in stats["by_country"].items()
         ]
         networks = [
             ctx.t("dir.stats.row", label=k, count=v) for k, v in stats["by_network"].items()
@@ -450,3 +458,8 @@ def _apply_nested(
 
 def _date(origin_ts: int) -> str:
     return datetime.fromtimestamp(origin_ts / 1000).strftime("%Y-%m-%d %H:%M") if origin_ts else "—"
+
+
+def _languages(codes: list[str], language: str) -> str:
+    """Language codes by their CLDR names in the reader's language, or — for none."""
+    return ", ".join(language_name(code, language) for code in codes) or "—"

@@ -36,9 +36,13 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from aiohttp import web
+from babel.numbers import format_decimal
 
 from core.config import Config
-from directory.codes import COUNTRIES, COUNTRY_HINTS, LANGUAGES
+from core.i18n import LANGUAGE_NAMES, country_name, default_catalog, language_name
+from core.languages import LANGUAGES
+from directory.codes import COUNTRIES, COUNTRY_HINTS
+from directory.codes import LANGUAGES as LANGUAGE_CODES
 from directory.hsds import Organization, fold
 from directory.store import MAX_PER_PAGE, Directory, SearchPage, ShownOrganization, Source
 
@@ -49,219 +53,27 @@ MAX_QUERY = 200  # characters of free text
 MAX_FILTER = 100  # characters of a city, target group or service filter
 CHART_BARS = 20  # countries drawn in the chart; the table lists them all
 STATS_SECONDS = 10.0
-UI_LANGUAGES = ("en", "de")
+UI_LANGUAGES = LANGUAGES
 
 # --- texts -----------------------------------------------------------------------------------
 
-# Every fixed text of the pages, in English and German (a tuple, so neither can be missing).
-TEXTS: dict[str, tuple[str, str]] = {
-    "site": ("European mentoring directory", "Europäisches Mentoring-Verzeichnis"),
-    "heading": ("Find mentoring organisations", "Mentoring-Organisationen finden"),
-    "summary": (
-        "Organisations: {organizations} · Networks: {networks}",
-        "Organisationen: {organizations} · Netzwerke: {networks}",
-    ),
-    "skip_main": ("Skip to the content", "Zum Inhalt springen"),
-    "languages_nav": ("Language of this page", "Sprache dieser Seite"),
-    "label_q": ("Search words", "Suchwörter"),
-    "hint_q": (
-        "Name, place, service or topic, e.g. mentoring refugees",
-        "Name, Ort, Angebot oder Thema, z. B. Mentoring Geflüchtete",
-    ),
-    "filters": ("Filters", "Filter"),
-    "label_country": ("Country", "Land"),
-    "any_country": ("All countries", "Alle Länder"),
-    "label_city": ("City", "Stadt"),
-    "label_lang": ("Language spoken", "Gesprochene Sprache"),
-    "hint_lang": ("Two-letter code, e.g. de", "Zwei Buchstaben, z. B. de"),
-    "label_target_group": ("Target group", "Zielgruppe"),
-    "label_service": ("Service", "Angebot"),
-    "submit": ("Search", "Suchen"),
-    "reset": ("Clear search and filters", "Suche und Filter zurücksetzen"),
-    "results": ("Results", "Ergebnisse"),
-    "found_one": ("1 organisation found", "1 Organisation gefunden"),
-    "found_many": ("{total} organisations found", "{total} Organisationen gefunden"),
-    "found_more": (
-        "More than {total} organisations found",
-        "Mehr als {total} Organisationen gefunden",
-    ),
-    "showing": ("Showing {first}–{last}.", "Angezeigt: {first}–{last}."),
-    "none": (
-        "No organisation matches. Other words or fewer filters may help.",
-        "Keine Organisation passt. Andere Wörter oder weniger Filter können helfen.",
-    ),
-    "beyond": (
-        "This page is past the last one.",
-        "Diese Seite liegt hinter der letzten.",
-    ),
-    "unranked": (
-        "Many matches: organisations with these words in their name come first, then the newest.",
-        "Viele Treffer: zuerst Organisationen mit diesen Wörtern im Namen, dann die neuesten.",
-    ),
-    "place": ("Place", "Ort"),
-    "languages": ("Languages", "Sprachen"),
-    "website": ("Website", "Website"),
-    "listed_by": ("Listed by", "Gelistet von"),
-    "pages": ("Result pages", "Ergebnisseiten"),
-    "previous": ("Previous page", "Vorige Seite"),
-    "next": ("Next page", "Nächste Seite"),
-    "first_page": ("First page", "Erste Seite"),
-    "last_page": ("Last page", "Letzte Seite"),
-    "page_of": ("Page {page} of {pages}", "Seite {page} von {pages}"),
-    "page_n": ("Page {page}", "Seite {page}"),
-    "chart_heading": ("Organisations per country", "Organisationen pro Land"),
-    "chart_title": (
-        "Bar chart: organisations per country",
-        "Balkendiagramm: Organisationen pro Land",
-    ),
-    "chart_title_top": (
-        "Bar chart: organisations per country, the {count} countries with the most",
-        "Balkendiagramm: Organisationen pro Land, die {count} Länder mit den meisten",
-    ),
-    "chart_caption": (
-        "The {count} countries with the most organisations; the table lists all {all}.",
-        "Die {count} Länder mit den meisten Organisationen; die Tabelle nennt alle {all}.",
-    ),
-    "chart_table": ("All numbers as a table", "Alle Zahlen als Tabelle"),
-    "col_country": ("Country", "Land"),
-    "col_count": ("Organisations", "Organisationen"),
-    "empty_directory": (
-        "No organisations are listed yet.",
-        "Noch sind keine Organisationen eingetragen.",
-    ),
-    "back": ("All organisations", "Alle Organisationen"),
-    "also_known": ("Also known as", "Auch bekannt als"),
-    "email": ("E-mail", "E-Mail"),
-    "phones": ("Phone", "Telefon"),
-    "legal_status": ("Legal status", "Rechtsform"),
-    "year": ("Founded", "Gegründet"),
-    "locations": ("Locations", "Standorte"),
-    "services": ("Services", "Angebote"),
-    "target_groups": ("Target groups", "Zielgruppen"),
-    "eligibility": ("Who can take part", "Wer teilnehmen kann"),
-    "fees": ("Fees", "Kosten"),
-    "sources": ("Where this entry comes from", "Woher dieser Eintrag stammt"),
-    "sources_intro": (
-        "Networks publish their entries in their Matrix directory rooms. Listed by several, "
-        "an organisation shows all their services, languages and places; other details come "
-        "from the most complete entry (listed first) that has them.",
-        "Netzwerke veröffentlichen ihre Einträge in ihren Matrix-Verzeichnisräumen. Von "
-        "mehreren gelistet, zeigt eine Organisation alle ihre Angebote, Sprachen und Orte; "
-        "die übrigen Angaben stammen aus dem vollständigsten Eintrag (zuerst genannt), der "
-        "sie enthält.",
-    ),
-    "col_network": ("Network", "Netzwerk"),
-    "col_homeserver": ("Homeserver", "Homeserver"),
-    "col_room": ("Room", "Raum"),
-    "col_event": ("Event", "Ereignis"),
-    "col_published": ("Published", "Veröffentlicht"),
-    "as_json": ("This entry as HSDS JSON", "Dieser Eintrag als HSDS-JSON"),
-    "not_found_title": ("Organisation not found", "Organisation nicht gefunden"),
-    "not_found": (
-        "No organisation with this id is listed (any more).",
-        "Keine Organisation mit dieser Kennung ist (mehr) eingetragen.",
-    ),
-    "error_heading": ("Please check the search", "Bitte die Suche prüfen"),
-    "api": ("JSON API", "JSON-API"),
-    "openapi": ("API description (OpenAPI)", "API-Beschreibung (OpenAPI)"),
-    "about": (
-        "Mentoring networks publish these entries in Matrix rooms; they are mirrored here. "
-        "No personal data is shown.",
-        "Mentoring-Netzwerke veröffentlichen diese Einträge in Matrix-Räumen; hier werden sie "
-        "gespiegelt. Personenbezogene Daten werden nicht angezeigt.",
-    ),
-    # Why a parameter was refused (the API says it in English).
-    "err.repeated": ("given more than once", "mehrfach angegeben"),
-    "err.number": (
-        "must be a whole number from 1 to {max}",
-        "muss eine ganze Zahl von 1 bis {max} sein",
-    ),
-    "err.country": (
-        "{value} is not a country code (two letters after ISO 3166-1, e.g. BE)",
-        "{value} ist kein Ländercode (zwei Buchstaben nach ISO 3166-1, z. B. BE)",
-    ),
-    "err.country_hint": (
-        "{value} is not a country code; did you mean {hint}?",
-        "{value} ist kein Ländercode; gemeint ist wohl {hint}.",
-    ),
-    "err.lang": (
-        "{value} is not a language code (two letters after ISO 639-1, e.g. de)",
-        "{value} ist kein Sprachcode (zwei Buchstaben nach ISO 639-1, z. B. de)",
-    ),
-    "err.too_long": ("longer than {max} characters", "länger als {max} Zeichen"),
-    "err.control": ("contains control characters", "enthält Steuerzeichen"),
-    "err.both": ("give q or search, not both", "nur q oder search angeben, nicht beide"),
-}
-
-# Names of the countries and languages a European directory mostly shows; others show codes.
-_COUNTRY_NAMES = """
-AD Andorra|Andorra; AL Albania|Albanien; AM Armenia|Armenien; AT Austria|Österreich;
-AZ Azerbaijan|Aserbaidschan; BA Bosnia and Herzegovina|Bosnien und Herzegowina;
-BE Belgium|Belgien; BG Bulgaria|Bulgarien; BY Belarus|Belarus; CA Canada|Kanada;
-CH Switzerland|Schweiz; CY Cyprus|Zypern; CZ Czechia|Tschechien; DE Germany|Deutschland;
-DK Denmark|Dänemark; EE Estonia|Estland; ES Spain|Spanien; FI Finland|Finnland;
-FR France|Frankreich; GB United Kingdom|Vereinigtes Königreich; GE Georgia|Georgien;
-GR Greece|Griechenland; HR Croatia|Kroatien; HU Hungary|Ungarn; IE Ireland|Irland;
-IS Iceland|Island; IT Italy|Italien; LI Liechtenstein|Liechtenstein; LT Lithuania|Litauen;
-LU Luxembourg|Luxemburg; LV Latvia|Lettland; MC Monaco|Monaco; MD Moldova|Moldau;
-ME Montenegro|Montenegro; MK North Macedonia|Nordmazedonien; MT Malta|Malta;
-NL Netherlands|Niederlande; NO Norway|Norwegen; PL Poland|Polen; PT Portugal|Portugal;
-RO Romania|Rumänien; RS Serbia|Serbien; RU Russia|Russland; SE Sweden|Schweden;
-SI Slovenia|Slowenien; SK Slovakia|Slowakei; SM San Marino|San Marino; TR Türkiye|Türkei;
-UA Ukraine|Ukraine; US United States|Vereinigte Staaten; VA Vatican City|Vatikanstadt
-"""
-_LANGUAGE_NAMES = """
-am Amharic|Amharisch; ar Arabic|Arabisch; bg Bulgarian|Bulgarisch; bs Bosnian|Bosnisch;
-cs Czech|Tschechisch; da Danish|Dänisch; de German|Deutsch; el Greek|Griechisch;
-en English|Englisch; es Spanish|Spanisch; et Estonian|Estnisch; fa Persian|Persisch;
-fi Finnish|Finnisch; fr French|Französisch; ga Irish|Irisch; hr Croatian|Kroatisch;
-hu Hungarian|Ungarisch; it Italian|Italienisch; ka Georgian|Georgisch; ku Kurdish|Kurdisch;
-lb Luxembourgish|Luxemburgisch; lt Lithuanian|Litauisch; lv Latvian|Lettisch;
-mt Maltese|Maltesisch; nl Dutch|Niederländisch; no Norwegian|Norwegisch; pl Polish|Polnisch;
-ps Pashto|Paschtu; pt Portuguese|Portugiesisch; ro Romanian|Rumänisch; ru Russian|Russisch;
-sk Slovak|Slowakisch; sl Slovenian|Slowenisch; so Somali|Somali; sq Albanian|Albanisch;
-sr Serbian|Serbisch; sv Swedish|Schwedisch; ti Tigrinya|Tigrinya; tr Turkish|Türkisch;
-uk Ukrainian|Ukrainisch; ur Urdu|Urdu; zh Chinese|Chinesisch
-"""
-
-
-def _names(table: str) -> dict[str, tuple[str, str]]:
-    names = {}
-    for entry in table.split(";"):
-        code, _, rest = entry.strip().partition(" ")
-        english, german = rest.split("|")
-        names[code] = (english, german)
-    return names
-
-
-COUNTRY_NAMES = _names(_COUNTRY_NAMES)
-LANGUAGE_NAMES = _names(_LANGUAGE_NAMES)
+# The page texts are catalog messages `web.dir.<key>` (bots/strings/web.yaml and locale/).
 
 
 def text(language: str, key: str, **values: Any) -> str:
-    """A fixed text in `language` (en or de), with `values` filled in (escaped later)."""
-    template = TEXTS[key][UI_LANGUAGES.index(language)]
-    return template.format(**values) if values else template
+    """A fixed text of the page in `language`, with `values` filled in (escaped later); a
+    number among them chooses the plural form and is written the language's way."""
+    return default_catalog().string(language, f"web.dir.{key}", **values)
 
 
 def number(value: int, language: str) -> str:
-    """`12,345` in English, `12.345` in German."""
-    grouped = f"{value:,}"
-    return grouped.replace(",", ".") if language == "de" else grouped
-
-
-def country_name(code: str, language: str) -> str:
-    names = COUNTRY_NAMES.get(code)
-    return names[UI_LANGUAGES.index(language)] if names else code
-
-
-def language_name(code: str, language: str) -> str:
-    names = LANGUAGE_NAMES.get(code)
-    return names[UI_LANGUAGES.index(language)] if names else code
+    """`12,345` in English, `12.345` in German, `12 345` in French."""
+    return format_decimal(value, locale=language)
 
 
 def pick_language(accept_language: str | None, override: str | None = None) -> str:
-    """`override` (?hl=) if it is en or de, else the best of en/de in Accept-Language, else en."""
+    """`override` (?hl=) if it is an interface language, else the best of them in
+    Accept-Language, else English."""
     if override in UI_LANGUAGES:
         return override
     best, best_q = "en", 0.0
@@ -427,7 +239,7 @@ def _language(value: str | None) -> str | None:
     if value is None:
         return None
     code = value.lower()
-    if code in LANGUAGES:
+    if code in LANGUAGE_CODES:
         return code
     raise BadParameter("lang", "err.lang", value=json.dumps(value[:20], ensure_ascii=False))
 
@@ -822,7 +634,7 @@ def layout(ui: Ui, title: str, body: Iterable[Child], *, alternate: str | None =
                 aria_current="true" if code == ui.language else None,
             ),
         )
-        for code, name in (("en", "English"), ("de", "Deutsch"))
+        for code, name in LANGUAGE_NAMES.items()
     ]
     head = el(
         "head",
@@ -965,7 +777,7 @@ class SearchView:
         language_options = [
             el("option", name, value=code)
             for code, name in sorted(
-                ((code, language_name(code, ui.language)) for code in LANGUAGE_NAMES),
+                ((code, language_name(code, ui.language, capital=True)) for code in LANGUAGE_CODES),
                 key=lambda item: fold(item[1]),
             )
         ]
@@ -1039,7 +851,7 @@ class SearchView:
         if not result.exact_total:
             heading = ui.t("found_more", total=total)
         else:
-            heading = ui.t("found_one") if result.total == 1 else ui.t("found_many", total=total)
+            heading = ui.t("found", total=result.total)
         if not result.total:
             note = el("p", ui.t("none"))
         elif not result.items:

@@ -23,7 +23,7 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     chat = team.chats
 
     away = await anna.ask(chat[anna.user_id], "!checkin pause until 2030-06-05")
-    assert "bis einschließlich Mi 05.06.2030 pausiert" in away.body
+    assert "bis einschließlich Mi. 05.06.2030 pausiert" in away.body
     past = await anna.ask(chat[anna.user_id], "!checkin pause until 2020-01-01")
     assert "schon vorbei" in past.body
     await team.meta.ask(team.office, "!checkin settings remind:1h close:3h")

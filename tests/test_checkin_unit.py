@@ -46,9 +46,21 @@ BERLIN, NEW_YORK, TOKYO = (
         ("alle 2 Wochen am Do 18:30 Uhr", "every 2 weeks on thu 18:30"),
         ("jeden Montag 9.00", "mon 09:00"),
         ("monatlich am 1. 10:00", "monthly on 1 10:00"),
+        ("jeden Montag 18:00", "mon 18:00"),
+        ("every monday 18:00", "mon 18:00"),
+        ("every month on the 1st 10:00", "monthly on 1 10:00"),
+        ("tous les lundis 18:00", "mon 18:00"),
+        ("toutes les 2 semaines le jeudi 18h30", "every 2 weeks on thu 18:30"),
+        ("lundi et jeudi à 18h", "mon,thu 18:00"),
+        ("tous les mois le dernier jour 10:00", "monthly on last 10:00"),
+        ("tous les jours 08:30", "daily 08:30"),
+        ("elke maandag 18:00", "mon 18:00"),
+        ("om de 2 weken op donderdag 18:30", "every 2 weeks on thu 18:30"),
+        ("maandelijks op 1 10:00", "monthly on 1 10:00"),
+        ("dagelijks om 8:30", "daily 08:30"),
     ],
 )
-def test_rules_read_english_and_german(text: str, canonical: str) -> None:
+def test_rules_read_english_german_french_and_dutch(text: str, canonical: str) -> None:
     rule = parse_rule(text)
     assert rule.text == canonical
     assert parse_rule(rule.text) == rule
@@ -61,6 +73,14 @@ def test_rules_read_english_and_german(text: str, canonical: str) -> None:
 def test_rules_refuse_what_they_cannot_read(text: str) -> None:
     with pytest.raises(RuleError):
         parse_rule(text)
+
+
+def test_a_refused_rule_says_what_it_expected_in_the_readers_language() -> None:
+    with pytest.raises(RuleError) as refused:
+        parse_rule("funday 18:00")
+    assert str(refused.value) == "a weekday like mon or thu (not “funday”)"
+    assert refused.value.text("fr") == "un jour de la semaine comme lundi ou jeu (pas « funday »)"
+    assert refused.value.text("nl").startswith("een weekdag zoals maandag")
 
 
 def test_weekly_slots_and_each_zone_gets_it_at_its_own_nine() -> None:

@@ -24,15 +24,16 @@ async def test_help_lists_what_the_asker_may_run(mentornet, person) -> None:
     assert len(answer.body.splitlines()) <= 16, answer.body  # one short line per bot
     assert "Basics: `!help`, `!lang`, `!ping`" in answer.body
     assert "Directory of organisations: `!dir search`" in answer.body
+    assert "Languages: English (en), Deutsch (de), Français (fr), Nederlands (nl)" in answer.body
     assert "!lang room" not in answer.body  # a coordinator command, not for a mentor
 
     general = await mentor.ask(room, "!help general")
-    assert "`!lang [en|de]`" in general.body and "!lang room" not in general.body
+    assert "`!lang [en|de|fr|nl]`" in general.body and "!lang room" not in general.body
     general = await coordinator.ask(room, "!help general")
-    assert "`!lang room <en|de>`" in general.body
+    assert "`!lang room <en|de|fr|nl>`" in general.body
 
     details = await mentor.ask(room, "!help lang room")
-    assert details.body.startswith("**`!lang room <en|de>`**"), details.body
+    assert details.body.startswith("**`!lang room <en|de|fr|nl>`**"), details.body
     assert "Only a coordinator or Meta-Mentor (power level 50 or more) may use it." in details.body
     assert "You may not use it here." in details.body and "`!lang room de`" in details.body
     assert "You may not" not in (await coordinator.ask(room, "!help lang room")).body
@@ -51,7 +52,8 @@ async def test_mistakes_get_one_clear_line(mentornet, person) -> None:
     room = await bot.room_with(mentor)
 
     usage = await mentor.ask(room, "!lang klingon")
-    assert "klingon" in usage.body and "Usage: `!lang [en|de]`" in usage.body
+    assert "klingon" in usage.body and "en, de, fr, nl" in usage.body
+    assert "Usage: `!lang [en|de|fr|nl]`" in usage.body
 
     unknown = await mentor.ask(room, "!pnig")
     assert "Did you mean `!ping`" in unknown.body

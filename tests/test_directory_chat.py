@@ -41,7 +41,10 @@ async def test_import_an_uploaded_file_then_search_and_page(mentornet, person) -
     assert "Organisations 4–6 of" in more.body
 
     stats = await metamentor.ask(room, "!dir stats")
-    assert "BE:" in stats.body and f"mentorNET Hamburg: {count}" in stats.body
+    assert "Belgium:" in stats.body and f"mentorNET Hamburg: {count}" in stats.body
+    await metamentor.ask(room, "!lang fr")
+    french = await metamentor.ask(room, "!dir stats")
+    assert "**Par pays :**" in french.body and "Belgique :" in french.body
 
 
 async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -> None:
@@ -58,7 +61,7 @@ async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -
     answer = await metamentor.wait_for_reply(
         room, await reply_to(metamentor, room, upload, "!dir import")
     )
-    assert "Nothing was imported: 2 problem(s)" in answer.body
+    assert "Nothing was imported: 2 problems" in answer.body
     assert "line 3" in answer.body and "line 4" in answer.body and "XX" in answer.body
     assert "No organisation" in (await metamentor.ask(room, "!dir search Good")).body
 

@@ -25,7 +25,6 @@ from directory.bot import DirectoryBot
 from directory.hsds import RecordError, fold, to_published, validate
 from directory.store import Directory, Provenance, SearchPage, ShownOrganization, Source
 from directory.web import (
-    TEXTS,
     Query,
     SearchView,
     Ui,
@@ -342,18 +341,29 @@ async def test_page_language_follows_accept_language_and_hl(site: Site) -> None:
     _, english, _ = await site.get("/directory", language="de", hl="en", q="gent")
     assert '<html lang="en">' in english and "Find mentoring organisations" in english
     assert "hl=en" in english.split('class="results"', 1)[1]  # links keep the choice
-    _, fallback, _ = await site.get("/directory", language="fr-FR,fr;q=0.9")
+    _, french, _ = await site.get("/directory", language="fr-FR,fr;q=0.9")
+    assert '<html lang="fr">' in french and "Trouver des organisations de mentorat" in french
+    assert "Belgique" in french and "Organisations par pays" in french
+    for code, name in (
+        ("en", "English"),
+        ("de", "Deutsch"),
+        ("fr", "Français"),
+        ("nl", "Nederlands"),
+    ):
+        assert f'hreflang="{code}" lang="{code}"' in french and f">{name}</a>" in french
+    _, dutch, _ = await site.get("/directory", language="nl-BE,nl;q=0.9,en;q=0.5")
+    assert '<html lang="nl">' in dutch and "Mentororganisaties vinden" in dutch
+    assert "België" in dutch
+    _, fallback, _ = await site.get("/directory", language="pl-PL,pl;q=0.9")
     assert '<html lang="en">' in fallback
 
 
-def test_every_text_has_english_and_german() -> None:
-    for key, (english, german) in TEXTS.items():
-        assert english.strip() and german.strip(), key
-        assert re.findall(r"{\w+}", english) == re.findall(r"{\w+}", german), key
+def test_the_page_language_follows_accept_language() -> None:
     assert pick_language("en-GB;q=0.5, de;q=0.8") == "de"
     assert pick_language("de;q=0, en") == "en"
     assert pick_language(None) == "en"
     assert pick_language("de", "en") == "en" and pick_language("en", "xx") == "en"
+    assert pick_language("fr-BE, nl;q=0.8") == "fr" and pick_language("en", "nl") == "nl"
 
 
 async def test_chart_of_entries_per_country(site: Site) -> None:

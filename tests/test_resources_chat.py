@@ -71,10 +71,10 @@ async def test_share_search_duplicates_rating_and_removal(mentornet, person) -> 
     )
 
     found = await ben.ask(room, "!res search mentoring")
-    assert "2 found" in found.body and "#1 Mentoring guide" in found.body
+    assert "**2 resources found**" in found.body and "#1 Mentoring guide" in found.body
     assert "#2 Leitfaden" in found.body
     german = await ben.ask(room, "!res search mentoring lang:de")
-    assert "1 found" in german.body and "Leitfaden" in german.body
+    assert "**1 resource found**" in german.body and "Leitfaden" in german.body
     assert "#1 Mentoring guide" in (await ben.ask(room, "!res search #onboarding")).body
     assert "#mentoring (2)" in (await ben.ask(room, "!res tags")).body
     assert "Nothing matches" in (await ben.ask(room, "!res search koordinaton lang:en")).body

@@ -165,7 +165,7 @@ async def test_b_catches_up_after_downtime_without_losing_or_doubling(europe) ->
     # The second guide changed (a tag more): posted anew, its older post redacted.
     await until(lambda: titles() == ["Second guide", "Third guide"], timeout=40)
     found = await reader.ask(room_b, "!res search guide scope:europe")
-    assert "2 found" in found.body and "First guide" not in found.body
+    assert "2 resources found" in found.body and "First guide" not in found.body
     assert "#tagged" in found.body and found.body.count("Second guide") == 1
 
     await bot_b.stop()  # a restart with nothing new changes nothing

@@ -90,4 +90,7 @@ async def test_the_page_escapes_everything_and_links_only_web_addresses(site) ->
     assert "<code>mxc://b.example/abc</code>" in page and 'href="mxc:' not in page
     assert "Materialien gefunden" in page and "Internal notes" not in page
     found = await (await client.get("/resources?q=guide&hl=en")).text()
-    assert "1 resources found" in found and "Leitfaden" not in found
+    assert "1 resource found" in found and "Leitfaden" not in found
+    french = await client.get("/resources?q=guide", headers={"Accept-Language": "fr-BE"})
+    page = await french.text()
+    assert '<html lang="fr">' in page and "1 ressource trouvée" in page

@@ -140,8 +140,8 @@ async def test_shared_goals_with_progress_announced_when_reached(c: Community) -
 
     update = await c.meta.ask(office, '!goal update 1 60 "six trained, four to go"')
     assert update.body == ("Goal #1 of Sustain Net (Train ten new mentors) is now at **60%**.")
-    milestone = await notice_in(c.meta, c.net.announcements, "done:")
-    assert milestone.body.startswith("📈 **50% done:** Train ten new mentors (#1) is now at 60%.")
+    milestone = await notice_in(c.meta, c.net.announcements, "Past 50%")
+    assert milestone.body.startswith("📈 **Past 50%:** Train ten new mentors (#1) is now at 60%.")
     await c.meta.ask(office, "!goal update 1 55")  # no milestone passed again: no news
     await c.meta.ask(office, "!goal update 1 60")
     shown = await c.nora.ask(chat, "!goals")
@@ -150,7 +150,7 @@ async def test_shared_goals_with_progress_announced_when_reached(c: Community) -
     assert "**#2** Open a second network in Leipzig — ▱▱▱▱▱▱▱▱▱▱ 0%" in shown.body
 
     await c.meta.ask(office, "!goal update 1 80")
-    await notice_in(c.meta, c.net.announcements, "75% done:")
+    await notice_in(c.meta, c.net.announcements, "Past 75%")
     await c.meta.ask(office, "!goal update 1 100 all ten trained")
     post = await notice_in(c.meta, c.net.announcements, "Goal reached:")
     assert post.body.startswith("🎉 **Goal reached:** Train ten new mentors (#1).")

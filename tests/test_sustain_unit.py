@@ -91,13 +91,13 @@ def test_fold_never_splits_a_character() -> None:
     assert folded.replace("\r\n ", "") == "DESCRIPTION:" + "€" * 100
 
 
-def test_default_selfcheck_covers_the_quality_criteria_in_both_languages() -> None:
+def test_default_selfcheck_covers_the_quality_criteria_in_every_language() -> None:
     questions = load_questions(QUESTIONS_FILE)
     areas = {"recruitment", "training", "matching", "support", "closure", "evaluation",
              "governance"}  # fmt: skip
     assert set(questions.areas) == areas
     assert {q.area for q in questions.questions} == areas
-    assert all(set(q.text) == {"en", "de"} for q in questions.questions)
+    assert all(set(q.text) == {"en", "de", "fr", "nl"} for q in questions.questions)
 
 
 def test_selfcheck_file_mistakes_are_named(tmp_path: Path) -> None:

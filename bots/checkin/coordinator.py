@@ -83,7 +83,8 @@ class CoordinatorCommands:
             try:
                 rule = parse_rule(when)
             except RuleError as error:
-                await ctx.reply("checkin.schedule.bad", typed=when, expected=str(error))
+                expected = error.text(ctx.language)
+                await ctx.reply("checkin.schedule.bad", typed=when, expected=expected)
                 return
             settings.rule, settings.anchor = rule.text, None
         if settings.rule and (when or tz):
@@ -212,8 +213,7 @@ class CoordinatorCommands:
         "checkin question add",
         Arg("text", rest=True),
         options=[
-            Option("en", placeholder='"…"'),
-            Option("de", placeholder='"…"'),
+            *(Option(code, placeholder='"…"') for code in LANGUAGES),
             Option("kind", choices=KINDS),
             NETWORK,
         ],
@@ -224,16 +224,15 @@ class CoordinatorCommands:
         self: Checkin,
         ctx: Context,
         text: str,
-        en: str | None,
-        de: str | None,
         kind: str | None,
         network: str | None,
+        **translations: str | None,
     ) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return
         texts = {ctx.language: text.strip()} | {
-            k: v.strip() for k, v in (("en", en), ("de", de)) if v and v.strip()
+            k: v.strip() for k, v in translations.items() if v and v.strip()
         }
         if any(len(value) > MAX_QUESTION_LENGTH for value in texts.values()):
             await ctx.reply("checkin.question.too_long", limit=MAX_QUESTION_LENGTH)

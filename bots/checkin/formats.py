@@ -1,4 +1,4 @@
-"""Dates, times and durations as people read them, in English or German."""
+"""Dates, times and durations as people read them, in their language (CLDR data via Babel)."""
 
 from __future__ import annotations
 
@@ -6,40 +6,42 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from core.i18n import Catalog
+from babel.dates import format_date, format_skeleton, format_time, get_day_names
+from babel.lists import format_list
+
+from core.i18n import Catalog, default_catalog
 
 if TYPE_CHECKING:
     from bots.checkin.rules import Rule
 
-_WEEKDAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "de": ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"),
-}
-_LONG_WEEKDAYS = {
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
-}
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def day_text(day: date, language: str) -> str:
-    """`Mon 3 Jun 2030` / `Mo 03.06.2030`."""
-    weekday = _WEEKDAYS.get(language, _WEEKDAYS["en"])[day.weekday()]
-    if language == "de":
-        return f"{weekday} {day:%d.%m.%Y}"
-    return f"{weekday} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+    """`Mon 3 Jun 2030`, `Mo. 03.06.2030`, `lun. 3 juin 2030`: the pattern is a catalog text."""
+    pattern = default_catalog().template(language, "format.day")
+    return format_date(day, pattern, locale=language)
+
+
+def short_day_text(day: date, language: str) -> str:
+    """`Mon, Jun 3` / `Mo., 3. Juni` / `lun. 3 juin`: CLDR's weekday-day-month form."""
+    return format_skeleton("MMMEd", day, locale=language)
+
+
+def clock_text(moment: datetime, language: str) -> str:
+    """`09:00` (the pattern is a catalog text)."""
+    return format_time(moment, default_catalog().template(language, "format.time"), locale=language)
 
 
 def weekday_name(day: str, language: str) -> str:
-    """`thu` → Thursday / Donnerstag."""
-    index = ("mon", "tue", "wed", "thu", "fri", "sat", "sun").index(day)
-    return _LONG_WEEKDAYS.get(language, _LONG_WEEKDAYS["en"])[index]
+    """`thu` → Thursday / Donnerstag / jeudi / donderdag."""
+    return str(get_day_names("wide", locale=language)[DAYS.index(day)])
 
 
 def moment_text(timestamp: float, zone: ZoneInfo, language: str) -> str:
     """`Mon 3 Jun 2030, 09:00 (Europe/Berlin)`."""
     local = datetime.fromtimestamp(timestamp, UTC).astimezone(zone)
-    return f"{day_text(local.date(), language)}, {local:%H:%M} ({zone.key})"
+    return f"{day_text(local.date(), language)}, {clock_text(local, language)} ({zone.key})"
 
 
 def local_day(timestamp: float, zone: ZoneInfo) -> date:
@@ -47,15 +49,16 @@ def local_day(timestamp: float, zone: ZoneInfo) -> date:
 
 
 def delay_text(seconds: float, language: str) -> str:
-    """`2 h 5 min`, `3 d 4 h` (the same in German)."""
+    """`2 h 5 min`, `3 d 4 h` (the units are catalog texts)."""
     minutes = max(0, round(seconds / 60))
     days, rest = divmod(minutes, 1440)
     hours, minutes = divmod(rest, 60)
+    catalog = default_catalog()
     if days:
-        return f"{days} {'T' if language == 'de' else 'd'} {hours} h"
+        return catalog.text(language, "format.delay.days", days=days, hours=hours).body
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
+        return catalog.text(language, "format.delay.hours", hours=hours, minutes=minutes).body
+    return catalog.text(language, "format.delay.minutes", minutes=minutes).body
 
 
 def percent(part: int, whole: int) -> str:
@@ -73,7 +76,6 @@ def describe_rule(catalog: Catalog, rule: Rule, language: str) -> str:
         return catalog.text(
             language, "checkin.rule.monthly", day=rule.day_of_month, time=clock
         ).body
-    joiner = " und " if language == "de" else " and "
-    days = joiner.join(weekday_name(day, language) for day in rule.days)
+    days = format_list([weekday_name(day, language) for day in rule.days], locale=language)
     key = "checkin.rule.weekly" if rule.interval == 1 else "checkin.rule.weeks"
     return catalog.text(language, key, days=days, weeks=rule.interval, time=clock).body

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots.checkin import chart
 from bots.checkin.export import export_csv
-from bots.checkin.formats import day_text, local_day, percent
+from bots.checkin.formats import day_text, local_day, percent, short_day_text
 from bots.checkin.stats import Stats, collect
 from bots.network.common import is_private, open_dm
 from bots.network.schema import NetworkRow
@@ -48,10 +48,8 @@ class ReportCommands:
             await ctx.reply("checkin.stats.none", network=net.name, weeks=weeks)
             return
         zone_ = self.data.settings(net.id).zone
-        days = [
-            day_text(local_day(r.round.started_at or r.round.due_at, zone_), ctx.language)
-            for r in stats.rounds
-        ]
+        dates = [local_day(r.round.started_at or r.round.due_at, zone_) for r in stats.rounds]
+        days = [day_text(day, ctx.language) for day in dates]
         room_id = await self._answer(ctx, net, self._stats_text(t, net, stats, days, weeks))
         labels = chart.Labels(
             title=t("checkin.chart.title", network=net.name, weeks=weeks).body,
@@ -59,7 +57,7 @@ class ReportCommands:
             mood=t("checkin.chart.mood").body,
             members=t("checkin.chart.members").body,
             no_answer=t("checkin.chart.no_answer").body,
-            rounds=[d.rsplit(" ", 1)[0] if ctx.language == "en" else d[:-5] for d in days],
+            rounds=[short_day_text(day, ctx.language) for day in dates],
         )
         png, width, height = await asyncio.to_thread(chart.render, stats, labels)
         await send_file(

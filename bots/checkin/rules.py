@@ -14,64 +14,58 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
+from babel.dates import get_day_names
+
+from core.i18n import default_catalog
+from core.languages import LANGUAGES
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY_WORDS = {
-    **{day: day for day in DAYS},
-    **dict(
-        zip(
-            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
-            DAYS,
-            strict=True,
-        )
-    ),
-    **dict(zip(("mo", "di", "mi", "do", "fr", "sa", "so"), DAYS, strict=True)),
-    **dict(
-        zip(
-            ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"),
-            DAYS,
-            strict=True,
-        )
-    ),
-    "tues": "tue",
-    "wednes": "wed",
-    "thur": "thu",
-    "thurs": "thu",
-}
-# German and filler words, mapped onto the English grammar ("" = ignore).
+
+
+def _day_words() -> dict[str, str]:
+    """Weekday words of every interface language: the English and German short forms people
+    type, then CLDR's full and abbreviated names ("lundi", "lun.", "maandag", "ma"), also with
+    a plural s ("tous les lundis"). A word taken already keeps its first meaning."""
+    words = {day: day for day in DAYS}
+    words |= {"tues": "tue", "wednes": "wed", "thur": "thu", "thurs": "thu"}
+    words |= dict(zip(("mo", "di", "mi", "do", "fr", "sa", "so"), DAYS, strict=True))
+    for language in LANGUAGES:
+        for width in ("wide", "abbreviated"):
+            names = get_day_names(width, locale=language)
+            for index, day in enumerate(DAYS):
+                name = str(names[index]).lower().rstrip(".")
+                words.setdefault(name, day)
+                if width == "wide":
+                    words.setdefault(name + "s", day)
+    return words
+
+
+_DAY_WORDS = _day_words()
+# The grammar words of each language, mapped onto the English grammar ("" = ignore).
 _SYNONYMS = {
-    "alle": "every",
-    "jede": "every",
-    "jeden": "every",
-    "jedes": "every",
-    "each": "every",
-    "woche": "week",
-    "wochen": "weeks",
-    "weekly": "every",
-    "wöchentlich": "every",
-    "monatlich": "monthly",
-    "täglich": "daily",
-    "taeglich": "daily",
-    "day": "day",
-    "tag": "day",
-    "on": "",
-    "am": "",
-    "at": "",
-    "um": "",
-    "the": "",
-    "der": "",
-    "den": "",
-    "uhr": "",
-    "of": "",
-    "month": "",
-    "monats": "",
-    "im": "",
-    "in": "",
-    "letzten": "last",
-    "letzter": "last",
-}
+    # English
+    "each": "every", "weekly": "every", "day": "day", "days": "day", "on": "", "at": "",
+    "the": "", "of": "", "month": "monthly", "in": "", "and": "",
+    # German
+    "alle": "every", "jede": "every", "jeden": "every", "jedes": "every", "woche": "week",
+    "wochen": "weeks", "wöchentlich": "every", "monatlich": "monthly", "täglich": "daily",
+    "taeglich": "daily", "tag": "day", "am": "", "um": "", "der": "", "den": "", "uhr": "",
+    "monats": "", "im": "", "und": "", "letzten": "last", "letzter": "last",
+    # French
+    "tous": "every", "toutes": "every", "chaque": "every", "hebdomadaire": "every",
+    "semaine": "week", "semaines": "weeks", "mois": "monthly", "mensuel": "monthly",
+    "mensuellement": "monthly", "quotidien": "daily", "jour": "day", "jours": "day",
+    "dernier": "last", "les": "", "le": "", "la": "", "à": "", "a": "", "du": "", "et": "",
+    # Dutch
+    "elke": "every", "iedere": "every", "wekelijks": "every", "week": "week", "weken": "weeks",
+    "maandelijks": "monthly", "maand": "monthly", "dagelijks": "daily", "dag": "day",
+    "laatste": "last", "om": "", "op": "", "de": "", "het": "", "van": "", "en": "",
+    # Numbers of weeks written as words
+    "two": "2", "three": "3", "four": "4", "zwei": "2", "drei": "3", "vier": "4",
+    "deux": "2", "trois": "3", "quatre": "4", "twee": "2", "drie": "3",
+}  # fmt: skip
 _AMPM = re.compile(r"\b(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)\b")
-_TIME = re.compile(r"^(\d{1,2})(?:[:.h](\d{2}))?$")
+_TIME = re.compile(r"^(\d{1,2})(?:[:.h](\d{2})|h)?$")
 _ORDINAL = re.compile(r"^(\d{1,2})(?:\.|st|nd|rd|th)?$")
 _DURATION = re.compile(
     r"(\d+(?:[.,]\d+)?)\s*(days?|tage?|hours?|stunden?|std|minutes?|min|[dhmt])?"
@@ -79,7 +73,16 @@ _DURATION = re.compile(
 
 
 class RuleError(ValueError):
-    """The text is not a schedule rule; the message says what was expected."""
+    """The text is not a schedule rule; the message (a catalog text) says what was expected."""
+
+    def __init__(self, key: str, **values: str) -> None:
+        self.key, self.values = key, values
+        super().__init__(self.text("en"))
+
+    def text(self, language: str) -> str:
+        return (
+            default_catalog().text(language, f"checkin.rule.expect.{self.key}", **self.values).body
+        )
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ class Rule:
         for slot in self.occurrences(network_zone, start):
             if self.earliest_due(slot, zones) > now:
                 return slot
-        raise RuleError("the rule never fires")
+        raise RuleError("never")
 
     def next_slot(self, slot: date, network_zone: ZoneInfo) -> date:
         start = datetime.combine(slot + timedelta(days=1), time(), network_zone)
@@ -157,11 +160,13 @@ class Rule:
 
 def parse_rule(text: str) -> Rule:
     """Read a rule such as `mon 09:00`, `every 2 weeks on thu 18:30`, `monthly on 1 10:00`,
-    `daily 8:00`, or in German `alle 2 Wochen am Do 18:30`, `monatlich am 1. 10:00`."""
+    `daily 8:00`; in German `alle 2 Wochen am Do 18:30`, `monatlich am 1. 10:00`; in French
+    `tous les lundis 18h`, `toutes les 2 semaines le jeudi 18:30`; in Dutch `elke maandag
+    18:00`, `om de 2 weken op donderdag 18:30`. Weekday names come from CLDR."""
     words = _words(text)
     times = [w for w in words if _TIME.match(w) and (":" in w or "." in w or "h" in w)]
     if len(times) != 1:
-        raise RuleError("one time of day, like 09:00")
+        raise RuleError("one_time")
     at = parse_time(times[0])
     words = [w for w in words if w != times[0]]
     if "monthly" in words:
@@ -190,10 +195,10 @@ def _from_ampm(match: re.Match[str]) -> str:
 def parse_time(word: str) -> time:
     match = _TIME.match(word)
     if not match:
-        raise RuleError("a time of day like 09:00")
+        raise RuleError("time")
     hour, minute = int(match[1]), int(match[2] or 0)
     if hour > 23 or minute > 59:
-        raise RuleError(f"{word} is not a time of day")
+        raise RuleError("not_time", word=word)
     return time(hour, minute)
 
 
@@ -203,25 +208,26 @@ def _day_of_month(words: list[str]) -> str:
         return "last"
     match = _ORDINAL.match(rest[0]) if len(rest) == 1 else None
     if not match or not 1 <= int(match[1]) <= 31:
-        raise RuleError("a day of the month (1–31 or last), like `monthly on 1 10:00`")
+        raise RuleError("day_of_month")
     return match[1]
 
 
 def _weekly(words: list[str], at: time) -> Rule:
     interval = 1
-    if words and words[0] == "every":
-        words = words[1:]
-        if len(words) >= 2 and words[0].isdigit() and words[1] in ("weeks", "week"):
-            interval, words = int(words[0]), words[2:]
-        elif words and words[0] in ("week", "weeks"):
-            words = words[1:]
+    words = [w for w in words if w != "every"]
+    for index, word in enumerate(words[:-1]):
+        if word.isdigit() and words[index + 1] in ("weeks", "week"):
+            interval, words = int(word), words[:index] + words[index + 2 :]
+            break
+    words = [w for w in words if w not in ("week", "weeks")]
     days = [_DAY_WORDS.get(w) for w in words]
     if not days or None in days:
         unknown = next((w for w, d in zip(words, days, strict=True) if d is None), "")
-        hint = f" (not “{unknown}”)" if unknown else ""
-        raise RuleError(f"a weekday like mon or thu{hint}")
+        if unknown:
+            raise RuleError("weekday_not", word=unknown)
+        raise RuleError("weekday")
     if not 1 <= interval <= 12:
-        raise RuleError("every 1 to 12 weeks")
+        raise RuleError("interval")
     ordered = tuple(sorted(set(days), key=DAYS.index))  # type: ignore[arg-type]
     return Rule("weekly", at, days=ordered, interval=interval)
 

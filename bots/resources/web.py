@@ -21,6 +21,7 @@ from aiohttp import web
 from bots.resources.catalogue import Catalogue, PublicResource
 from bots.resources.links import Refused, clean_language, clean_tags
 from bots.resources.search import MAX_PER_PAGE, Page
+from core.i18n import LANGUAGE_NAMES, default_catalog
 from directory.web import (
     CSS,
     Child,
@@ -38,42 +39,10 @@ PAGE_SIZE = 20
 MAX_QUERY = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-TEXTS: dict[str, tuple[str, str]] = {
-    "site": ("Shared resources", "Geteilte Materialien"),
-    "heading": ("Resources shared by mentoring networks", "Materialien der Mentoring-Netzwerke"),
-    "label_q": ("Search words", "Suchwörter"),
-    "label_tag": ("Tag", "Schlagwort"),
-    "label_lang": ("Language (two letters)", "Sprache (zwei Buchstaben)"),
-    "submit": ("Search", "Suchen"),
-    "found": ("{total} resources found", "{total} Materialien gefunden"),
-    "none": ("No resource matches.", "Kein Material passt."),
-    "tags": ("Tags", "Schlagwörter"),
-    "language": ("Language", "Sprache"),
-    "file": ("File", "Datei"),
-    "from": ("Shared by", "Geteilt von"),
-    "previous": ("Previous page", "Vorige Seite"),
-    "next": ("Next page", "Nächste Seite"),
-    "error": ("Please check the search", "Bitte die Suche prüfen"),
-    "api": ("JSON API", "JSON-API"),
-    "about": (
-        "Networks mark these resources public; they travel between networks through Matrix.",
-        "Netzwerke geben diese Materialien frei; sie reisen über Matrix zwischen den Netzwerken.",
-    ),
-    "err.repeated": ("given more than once", "mehrfach angegeben"),
-    "err.control": ("contains control characters", "enthält Steuerzeichen"),
-    "err.too_long": ("longer than {max} characters", "länger als {max} Zeichen"),
-    "err.number": ("must be a whole number from 1 to {max}", "muss eine Zahl von 1 bis {max} sein"),
-    "err.tag": (
-        "not a tag (letters, digits, - and _)",
-        "kein Schlagwort (Buchstaben, Ziffern, -, _)",
-    ),
-    "err.lang": ("not a language code like de", "kein Sprachcode wie de"),
-}
-
 
 def t(language: str, key: str, **values: Any) -> str:
-    template = TEXTS[key][0 if language == "en" else 1]
-    return template.format(**values) if values else template
+    """A text of the page (catalog message `web.res.<key>`), values filled in, escaped later."""
+    return default_catalog().string(language, f"web.res.{key}", **values)
 
 
 class BadParameter(Exception):
@@ -212,7 +181,7 @@ def _layout(language: str, body: list[Child]) -> str:
     )
     switch = [
         el("li", el("a", name, href=href("/resources", {"hl": code}), hreflang=code, lang=code))
-        for code, name in (("en", "English"), ("de", "Deutsch"))
+        for code, name in LANGUAGE_NAMES.items()
     ]
     page = el(
         "body",
