@@ -27,7 +27,9 @@ async def test_french_and_dutch_answers_with_plurals_and_schedules(mentornet, pe
     unknown = await meta.ask(office, "!lang xx")
     assert "Utilisation" in unknown.body and "en, de, fr, nl" in unknown.body
     overview = await meta.ask(office, "!help")
-    assert "!lang [en|de|fr|nl]" in overview.body
+    assert "Langues : English (en), Deutsch (de), Français (fr), Nederlands (nl)" in overview.body
+    basics = await meta.ask(office, "!help general")
+    assert "!lang [en|de|fr|nl]" in basics.body
     assert "English (en), Deutsch (de), Français (fr), Nederlands (nl)" in overview.body
 
     dutch = await meta.ask(office, "!lang nl")

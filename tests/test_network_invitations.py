@@ -154,17 +154,17 @@ async def test_a_graduate_registers_with_the_token_and_joins_with_the_code(
     try:
         chat = await bot.room_with(zoe)
         joined = await zoe.ask(chat, code.lower().replace("-", " "))  # the code alone, as typed
-        assert "you into **Hamburg Mentors** as coordinator (network office)" in joined.body
+        assert "pour **Hamburg Mentors**, comme coordinateur ou coordinatrice" in joined.body
 
         await member_joins(net, zoe)
         await wait_for_level(meta, net.space, zoe.user_id, 50)
         office = network_names(net.name)["coordination"]  # a coordinator's room too
         await invited_rooms(zoe, {"coordination": office})
-        welcome = await notice_in(zoe, chat, "Welcome to Hamburg Mentors!")  # the same chat
+        welcome = await notice_in(zoe, chat, "Bienvenue dans Hamburg Mentors !")  # same chat
         assert meta.user_id in welcome.body
 
         again = await zoe.ask(chat, f"!join {code}")
-        assert "You already joined Hamburg Mentors with this code" in again.body
+        assert "Tu as déjà rejoint Hamburg Mentors avec ce code" in again.body  # her French
         other: Person = await person(name="other")
         used = await other.ask(await bot.room_with(other), f"!join {code}")
         assert "This code has already been used" in used.body

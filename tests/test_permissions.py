@@ -24,6 +24,9 @@ from tests.people import Person, reply_to, upload_file
 # what they shared themselves: tried on what someone else shared). `{org}` is an entry of the
 # directory, `{someone}` a person not yet in the network, `{plain}` the asker.
 ARGUMENTS = {
+    "network invitations": "",
+    "network invitations cancel": "someone@example.org",
+    "network invitations remind": "",
     "buddies": "",
     "checkin close": "",
     "checkin export": "",

@@ -420,11 +420,11 @@ class Invitations(Membership):
             await ctx.reply("invitations.join.unknown")
             return
         invitation = found[0]
-        self._answer_in(ctx, invitation.language)
         member = self.data.member(net.id, ctx.sender)
-        if invitation.used_by not in (None, ctx.sender):
+        if invitation.used_by not in (None, ctx.sender):  # someone else's: their own language
             await ctx.reply("invitations.join.used", network=net.name)
             return
+        self._answer_in(ctx, invitation.language)  # the invitation is theirs
         if invitation.used_by == ctx.sender and member is not None and member.status != LEFT:
             await ctx.reply("invitations.join.yours", network=net.name)
             return
