@@ -94,10 +94,6 @@ TEXTS: dict[str, tuple[str, str]] = {
         "This page is past the last one.",
         "Diese Seite liegt hinter der letzten.",
     ),
-    "unranked": (
-        "Many matches: organisations with these words in their name come first, then the newest.",
-        "Viele Treffer: zuerst Organisationen mit diesen Wörtern im Namen, dann die neuesten.",
-    ),
     "place": ("Place", "Ort"),
     "languages": ("Languages", "Sprachen"),
     "website": ("Website", "Website"),
@@ -1045,7 +1041,6 @@ class SearchView:
             note = el(
                 "p",
                 ui.t("showing", first=number(first, ui.language), last=number(last, ui.language)),
-                not result.ranked and (" " + ui.t("unranked")),
                 class_="muted",
             )
         items = [el("li", self.item(shown)) for shown in result.items]
