@@ -57,10 +57,10 @@ FTS_COLUMNS = (
 FTS_WEIGHTS = (10.0, 6.0, 1.0, 4.0, 1.5, 3.0, 3.0, 0.0)
 # Words match on their first PREFIX_LONG (of 6+ letters) or PREFIX_SHORT (4-5) letters.
 PREFIX_SHORT, PREFIX_LONG = 4, 6
-# Every text query is ranked by bm25. bm25 reads each match it ranks: a query with more than
+# Every text query is ranked by bm25, which reads each match it ranks. A query with more than
 # RANK_LIMIT matches (a common word) is ranked in tiers, organisations with every word of the
-# query in their name first, and a tier with more than RANK_LIMIT matches in windows of RANK_LIMIT
-# matches, the newest window first, so no query ranks more than RANK_LIMIT rows.
+# query in their name first; a tier with more than RANK_LIMIT matches is ranked in windows of
+# RANK_LIMIT matches, the newest window first, so no query ranks more than RANK_LIMIT rows.
 RANK_LIMIT = 500
 COUNT_LIMIT = 10_000  # totals above this are reported as "more than COUNT_LIMIT"
 SORT_LIMIT = 500  # filters matching more are listed by walking the name index
@@ -453,10 +453,9 @@ class Directory:
         Words are matched accent-insensitively, longer ones on their beginning (see
         `fts_terms`), and results ranked by bm25, a name match above a description match;
         a broad query in tiers and windows (see RANK_LIMIT). Without text, results are by
-        name. More than COUNT_LIMIT matches are counted as COUNT_LIMIT with
-        `exact_total=False`. `country`, `city`,
-        `language` and `target_group` match whole values (case and accents ignored),
-        `service` whole words of service names. Any user text is safe to pass.
+        name. More than COUNT_LIMIT matches are counted as COUNT_LIMIT, `exact_total=False`.
+        `country`, `city`, `language` and `target_group` match whole values (case and accents
+        ignored), `service` whole words of service names. Any user text is safe to pass.
         """
         if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"page must be ≥ 1 and per_page between 1 and {MAX_PER_PAGE}")
