@@ -63,11 +63,11 @@ FTS_COLUMNS = (
 FTS_WEIGHTS = (10.0, 6.0, 1.0, 4.0, 1.5, 3.0, 3.0, 0.0)
 # Words match on their first PREFIX_LONG (of 6+ letters) or PREFIX_SHORT (4-5) letters.
 PREFIX_SHORT, PREFIX_LONG = 4, 6
-# bm25 reads every match of the query and, for its IDF, of each word on its own: a query
-# with more than RANK_LIMIT matches, or a word (or filter) in more than WORD_LIMIT
-# organisations, is ordered more cheaply: name matches first, then the rest, newest first.
-RANK_LIMIT = 2_000
-WORD_LIMIT = 8_000
+# Every text query is ranked by bm25, which reads each match it ranks. A query with more than
+# RANK_LIMIT matches (a common word) is ranked in tiers, organisations with every word of the
+# query in their name first; a tier with more than RANK_LIMIT matches is ranked in windows of
+# RANK_LIMIT matches, the newest window first, so no query ranks more than RANK_LIMIT rows.
+RANK_LIMIT = 500
 COUNT_LIMIT = 10_000  # totals above this are reported as "more than COUNT_LIMIT"
 SORT_LIMIT = 500  # filters matching more are listed by walking the name index
 _RANK = "bm25(directory_fts, " + ", ".join(map(str, FTS_WEIGHTS)) + ")"
@@ -176,13 +176,12 @@ class ShownOrganization:
 
 @dataclass(frozen=True)
 class SearchPage:
-    """One page of results; `ranked` is False for a broad text query (see `search`)."""
+    """One page of results, ranked by relevance (by name without text, see `search`)."""
 
     total: int
     items: list[ShownOrganization]
     page: int = 1
     per_page: int = 10
-    ranked: bool = True
     exact_total: bool = True  # False: more than `total` (COUNT_LIMIT) organisations match
 
 
@@ -450,11 +449,11 @@ class Directory:
         """Shown organisations matching all words of `text` and every given filter.
 
         Words are matched accent-insensitively, longer ones on their beginning (see
-        `fts_terms`), and results ranked by bm25, a name match above a description match.
-        A broad query (see RANK_LIMIT) is ordered name matches first, then the rest, newest
-        first, with `ranked=False`. Without text, results are by name. `country`, `city`,
-        `language` and `target_group` match whole values (case and accents ignored),
-        `service` whole words of service names. Any user text is safe to pass.
+        `fts_terms`), and results ranked by bm25, a name match above a description match;
+        a broad query in tiers and windows (see RANK_LIMIT). Without text, results are by
+        name. More than COUNT_LIMIT matches are counted as COUNT_LIMIT, `exact_total=False`.
+        `country`, `city`, `language` and `target_group` match whole values (case and accents
+        ignored), `service` whole words of service names. Any user text is safe to pass.
         """
         if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"page must be ≥ 1 and per_page between 1 and {MAX_PER_PAGE}")
@@ -463,27 +462,24 @@ class Directory:
         if facets is None or terms == []:
             return SearchPage(0, [], page, per_page)
         offset = (page - 1) * per_page
-        phrases = [*(terms or []), *(f'"{_facet_token(*pair)}"' for pair in facets)]
+        tokens = [f'"{_facet_token(*pair)}"' for pair in facets]
+        phrases = [*(terms or []), *tokens]
         if not terms:
             total, rowids = self._list_by_name(" AND ".join(phrases), per_page, offset)
             return SearchPage(total, self._load(rowids), page, per_page)
         match = " AND ".join(phrases)
         total = self._count(match, COUNT_LIMIT + 1)
-        if total <= RANK_LIMIT and (len(phrases) == 1 or self._all_rare(phrases)):
-            rowids = self._fts_page(match, _RANK, per_page, offset)
-            return SearchPage(total, self._load(rowids), page, per_page)
-        rowids = self._broad_page(match, terms, per_page, offset)
+        if total <= RANK_LIMIT:
+            rowids = self._fts_page(match, per_page, offset)
+        else:
+            rowids = self._tiered_page(terms, tokens, per_page, offset)
         return SearchPage(
             min(total, COUNT_LIMIT),
             self._load(rowids),
             page,
             per_page,
-            ranked=False,
             exact_total=total <= COUNT_LIMIT,
         )
-
-    def _all_rare(self, phrases: list[str]) -> bool:
-        return all(self._count(phrase, WORD_LIMIT + 1) <= WORD_LIMIT for phrase in phrases)
 
     def _count(self, match: str, limit: int = -1) -> int:
         return self.db.execute(
@@ -492,24 +488,56 @@ class Directory:
             [match, limit],
         ).fetchone()[0]
 
-    def _fts_page(self, match: str, order: str, limit: int, offset: int) -> list[int]:
+    def _fts_page(
+        self, match: str, limit: int, offset: int, upper: int | None = None, lower: int = 0
+    ) -> list[int]:
+        """A page of the matches with `lower` < rowid ≤ `upper` by bm25, then newest first."""
         rows = self.db.execute(
-            f"SELECT rowid FROM directory_fts WHERE directory_fts MATCH ? ORDER BY {order}"
+            "SELECT rowid FROM directory_fts WHERE directory_fts MATCH ? AND rowid > ?"
+            f"{'' if upper is None else ' AND rowid <= ?'} ORDER BY {_RANK}, rowid DESC"
             " LIMIT ? OFFSET ?",
-            [match, limit, offset],
+            [match, lower, *([] if upper is None else [upper]), limit, offset],
         )
         return [row[0] for row in rows]
 
-    def _broad_page(self, match: str, terms: list[str], limit: int, offset: int) -> list[int]:
-        """A page of a broad query: organisations named so first, then the rest; newest first."""
-        named = "{name alternate_name} : (" + " OR ".join(terms) + ")"
-        first, rest = f"{match} AND ({named})", f"{match} NOT ({named})"
-        named_count = self._count(first, offset + limit)
-        rowids = self._fts_page(first, "rowid DESC", limit, offset) if offset < named_count else []
-        if len(rowids) < limit:
-            rest_offset = max(0, offset - named_count)
-            rowids += self._fts_page(rest, "rowid DESC", limit - len(rowids), rest_offset)
+    def _tiered_page(
+        self, terms: list[str], facets: list[str], limit: int, offset: int
+    ) -> list[int]:
+        """A page of a broad query: organisations with every word in their name first, then
+        the rest, each tier ranked by bm25 (see `_windowed_page`)."""
+        named = " AND ".join(["{name alternate_name} : (" + " AND ".join(terms) + ")", *facets])
+        named_count = self._count(named, offset + limit)
+        rowids = self._windowed_page(named, limit, offset) if offset < named_count else []
+        if len(rowids) < limit:  # the named tier ended on this page: named_count is exact
+            rest = " AND ".join([*terms, *facets])
+            if named_count:
+                rest += f" NOT ({named})"
+            rowids += self._windowed_page(rest, limit - len(rowids), max(0, offset - named_count))
         return rowids
+
+    def _windowed_page(self, match: str, limit: int, offset: int) -> list[int]:
+        """A page by bm25 of a query's matches in windows of RANK_LIMIT, newest window first."""
+        window, skip = divmod(offset, RANK_LIMIT)
+        upper = self._nth_newest(match, window * RANK_LIMIT) if window else None
+        if window and upper is None:
+            return []
+        rowids: list[int] = []
+        while len(rowids) < limit:
+            lower = self._nth_newest(match, (window + 1) * RANK_LIMIT)
+            rowids += self._fts_page(match, limit - len(rowids), skip, upper, lower or 0)
+            if lower is None:
+                break
+            window, skip, upper = window + 1, 0, lower
+        return rowids
+
+    def _nth_newest(self, match: str, n: int) -> int | None:
+        """The rowid of the match at position `n` (0 = the newest), None if there are fewer."""
+        row = self.db.execute(
+            "SELECT rowid FROM directory_fts WHERE directory_fts MATCH ?"
+            " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            [match, n],
+        ).fetchone()
+        return row[0] if row else None
 
     def _list_by_name(self, match: str, limit: int, offset: int) -> tuple[int, list[int]]:
         """Organisations matching the filter tokens (all if none), by name; total and page."""

@@ -861,7 +861,6 @@ class SearchView:
             note = el(
                 "p",
                 ui.t("showing", first=number(first, ui.language), last=number(last, ui.language)),
-                not result.ranked and (" " + ui.t("unranked")),
                 class_="muted",
             )
         items = [el("li", self.item(shown)) for shown in result.items]

@@ -207,39 +207,69 @@ def test_service_filter_matches_service_names_only(directory: Directory) -> None
     assert names(directory.search(service="mentoring")) == ["Other"]
 
 
-def test_a_broad_query_lists_name_matches_first_then_newest(
+def test_a_broad_query_is_ranked_name_matches_first_in_windows(
     directory: Directory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store_module, "RANK_LIMIT", 2)
-    monkeypatch.setattr(store_module, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(store_module, "COUNT_LIMIT", 4)
     for name, description in [
-        ("Old mentoring", ""),
-        ("First", "mentoring here"),
-        ("Second", "mentoring there"),
-        ("New mentoring", ""),
-        ("Third", "more mentoring"),
+        ("Mentoring", ""),
+        ("Mentoring for women and families", ""),
+        ("First", "mentoring mentoring mentoring"),
+        ("Second", "some mentoring among many other words here"),
+        ("Third", "mentoring"),
+        ("Fourth", "more about mentoring and other things"),
     ]:
         publish(directory, ROOM_A, {"name": name, "description": description})
     first = directory.search("mentoring", per_page=3)
-    assert not first.ranked and (first.total, first.exact_total) == (3, False)
-    assert names(first) == ["New mentoring", "Old mentoring", "Third"]
-    assert names(directory.search("mentoring", page=2, per_page=3)) == ["Second", "First"]
-    assert directory.search("first").ranked
+    assert (first.total, first.exact_total) == (4, False)
+    # every name match first, the shorter name above; the rest by relevance, two at a time
+    assert names(first) == ["Mentoring", "Mentoring for women and families", "Third"]
+    assert names(directory.search("mentoring", page=2, per_page=3)) == ["Fourth", "First", "Second"]
+    assert names(directory.search("mentoring", page=3, per_page=3)) == []
 
 
-def test_a_word_in_many_organisations_is_not_ranked_even_with_a_filter(
+def test_a_broad_query_with_a_filter_is_ranked(
     directory: Directory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "WORD_LIMIT", 2)
-    for name, city in [
-        ("Mentoring Alpha", "Gent"),
-        ("Mentoring Beta", "Gent"),
-        ("Mentoring Gamma", "Kiel"),
+    monkeypatch.setattr(store_module, "RANK_LIMIT", 2)
+    for name, description, city in [
+        ("Mentoring Alpha", "", "Gent"),
+        ("Mentoring Beta in the old town", "", "Gent"),
+        ("Gamma", "mentoring", "Kiel"),
+        ("Zeta", "mentoring", "Gent"),
     ]:
-        publish(directory, ROOM_A, {"name": name, "locations": [{"city": city}]})
+        record = {"name": name, "description": description, "locations": [{"city": city}]}
+        publish(directory, ROOM_A, record)
     common = directory.search("mentoring", city="Gent")
-    assert not common.ranked and names(common) == ["Mentoring Beta", "Mentoring Alpha"]
-    assert directory.search("alpha", city="Gent").ranked
+    assert names(common) == ["Mentoring Alpha", "Mentoring Beta in the old town", "Zeta"]
+
+
+def test_a_common_term_in_thousands_of_organisations_is_ranked(directory: Directory) -> None:
+    """More matches than the store ranks at once: name matches (the oldest here) still come
+    first, by relevance, and a strong description match above the weak ones around it."""
+    weak = "a place for mentoring and more"
+    records: list[dict[str, Any]] = [
+        {"name": "Mentoring"},
+        {"name": "Mentoring Hamburg"},
+        {"name": "Mentoring network for women and families in the city"},
+        *({"name": f"Filler {n}", "description": weak} for n in range(2_000)),
+        {"name": "Strong", "description": "mentoring mentoring mentoring mentoring"},
+        *({"name": f"Filler {n}", "description": weak} for n in range(2_000, 2_100)),
+    ]
+    listings = []
+    for record in records:
+        org = validate(record)
+        listings.append((org.id, to_published(org), provenance(ROOM_A)))
+    assert not directory.apply_listings(ROOM_A, listings)
+    page = directory.search("mentoring", per_page=4)
+    assert (page.total, page.exact_total) == (len(records), True)
+    assert names(page) == [
+        "Mentoring",
+        "Mentoring Hamburg",
+        "Mentoring network for women and families in the city",
+        "Strong",
+    ]
 
 
 def test_listing_without_text_is_by_name_and_pages(directory: Directory) -> None:
