@@ -66,6 +66,8 @@ async def direct_chat(account: Account, user_id: str) -> DirectChat:
         recorded = _recorded(account, user_id)
         if recorded and await _works(account, recorded, user_id):
             return _chat(account, recorded, user_id)
+        if account.last_sync is None:  # the rooms to choose from are not known yet
+            raise SendError(recorded or user_id, "no sync yet", transient=True)
         if recorded:
             await _retire(account, recorded, user_id)
         room_id = await _find(account, user_id, besides=recorded) or await _open(account, user_id)
@@ -76,22 +78,29 @@ async def direct_chat(account: Account, user_id: str) -> DirectChat:
 
 async def adopt_direct_room(account: Account, room_id: str, user_id: str) -> None:
     """`user_id` invited the bot to a direct chat (`is_direct`) and the bot joined: if only
-    the two are in it, it becomes their direct chat (the newest one a person opens wins)."""
-    async with account.rooms.lock(f"direct:{user_id}"):
-        members = await account.rooms.members(room_id)
-        if set(members) != {account.user_id, user_id}:
-            return  # a group chat marked direct: not a place for what is for them alone
-        _record(account, user_id, room_id)
-        await _mark_direct(account, user_id, room_id, listed=True)
+    the two are in it, it becomes their direct chat (the newest one a person opens wins).
+    Runs in the sync loop: it must not wait for a sync, so it takes no lock `direct_chat`
+    holds while it waits for one."""
+    members = await account.rooms.members(room_id)
+    if set(members) != {account.user_id, user_id}:
+        return  # a group chat marked direct: not a place for what is for them alone
+    _record(account, user_id, room_id)
+    await _mark_direct(account, user_id, room_id, listed=True)
     log.info("adopted a direct chat", extra={"room": room_id})
 
 
-async def forget_direct_chats(account: Account, user_id: str) -> None:
-    """Take `user_id` out of the bot's `m.direct` (the person asked to be forgotten)."""
+async def forget_direct_chats(account: Account, user_id: str) -> list[str]:
+    """Take `user_id` out of the bot's `m.direct` and leave every direct chat it listed for
+    them (the person asked to be forgotten); returns the rooms left."""
     async with account.rooms.lock("m.direct"):
         content = await account.rooms.account_data("m.direct")
-        if content.pop(user_id, None) is not None:
+        rooms = content.pop(user_id, None) or []
+        if rooms:
             await account.rooms.put_account_data("m.direct", content)
+    left = [room_id for room_id in rooms if room_id in account.client.rooms]
+    for room_id in left:
+        await account.rooms.leave(room_id, forget=True)
+    return left
 
 
 def _recorded(account: Account, user_id: str) -> str | None:

@@ -97,6 +97,17 @@ async def test_the_chat_a_person_opened_gets_everything_meant_for_them(mentornet
     assert stored_chats(bot, anna.user_id) == [chat]
     assert (await bots_m_direct(bot)).get(anna.user_id) == [chat]
 
+    # Erased at her request: the bot's m.direct no longer names her.
+    await anna.ask(chat, "!me forget")
+    await anna.ask(chat, "!me forget confirm")
+    await notice_in(anna, chat, "nothing about you is stored here any more")
+    await anna.wait_for_event(
+        lambda e: isinstance(e, nio.RoomMemberEvent) and e.state_key == bot.user_id
+        and e.membership == "leave",
+        room_id=chat,
+    )  # fmt: skip
+    assert anna.user_id not in await bots_m_direct(bot)
+
 
 async def test_the_office_works_in_the_chat_its_meta_mentor_opened(mentornet, person) -> None:
     bot = await mentornet()

@@ -325,15 +325,17 @@ class Privacy(Bot):
             if error.transient:
                 raise  # the request stays; the next try tells them
         self.app.store.db.execute("DELETE FROM forget_pending WHERE user_id = ?", [user_id])
-        for account, room_id in chats:
-            await Homeserver(self.app.accounts.get(account, self.account)).leave(
-                room_id, forget=True
-            )
+        left: list[str] = []
         for account in self.app.accounts.values():  # their entry in the bots' m.direct
             try:
-                await forget_direct_chats(account, user_id)
+                left += await forget_direct_chats(account, user_id)
             except MatrixCallError as error:
                 log.warning("m.direct still names someone forgotten", extra={"error": str(error)})
+        for account, room_id in chats:
+            if room_id not in left:
+                await Homeserver(self.app.accounts.get(account, self.account)).leave(
+                    room_id, forget=True
+                )
 
     async def _tell(self, erasure: Erasure, key: str, **values: Any) -> None:
         """Answer the request where it was made, in the asker's language."""
