@@ -246,8 +246,10 @@ class Account:
         self, response: SyncResponse, since: str | None, skip_timeline: bool
     ) -> None:
         await self._handle_invites(response)
-        for room_id in response.rooms.leave:  # left or kicked: nio would keep it as it was
-            self.client.rooms.pop(room_id, None)
+        for room_id in response.rooms.leave:  # left or kicked: nio would still list us in it
+            room = self.client.rooms.get(room_id)
+            if room is not None:
+                room.remove_member(self.user_id)
         fresh: list[Incoming] = []
         now = time.monotonic()
         for room_id, room in response.rooms.join.items():

@@ -128,12 +128,12 @@ def _chat(account: Account, room_id: str, user_id: str) -> DirectChat:
 
 def _only_us(account: Account, room: MatrixRoom, user_id: str) -> bool:
     """Whether, as the sync shows it, the person and the bot are in the room, nobody else."""
-    return user_id in room.users and set(room.users) <= {account.user_id, user_id}
+    return set(room.users) == {account.user_id, user_id}
 
 
 async def _works(account: Account, room_id: str, user_id: str) -> bool:
     """Whether the bot can talk with the person alone in the room. A room the sync does not
-    show (yet: just joined; or no more: the bot was kicked) is asked of the homeserver."""
+    show (yet: just joined; or since a restart: one the bot left) is asked of the homeserver."""
     room = account.client.rooms.get(room_id)
     if room is not None:
         return _only_us(account, room, user_id)
@@ -151,7 +151,7 @@ async def _works(account: Account, room_id: str, user_id: str) -> bool:
 async def _retire(account: Account, room_id: str, user_id: str) -> None:
     """A recorded chat that no longer works: unlisted; left when the person left it."""
     room = account.client.rooms.get(room_id)
-    if room is not None and user_id not in room.users:
+    if room is not None and account.user_id in room.users and user_id not in room.users:
         await account.rooms.leave(room_id, forget=True)
     await _mark_direct(account, user_id, room_id, listed=False)
 
