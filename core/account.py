@@ -78,6 +78,7 @@ class Account:
         wants: Wants,
         handle: Handle,
         on_room_upgraded: Hook,
+        on_direct_invite: Hook | None = None,
         bulky_state_types: tuple[str, ...] = (),
     ) -> None:
         self.name = name
@@ -88,6 +89,7 @@ class Account:
         self.wants = wants
         self.handle = handle
         self.on_room_upgraded = on_room_upgraded
+        self.on_direct_invite = on_direct_invite
         self.bulky_state_types = bulky_state_types
         self.max_backoff = max_backoff
         self.encrypted = crypto_store is not None
@@ -245,6 +247,10 @@ class Account:
         self, response: SyncResponse, since: str | None, skip_timeline: bool
     ) -> None:
         await self._handle_invites(response)
+        for room_id in response.rooms.leave:  # left or kicked: nio would still list us in it
+            room = self.client.rooms.get(room_id)
+            if room is not None:
+                room.remove_member(self.user_id)
         fresh: list[Incoming] = []
         now = time.monotonic()
         for room_id, room in response.rooms.join.items():
@@ -447,23 +453,31 @@ class Account:
 
     async def _handle_invites(self, response: SyncResponse) -> None:
         for room_id, info in response.rooms.invite.items():
-            inviter = next(
-                (
-                    e.sender
-                    for e in info.invite_state
-                    if getattr(e, "state_key", None) == self.user_id
-                ),
+            invite = next(
+                (e for e in info.invite_state if getattr(e, "state_key", None) == self.user_id),
                 None,
             )
+            inviter = getattr(invite, "sender", None)
             predecessor = self.store.get(self._key(f"upgrade:{room_id}"))
             if predecessor:  # the successor of an upgraded room, invite-only: join it now
                 await self._join_successor(predecessor, room_id, [])
             elif inviter and self.invite_allowed(inviter):
-                await self._join(room_id, [])
+                joined = await self._join(room_id, [])
+                direct = (getattr(invite, "content", None) or {}).get("is_direct") is True
+                if joined and direct and self.on_direct_invite is not None:
+                    await self._adopt(room_id, inviter)
             else:
                 log.info("declining invite", extra={"room": room_id, "inviter": inviter})
                 reason = "mentornet only joins rooms when invited by its network's members."
                 await self.rooms.leave(room_id, reason=reason)
+
+    async def _adopt(self, room_id: str, inviter: str) -> None:
+        """A direct chat someone opened with us: the bots' messages to them go there."""
+        assert self.on_direct_invite is not None
+        try:
+            await self.on_direct_invite(self, room_id, inviter)
+        except Exception:  # the sync goes on; the chat is found again when it is needed
+            log.exception("could not adopt a direct chat", extra={"room": room_id})
 
     async def _join(self, room_id: str, via: list[str]) -> bool:
         try:

@@ -28,7 +28,7 @@ from core.commands import (
 from core.config import Config
 from core.context import Context
 from core.i18n import Catalog
-from core.messaging import messaging_migrations
+from core.messaging import adopt_direct_room, messaging_migrations
 from core.sending import SendError
 from core.storage import open_store
 from core.web import build_web, web_runner
@@ -85,6 +85,7 @@ class App:
                 wants=self.wants,
                 handle=self.handle,
                 on_room_upgraded=self.room_upgraded,
+                on_direct_invite=adopt_direct_room,
                 bulky_state_types=tuple(t for bot in self.bots for t in bot.bulky_state_types),
             )
             for name, account in settings.items()

@@ -6,14 +6,16 @@ from __future__ import annotations
 import io
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from nio import RoomCreateResponse, UploadResponse
+from nio import MatrixRoom, RoomCreateResponse, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
 
 from core.account import Account
 from core.context import Context
-from core.sending import MessagingError, SendError  # noqa: F401 (re-exported)
+from core.rooms import MatrixError
+from core.sending import MessagingError, SendError
 from core.storage import Migrations
 from core.text import Text
 
@@ -38,18 +40,141 @@ async def notice(account: Account, room_id: str, text: Text, *, txn: str | None 
     return await account.send(room_id, text.content("m.notice"), txn=txn)
 
 
+@dataclass(frozen=True)
+class DirectChat:
+    """Where a bot talks with one person alone. `invited`: the person has not accepted the
+    invitation to it yet, so they do not see it as a chat."""
+
+    room_id: str
+    invited: bool = False
+
+
 async def direct_room(account: Account, user_id: str) -> str:
-    """The bot's direct-message room with `user_id`, ready for (encrypted) messages: reused
-    while they are in it, else created (encrypted when the bot can encrypt) and remembered."""
+    """The room id of the direct chat with `user_id` (see `direct_chat`)."""
+    return (await direct_chat(account, user_id)).room_id
+
+
+async def direct_chat(account: Account, user_id: str) -> DirectChat:
+    """The one direct chat of this account with `user_id`, ready for (encrypted) messages.
+
+    The recorded chat while it works (the bot is in it, the person joined or invited, nobody
+    else); else another working one that is marked direct (the bot's `m.direct`) or is an
+    unnamed room of just the two, such as one the person opened; else a new one (encrypted
+    when the bot can encrypt). The chat found is recorded and listed in the bot's `m.direct`.
+    A recorded chat the person left is left and unlisted."""
+    async with account.rooms.lock(f"direct:{user_id}"):
+        recorded = _recorded(account, user_id)
+        if recorded and await _works(account, recorded, user_id):
+            return _chat(account, recorded, user_id)
+        if account.last_sync is None:  # the rooms to choose from are not known yet
+            raise SendError(recorded or user_id, "no sync yet", transient=True)
+        if recorded:
+            await _retire(account, recorded, user_id)
+        room_id = await _find(account, user_id, besides=recorded) or await _open(account, user_id)
+        _record(account, user_id, room_id)
+        await _mark_direct(account, user_id, room_id, listed=True)
+        return _chat(account, room_id, user_id)
+
+
+async def adopt_direct_room(account: Account, room_id: str, user_id: str) -> None:
+    """`user_id` invited the bot to a direct chat (`is_direct`) and the bot joined: if only
+    the two are in it, it becomes their direct chat (the newest one a person opens wins).
+    Runs in the sync loop: it must not wait for a sync, so it takes no lock `direct_chat`
+    holds while it waits for one."""
+    members = await account.rooms.members(room_id)
+    if set(members) != {account.user_id, user_id}:
+        return  # a group chat marked direct: not a place for what is for them alone
+    _record(account, user_id, room_id)
+    await _mark_direct(account, user_id, room_id, listed=True)
+    log.info("adopted a direct chat", extra={"room": room_id})
+
+
+async def forget_direct_chats(account: Account, user_id: str) -> list[str]:
+    """Take `user_id` out of the bot's `m.direct` and leave every direct chat it listed for
+    them (the person asked to be forgotten); returns the rooms left."""
+    async with account.rooms.lock("m.direct"):
+        content = await account.rooms.account_data("m.direct")
+        rooms = content.pop(user_id, None) or []
+        if rooms:
+            await account.rooms.put_account_data("m.direct", content)
+    left = [room_id for room_id in rooms if room_id in account.client.rooms]
+    for room_id in left:
+        await account.rooms.leave(room_id, forget=True)
+    return left
+
+
+def _recorded(account: Account, user_id: str) -> str | None:
     row = account.store.db.execute(
         "SELECT room_id FROM direct_rooms WHERE account = ? AND user_id = ?",
         [account.name, user_id],
     ).fetchone()
-    known = account.client.rooms.get(row[0]) if row else None
-    if known is not None and user_id in known.users:
-        return known.room_id
-    if known is not None:  # they left it: start afresh
-        await account.rooms.leave(known.room_id, forget=True)
+    return row[0] if row else None
+
+
+def _record(account: Account, user_id: str, room_id: str) -> None:
+    account.store.db.execute(
+        "INSERT INTO direct_rooms (account, user_id, room_id, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(account, user_id) DO UPDATE SET room_id = excluded.room_id,"
+        " created_at = CASE WHEN room_id = excluded.room_id THEN created_at"
+        " ELSE excluded.created_at END",
+        [account.name, user_id, room_id, time.time()],
+    )
+
+
+def _chat(account: Account, room_id: str, user_id: str) -> DirectChat:
+    room = account.client.rooms.get(room_id)
+    return DirectChat(room_id, invited=room is not None and user_id in room.invited_users)
+
+
+def _only_us(account: Account, room: MatrixRoom, user_id: str) -> bool:
+    """Whether, as the sync shows it, the person and the bot are in the room, nobody else."""
+    return set(room.users) == {account.user_id, user_id}
+
+
+async def _works(account: Account, room_id: str, user_id: str) -> bool:
+    """Whether the bot can talk with the person alone in the room. A room the sync does not
+    show (yet: just joined; or since a restart: one the bot left) is asked of the homeserver."""
+    room = account.client.rooms.get(room_id)
+    if room is not None:
+        return _only_us(account, room, user_id)
+    try:
+        members = await account.rooms.members(room_id)
+    except MatrixError as error:
+        if error.errcode in ("M_FORBIDDEN", "M_NOT_FOUND"):
+            return False
+        raise SendError(room_id, str(error), transient=True) from None
+    if members.get(account.user_id) != "join" or set(members) != {account.user_id, user_id}:
+        return False
+    return await account.rooms.wait_for_member(room_id, user_id)
+
+
+async def _retire(account: Account, room_id: str, user_id: str) -> None:
+    """A recorded chat that no longer works: unlisted; left when the person left it."""
+    room = account.client.rooms.get(room_id)
+    if room is not None and account.user_id in room.users and user_id not in room.users:
+        await account.rooms.leave(room_id, forget=True)
+    await _mark_direct(account, user_id, room_id, listed=False)
+
+
+async def _find(account: Account, user_id: str, besides: str | None) -> str | None:
+    """Another working chat with the person: marked direct first, joined before invited."""
+    try:
+        marked = set((await account.rooms.account_data("m.direct")).get(user_id) or [])
+    except MatrixError as error:
+        log.warning("could not read m.direct", extra={"error": str(error)})
+        marked = set()
+    found = [
+        room
+        for room in account.client.rooms.values()
+        if room.room_id != besides
+        and _only_us(account, room, user_id)
+        and (room.room_id in marked or not (room.is_named or room.room_type))
+    ]
+    found.sort(key=lambda r: (user_id in r.invited_users, r.room_id not in marked, r.room_id))
+    return found[0].room_id if found else None
+
+
+async def _open(account: Account, user_id: str) -> str:
     initial_state = []
     if account.encrypted:
         encryption = {"algorithm": "m.megolm.v1.aes-sha2"}
@@ -59,14 +184,29 @@ async def direct_room(account: Account, user_id: str) -> str:
     )
     if not isinstance(response, RoomCreateResponse):
         raise MessagingError(f"could not open a direct room with {user_id}: {response}")
-    account.store.db.execute(
-        "INSERT INTO direct_rooms (account, user_id, room_id, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(account, user_id) DO UPDATE SET room_id = excluded.room_id",
-        [account.name, user_id, response.room_id, time.time()],
-    )
     # Send only once the sync shows them invited: the room key must be shared with them too.
     await account.rooms.wait_for_member(response.room_id, user_id)
     return response.room_id
+
+
+async def _mark_direct(account: Account, user_id: str, room_id: str, *, listed: bool) -> None:
+    """List the room in (or take it out of) the bot's `m.direct`, so that clients show it as
+    a direct chat; a failure is only logged (the chat works without)."""
+    try:
+        async with account.rooms.lock("m.direct"):
+            content = await account.rooms.account_data("m.direct")
+            rooms = [r for r in content.get(user_id) or [] if r != room_id]
+            if listed:
+                rooms.append(room_id)
+            if rooms == (content.get(user_id) or []):
+                return
+            if rooms:
+                content[user_id] = rooms
+            else:
+                content.pop(user_id, None)
+            await account.rooms.put_account_data("m.direct", content)
+    except MatrixError as error:
+        log.warning("could not update m.direct", extra={"error": str(error)})
 
 
 async def send_file(

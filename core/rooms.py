@@ -59,6 +59,11 @@ class Rooms:
             raise MatrixError(result["errcode"], result.get("error", ""))
         raise MatrixError("M_LIMIT_EXCEEDED", "still rate-limited after several tries")
 
+    def lock(self, key: str) -> asyncio.Lock:
+        """A lock for a read-modify-write of one room (its id) or of anything else (a key
+        that is no room id), so that two tasks of this account do not interleave."""
+        return self._locks.setdefault(key, asyncio.Lock())
+
     # --- state -----------------------------------------------------------------------------
 
     async def state(self, room_id: str) -> list[dict[str, Any]]:
@@ -84,7 +89,7 @@ class Rooms:
     async def set_level(self, room_id: str, user_id: str, level: int | None) -> None:
         """Give `user_id` a power level in the room (read-modify-write of the current state);
         None or 0 removes them from the list, so they have the room's default."""
-        async with self._locks.setdefault(room_id, asyncio.Lock()):
+        async with self.lock(room_id):
             content = await self.get_state(room_id, "m.room.power_levels")
             users = dict(content.get("users") or {})
             if level:
@@ -97,12 +102,30 @@ class Rooms:
 
     async def pin(self, room_id: str, event_id: str, replaces: str | None = None) -> None:
         """Pin an event in the room, unpinning the one it replaces."""
-        async with self._locks.setdefault(room_id, asyncio.Lock()):
+        async with self.lock(room_id):
             content = await self.get_state(room_id, "m.room.pinned_events")
             pinned = [e for e in content.get("pinned") or [] if e not in (replaces, event_id)]
             await self.put_state(
                 room_id, "m.room.pinned_events", "", {"pinned": [*pinned, event_id]}
             )
+
+    # --- account data ----------------------------------------------------------------------
+
+    def _account_data_path(self, event_type: str) -> str:
+        user = quote(self.account.user_id, safe="")
+        return f"/_matrix/client/v3/user/{user}/account_data/{quote(event_type, safe='')}"
+
+    async def account_data(self, event_type: str) -> dict[str, Any]:
+        """The account's own global account data of that type; empty when it has none."""
+        try:
+            return dict(await self.call("GET", self._account_data_path(event_type)))
+        except MatrixError as error:
+            if error.errcode == "M_NOT_FOUND":
+                return {}
+            raise
+
+    async def put_account_data(self, event_type: str, content: dict[str, Any]) -> None:
+        await self.call("PUT", self._account_data_path(event_type), content)
 
     # --- membership ------------------------------------------------------------------------
 
@@ -132,6 +155,13 @@ class Rooms:
             if "already in the room" in str(error) or "is already joined" in str(error):
                 return
             raise
+
+    async def members(self, room_id: str) -> dict[str, str]:
+        """Everyone joined to or invited to the room, with that membership, as the homeserver
+        says now (for a room the account has left: as it was when it left)."""
+        events = (await self.call("GET", room_path(room_id, "members"))).get("chunk") or []
+        found = {e.get("state_key"): (e.get("content") or {}).get("membership") for e in events}
+        return {user: kind for user, kind in found.items() if kind in ("join", "invite")}
 
     async def membership(self, room_id: str, user_id: str) -> str | None:
         content = await self.get_state(room_id, "m.room.member", user_id)

@@ -325,10 +325,11 @@ async def test_meetings_with_rsvp_reminders_and_a_calendar_feed(c: Community) ->
 
 
 async def test_selfcheck_runs_and_report(c: Community) -> None:
-    office = c.net.office
-    started = await c.meta.ask(office, "!selfcheck")
+    office, coordination = c.net.office, c.net.rooms["coordination"]
+    started = await c.meta.ask(coordination, "!selfcheck")
     assert started.body == "The self-check of Sustain Net is waiting for you in our direct chat."
     chat = await c.dm("meta")
+    assert chat == office  # the room of just the two of them, where the network was created
     intro = await notice_in(c.meta, chat, "Self-check of Sustain Net")
     assert "14 questions" in intro.body
     await notice_in(c.meta, chat, "1/14 · Recruitment and screening")
@@ -339,7 +340,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     first[3] = "2 we train, but not everyone"
     await _answer_all(c, chat, first)
     second = ["3", "3", "4", "4", "2", "2", "2", "2", "2", "2", "2", "2", "1", "1"]
-    await c.meta.ask(office, "!selfcheck")
+    await c.meta.ask(coordination, "!selfcheck")
     done = await _answer_all(c, chat, second)
     assert "improved: Recruitment and screening, Training. Declined: Governance." in done.body
 
@@ -350,7 +351,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     assert "Matching: 2.0 · 2.0 (=)" in report.body
     assert "Governance: 2.0 · 1.0 (▼ −1.0)" in report.body
 
-    await c.meta.ask(office, "!selfcheck")
+    await c.meta.ask(coordination, "!selfcheck")
     await say(c.meta, chat, "stop", "nothing of this self-check was kept")
     assert c.rows("SELECT COUNT(*) FROM selfcheck_runs") == [(2,)]
     comments = c.rows("SELECT comment FROM selfcheck_answers WHERE comment IS NOT NULL")

@@ -12,7 +12,7 @@ from bots.checkin import chart
 from bots.checkin.export import export_csv
 from bots.checkin.formats import day_text, local_day, percent, short_day_text
 from bots.checkin.stats import Stats, collect
-from bots.network.common import is_private, open_dm
+from bots.network.common import private_chat, sent_there
 from bots.network.schema import NetworkRow
 from core.commands import Option, Role, command
 from core.context import Context
@@ -111,14 +111,11 @@ class ReportCommands:
             return
         data, count = export_csv(self.data, self.networks, self.app.catalog, net.id)
         # Only to the asker: a network room may gain members later, who would see it.
-        private = ctx.room_id not in net.rooms.values() and is_private(
-            ctx.account, ctx.room_id, ctx.sender
-        )
-        room_id = ctx.room_id if private else await open_dm(ctx.account, ctx.sender)
+        chat = await private_chat(ctx, here=ctx.room_id not in net.rooms.values())
         try:
             await send_file(
                 ctx.account,
-                room_id,
+                chat.room_id,
                 data,
                 f"checkins-{net.id}.csv",
                 "text/csv",
@@ -127,4 +124,7 @@ class ReportCommands:
         except MessagingError as error:
             await ctx.reply("checkin.export.failed", error=str(error))
             return
-        await ctx.reply("checkin.export.here" if private else "checkin.export.sent", count=count)
+        if chat.room_id == ctx.room_id:
+            await ctx.reply("checkin.export.here", count=count)
+        else:
+            await ctx.reply(sent_there(ctx, chat, "checkin.export.sent", count=count))

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.account import Account
 from core.context import Context
-from core.messaging import direct_room, notice
+from core.messaging import DirectChat, direct_chat, notice
 from core.text import Text
 
 
@@ -46,15 +46,35 @@ def is_private(account: Account, room_id: str, user_id: str) -> bool:
 
 
 async def open_dm(account: Account, user_id: str, language: str | None = None) -> str:
-    """The direct chat with `user_id` (see core.messaging.direct_room); `language` becomes
+    """The direct chat with `user_id` (see core.messaging.direct_chat); `language` becomes
     the chat's language if it has none."""
-    room_id = await direct_room(account, user_id)
+    return (await open_chat(account, user_id, language)).room_id
+
+
+async def open_chat(account: Account, user_id: str, language: str | None = None) -> DirectChat:
+    """As `open_dm`, telling also whether the person has yet to accept it."""
+    chat = await direct_chat(account, user_id)
     if language:
         account.store.db.execute(
             "INSERT OR IGNORE INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)",
-            [room_id, language, time.time()],
+            [chat.room_id, language, time.time()],
         )
-    return room_id
+    return chat
+
+
+async def private_chat(ctx: Context, *, here: bool = True) -> DirectChat:
+    """Where what is for the asker alone goes: the room they asked in when only they and
+    the bot are in it (and `here` allows it), else their direct chat."""
+    if here and is_private(ctx.account, ctx.room_id, ctx.sender):
+        return DirectChat(ctx.room_id)
+    return await open_chat(ctx.account, ctx.sender)
+
+
+def sent_there(ctx: Context, chat: DirectChat, key: str, **values: Any) -> Text:
+    """The answer `key` that says something went to our direct chat, plus, while the asker
+    has only an invitation to it, that they must accept it."""
+    text = ctx.t(key, **values)
+    return Text.join([text, ctx.t("network.dm_invited")], " ") if chat.invited else text
 
 
 def dm_rooms(account: Account, user_id: str) -> list[tuple[str, str]]:
@@ -65,21 +85,21 @@ def dm_rooms(account: Account, user_id: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-async def send_dm(account: Account, user_id: str, text: Text, txn: str | None = None) -> str | None:
-    room_id = await open_dm(account, user_id)
-    return await notice(account, room_id, text, txn=txn)
+async def send_dm(account: Account, user_id: str, text: Text, txn: str | None = None) -> str:
+    """Post `text` in the direct chat with `user_id`; returns the event id."""
+    return await notice(account, await open_dm(account, user_id), text, txn=txn)
 
 
 async def reply_privately(ctx: Context, text: Text, *, txn: str | None = None) -> str:
     """Answer in the room if only the asker and the bot are in it; otherwise send the answer
     to the asker's direct chat and say so in the room. Returns the room answered in."""
-    if is_private(ctx.account, ctx.room_id, ctx.sender):
+    chat = await private_chat(ctx)
+    if chat.room_id == ctx.room_id:
         await ctx.reply(text)
         return ctx.room_id
-    room_id = await open_dm(ctx.account, ctx.sender)
-    await notice(ctx.account, room_id, text, txn=txn or f"{ctx.event_id}/private")
-    await ctx.reply("network.sent_privately")
-    return room_id
+    await notice(ctx.account, chat.room_id, text, txn=txn or f"{ctx.event_id}/private")
+    await ctx.reply(sent_there(ctx, chat, "network.sent_privately"))
+    return chat.room_id
 
 
 def fields_text(ctx: Context, record: dict[str, Any]) -> Text:

@@ -21,17 +21,17 @@ from typing import Any
 from bots.network.common import (
     dm_rooms,
     fields_text,
-    is_private,
     iso,
-    open_dm,
+    private_chat,
     reply_privately,
+    sent_there,
 )
-from bots.network.matrix import Homeserver
+from bots.network.matrix import Homeserver, MatrixCallError
 from core.account import Account
 from core.commands import Arg, Bot, command
 from core.context import REPLY_ATTEMPTS, Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, SendError, send_file
+from core.messaging import MessagingError, SendError, forget_direct_chats, send_file
 from core.storage import Migrations
 from core.text import Text
 
@@ -177,14 +177,11 @@ class Privacy(Bot):
             "data": self.collect(ctx.sender),
         }
         payload = json.dumps(document, ensure_ascii=False, indent=2).encode()
-        if is_private(ctx.account, ctx.room_id, ctx.sender):
-            room_id = ctx.room_id
-        else:
-            room_id = await open_dm(ctx.account, ctx.sender)
+        chat = await private_chat(ctx)
         try:
             await send_file(
                 ctx.account,
-                room_id,
+                chat.room_id,
                 payload,
                 "mentornet-my-data.json",
                 "application/json",
@@ -193,7 +190,10 @@ class Privacy(Bot):
         except MessagingError as error:
             await ctx.reply("me.export.failed", error=str(error))
             return
-        await ctx.reply("me.export.here" if room_id == ctx.room_id else "me.export.sent")
+        if chat.room_id == ctx.room_id:
+            await ctx.reply("me.export.here")
+        else:
+            await ctx.reply(sent_there(ctx, chat, "me.export.sent"))
 
     @command(
         "me forget", Arg("confirm", optional=True, choices=CONFIRM_WORDS), help="me.forget.help"
@@ -325,10 +325,17 @@ class Privacy(Bot):
             if error.transient:
                 raise  # the request stays; the next try tells them
         self.app.store.db.execute("DELETE FROM forget_pending WHERE user_id = ?", [user_id])
+        left: list[str] = []
+        for account in self.app.accounts.values():  # their entry in the bots' m.direct
+            try:
+                left += await forget_direct_chats(account, user_id)
+            except MatrixCallError as error:
+                log.warning("m.direct still names someone forgotten", extra={"error": str(error)})
         for account, room_id in chats:
-            await Homeserver(self.app.accounts.get(account, self.account)).leave(
-                room_id, forget=True
-            )
+            if room_id not in left:
+                await Homeserver(self.app.accounts.get(account, self.account)).leave(
+                    room_id, forget=True
+                )
 
     async def _tell(self, erasure: Erasure, key: str, **values: Any) -> None:
         """Answer the request where it was made, in the asker's language."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from bots.network.common import open_dm
+from bots.network.common import open_chat, sent_there
 from bots.network.schema import NetworkRow
 from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
@@ -195,7 +195,8 @@ class SelfCheck(SustainBot):
             other = self.data.get(run.network_id)
             await ctx.reply("sustain.selfcheck.other_open", network=other.name if other else "?")
             return
-        room_id = await open_dm(self.account, ctx.sender, ctx.language)
+        chat = await open_chat(self.account, ctx.sender, ctx.language)
+        room_id = chat.room_id
         if run is None:
             run = self._begin(net, ctx.sender, room_id, ctx.language)
             intro = self.t(
@@ -207,7 +208,7 @@ class SelfCheck(SustainBot):
             await self.account.send(room_id, intro.content(), txn=f"selfcheck/{run.id}/intro")
         await self._ask(run, txn=f"{ctx.event_id}/question")
         if ctx.room_id != room_id:
-            await ctx.reply("sustain.selfcheck.started", network=net.name)
+            await ctx.reply(sent_there(ctx, chat, "sustain.selfcheck.started", network=net.name))
 
     def _begin(self, net: NetworkRow, user_id: str, room_id: str, language: str) -> Run:
         questions = [q.id for q in load_questions().questions]
