@@ -160,7 +160,8 @@ class NetworkBase(Bot):
 
     def _language_of(self, member: Member, net: NetworkRow) -> str:
         """The language to write to a member of `net` in (see `App.language`)."""
-        return self.app.language(member.user_id, room_language=net.language)
+        given = member.language(LANGUAGES, "") or None
+        return self.app.language(member.user_id, given=given, room_language=net.language)
 
     def language_given(self, user_id: str) -> str | None:
         """The language given for the person when they were last invited to a network."""

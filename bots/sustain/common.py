@@ -94,6 +94,9 @@ class SustainBot(Bot):
 
     def language_of(self, user_id: str, net: NetworkRow) -> str:
         """The language to write to a person about `net` in (see `App.language`)."""
+        member = self.data.member(net.id, user_id)
+        if member is not None:
+            return self.network._language_of(member, net)
         return self.app.language(user_id, room_language=net.language)
 
     def networks(self) -> list[NetworkRow]:
