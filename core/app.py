@@ -359,14 +359,29 @@ class App:
 
     # --- settings --------------------------------------------------------------------------
 
-    def language(self, user_id: str, room_id: str) -> str:
-        """The asker's language, else the room's, else the instance default."""
+    def language(
+        self,
+        user_id: str,
+        room_id: str | None = None,
+        *,
+        given: str | None = None,
+        room_language: str | None = None,
+    ) -> str:
+        """The one rule for the language we write to a person in: their own `!lang`, else
+        the language given for them at onboarding (`given`, else what a bot keeps), else the
+        room's language (`room_id`'s setting, or `room_language` for a message to a network's
+        member, whose rooms speak the network's), else the instance default."""
         row = self.store.db.execute(
             "SELECT (SELECT language FROM user_settings WHERE user_id = ?),"
             " (SELECT language FROM room_settings WHERE room_id = ?)",
             [user_id, room_id],
         ).fetchone()
-        return row[0] or row[1] or self.config.bots.default_language
+        if row[0]:
+            return row[0]
+        given = given or next(
+            (lang for bot in self.bots if (lang := bot.language_given(user_id))), None
+        )
+        return given or row[1] or room_language or self.config.bots.default_language
 
     async def room_upgraded(self, account: Account, old_room: str, new_room: str) -> None:
         self.store.db.execute(

@@ -236,6 +236,11 @@ class Bot:
         that keeps no networks."""
         return 0
 
+    def language_given(self, user_id: str) -> str | None:
+        """The language given for the person outside the bot's chat (at onboarding), if this
+        bot keeps one; see `App.language` for where it ranks."""
+        return None
+
     async def tick(self, now: datetime) -> None:
         """Called every `bots.tick_seconds`: do the work that has fallen due by `now` (keep the
         schedule in the database, so work missed while the bot was down is done once here)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from tests.checkin_helpers import make_team
 from tests.network_helpers import create_network, direct_chat, invited_rooms, notice_in
 from tests.people import Person
+from tests.test_permissions import own_direct_chat
 
 
 async def test_french_and_dutch_answers_with_plurals_and_schedules(mentornet, person) -> None:
@@ -72,3 +73,33 @@ async def test_welcome_in_the_language_given_at_the_invitation(mentornet, person
     assert "(language: Nederlands)" in created.body, created.body
     names = {"general": "Mentoren Gent – Algemeen", "resources": "Mentoren Gent – Materiaal"}
     assert set(await invited_rooms(meta, names)) == {"general", "resources"}
+
+
+async def test_one_rule_picks_the_language_of_every_reply(mentornet, person) -> None:
+    """Own `!lang`, else the language given at the invitation, else the room's (a network's
+    rooms speak the network's), else the instance default (English here)."""
+    bot = await mentornet()
+    meta: Person = await person(name="metamentor")
+    plain: Person = await person(name="plain", encryption=True)  # invited with no language
+    lea: Person = await person(name="lea", encryption=True)  # invited with French
+    start = await bot.room_with(meta)
+    made = await meta.ask(start, '!network create "Mentoren Köln" lang:de')
+    assert "is ready" in made.body, made.body  # the room where it was asked has no language
+    rooms = dict(bot.app.store.db.execute("SELECT purpose, room_id FROM network_rooms"))
+    for who, given in ((plain, ""), (lea, " lang:fr")):
+        invited = await meta.ask(start, f"!network invite {who.user_id} mentor-novice{given}")
+        assert "Invited" in invited.body, invited.body
+        await who.join(rooms["general"])
+
+    async def goals(who: Person, room: str) -> str:
+        return (await who.ask(room, '!goals network:"Mentoren Köln"')).body
+
+    plain_dm = await own_direct_chat(plain, bot.user_id)
+    assert "has no shared goals yet" in await goals(plain, plain_dm)  # not the network's
+    assert "hat noch keine gemeinsamen Ziele" in await goals(plain, rooms["general"])
+    lea_dm = await own_direct_chat(lea, bot.user_id)
+    assert "n'a pas encore d'objectifs communs" in await goals(lea, lea_dm)
+    assert "n'a pas encore d'objectifs communs" in await goals(lea, rooms["general"])
+    await lea.ask(rooms["general"], "!lang nl")
+    assert "heeft nog geen gezamenlijke doelen" in await goals(lea, rooms["general"])
+    assert "heeft nog geen gezamenlijke doelen" in await goals(lea, lea_dm)

@@ -43,8 +43,8 @@ async def test_me_shows_and_exports_what_is_stored(mentornet, person) -> None:
     assert "Unser Direktchat" in shown.body
 
     # Asked in a shared room, the answer goes to the direct chat, not to everyone.
-    pointer = await anna.ask(net.rooms["general"], "!me")
-    assert "sent it to you in our direct chat" in pointer.body
+    pointer = await anna.ask(net.rooms["general"], "!me")  # in her language there too
+    assert "habe ich es dir in unserem Direktchat geschickt" in pointer.body
     assert "Leipzig" not in pointer.body
 
     done = await anna.ask(chat, "!me export")

@@ -76,19 +76,6 @@ class NetworkBase(Bot):
     def _role_name(self, language: str, role: str) -> str:
         return self._t(language, f"network.rolename.{role}").body
 
-    def _adopt_language(self, ctx: Context, network: NetworkRow) -> None:
-        """Answer in the member's language (from onboarding) or the network's, unless the
-        person or the room chose one."""
-        row = self.app.store.db.execute(
-            "SELECT (SELECT language FROM user_settings WHERE user_id = ?),"
-            " (SELECT language FROM room_settings WHERE room_id = ?)",
-            [ctx.sender, ctx.room_id],
-        ).fetchone()
-        if row[0] or row[1]:
-            return
-        member = self.data.member(network.id, ctx.sender)
-        ctx.language = member.language(LANGUAGES, network.language) if member else network.language
-
     async def _network(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
         """The network a command is about: named, or the one whose room it was sent in, or
         the asker's only network. Otherwise explains and returns None."""
@@ -108,7 +95,6 @@ class NetworkBase(Bot):
                 else:
                     await ctx.reply("network.none_here")
         if network is not None:
-            self._adopt_language(ctx, network)
             self.data.touch(network.id, ctx.sender, self._now())
         return network
 
@@ -173,10 +159,13 @@ class NetworkBase(Bot):
         return self._locks.setdefault(network.id, asyncio.Lock())
 
     def _language_of(self, member: Member, net: NetworkRow) -> str:
-        row = self.app.store.db.execute(
-            "SELECT language FROM user_settings WHERE user_id = ?", [member.user_id]
-        ).fetchone()
-        return row[0] if row and row[0] else member.language(LANGUAGES, net.language)
+        """The language to write to a member of `net` in (see `App.language`)."""
+        given = member.language(LANGUAGES, "") or None
+        return self.app.language(member.user_id, given=given, room_language=net.language)
+
+    def language_given(self, user_id: str) -> str | None:
+        """The language given for the person when they were last invited to a network."""
+        return self.data.given_language(user_id, LANGUAGES)
 
     async def _post_agreement(
         self, net: NetworkRow, room_id: str, language: str, user_id: str | None, txn: str

@@ -440,14 +440,13 @@ class Invitations(Membership):
         await self._join_with(ctx, net, invitation, now)
 
     def _answer_in(self, ctx: Context, language: str) -> None:
-        """Answer in the invitation's language, unless the person or the room chose one."""
-        row = self.app.store.db.execute(
-            "SELECT (SELECT language FROM user_settings WHERE user_id = ?),"
-            " (SELECT language FROM room_settings WHERE room_id = ?)",
-            [ctx.sender, ctx.room_id],
+        """Answer in the invitation's language (given at onboarding), unless the person
+        chose one (see `App.language`)."""
+        own = self.app.store.db.execute(
+            "SELECT language FROM user_settings WHERE user_id = ?", [ctx.sender]
         ).fetchone()
-        if not (row[0] or row[1]):
-            ctx.language = language if language in LANGUAGES else ctx.language
+        if not (own and own[0]) and language in LANGUAGES:
+            ctx.language = language
 
     async def _join_with(
         self, ctx: Context, net: NetworkRow, invitation: Invitation, now: float

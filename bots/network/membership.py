@@ -247,7 +247,7 @@ class Membership(NetworkBase):
             invited_by=inviter,
             invited_at=self._now(),
         )
-        language = member.language(LANGUAGES, net.language)
+        language = self._language_of(member, net)
         outcome = Outcome(person.user_id, "invited", role, language)
         self.data.save_member(member)
         rooms = net.rooms_for(role)
@@ -274,7 +274,7 @@ class Membership(NetworkBase):
     async def _welcome(self, net: NetworkRow, member: Member, inviter: str | None) -> None:
         """The welcome in a direct chat, in the member's language: the network, their role,
         the rules, and the agreement as its own message (a ✅ reaction to it accepts it)."""
-        language = member.language(LANGUAGES, net.language)
+        language = self._language_of(member, net)
         prefix = self.app.config.bots.command_prefix
         room_id = await open_dm(self.account, member.user_id, language)
         rules = (

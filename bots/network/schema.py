@@ -289,6 +289,20 @@ class NetworkStore:
         ).fetchone()
         return Member(*row) if row else None
 
+    def given_language(self, user_id: str, supported: Iterable[str]) -> str | None:
+        """The language given for the person at their latest invitation to a network, if
+        it is one the bots speak."""
+        rows = self.db.execute(
+            f"SELECT {_MEMBER_COLUMNS} FROM network_members WHERE user_id = ?"
+            " AND languages IS NOT NULL ORDER BY invited_at DESC",
+            [user_id],
+        ).fetchall()
+        for row in rows:
+            language = Member(*row).language(supported, "")
+            if language:
+                return language
+        return None
+
     def members(self, network_id: int) -> list[Member]:
         rows = self.db.execute(
             f"SELECT {_MEMBER_COLUMNS} FROM network_members WHERE network_id = ? ORDER BY user_id",

@@ -93,14 +93,11 @@ class SustainBot(Bot):
         return member if member is not None and member.status != LEFT else None
 
     def language_of(self, user_id: str, net: NetworkRow) -> str:
-        """The language to write to a person in: theirs, else the network's."""
+        """The language to write to a person about `net` in (see `App.language`)."""
         member = self.data.member(net.id, user_id)
         if member is not None:
             return self.network._language_of(member, net)
-        row = self.db.execute(
-            "SELECT language FROM user_settings WHERE user_id = ?", [user_id]
-        ).fetchone()
-        return row[0] if row and row[0] else net.language
+        return self.app.language(user_id, room_language=net.language)
 
     def networks(self) -> list[NetworkRow]:
         ids = [row[0] for row in self.db.execute("SELECT id FROM networks ORDER BY id")]
