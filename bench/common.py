@@ -121,10 +121,16 @@ class Child:
 
 
 async def start_ours(
-    hs: LocalSynapse, user_id: str, password: str, folder: Path, profile: bool = False
+    hs: LocalSynapse,
+    user_id: str,
+    password: str,
+    folder: Path,
+    profile: bool = False,
+    sections: dict[str, Any] | None = None,
 ) -> Child:
     """Our bot as `main.py run --config …` (encryption off, database `folder`/mentornet.db;
-    under cProfile into `folder`/ours.prof with `profile`); ready once /healthz answers 200."""
+    under cProfile into `folder`/ours.prof with `profile`; `sections` are added to the
+    config, e.g. `{"bots": {"tick_seconds": 5}}`); ready once /healthz answers 200."""
     port = free_port()
     config = {
         "matrix": {"homeserver": hs.url, "user_id": user_id, "password": password,
@@ -134,6 +140,7 @@ async def start_ours(
         "web": {"listen": f"127.0.0.1:{port}"},
         "logging": {"level": "INFO"},
     }  # fmt: skip
+    config |= sections or {}
     path = folder / "mentornet.yaml"
     path.write_text(yaml.safe_dump(config))
     child = Child("our", folder / "ours.log")
