@@ -18,7 +18,16 @@ from core.context import Context
 from core.messaging import MessagingError, attached_file, download
 from core.rooms import MatrixError
 from core.text import Text, shorten
-from directory.hsds import RecordError, to_dict, validate
+from directory.api import api_routes
+from directory.hsds import (
+    Address,
+    Organization,
+    RecordError,
+    Service,
+    scalar_fields,
+    to_dict,
+    validate,
+)
 from directory.io import import_records, save_import
 from directory.store import Directory, ShownOrganization
 from directory.web import directory_routes
@@ -43,27 +52,36 @@ FILTERS = (
     Option("group", placeholder="refugees"),
 )
 EDITOR_ROLES = {"organisation", "meta-mentor", "coordinator"}
-# Flat `field:value` pairs for `!dir add` and `!dir edit`, and where each goes in the record.
-TOP_FIELDS = ("alternate_name", "description", "email", "website", "legal_status")
-LOCATION_FIELDS = {
-    "address": "address_1",
-    "city": "city",
-    "postal_code": "postal_code",
-    "country": "country",
+# Short names for some fields of `!dir add` and `!dir edit`.
+SHORT_NAMES = {"year_incorporated": "year", "address_1": "address"}
+SERVICE_OPTIONS = {
+    "service": "name",
+    "groups": "target_groups",
+    "fees": "fees_description",
+    "service_description": "description",
 }
-SERVICE_FIELDS = {"service": "name", "groups": "target_groups", "fees": "fees_description"}
-EDIT_OPTIONS = tuple(
-    Option(name)
-    for name in (
-        "name",
-        *TOP_FIELDS,
-        "year",
-        *LOCATION_FIELDS,
-        "phone",
-        "languages",
-        *SERVICE_FIELDS,
-    )
-)
+
+
+def edit_fields() -> dict[str, tuple[str | int, ...]]:
+    """Each `field:value` option of `!dir add/edit` and where it goes in the record: the
+    organisation's own fields, its first location's address, first phone and first service,
+    as the record models name them."""
+    own = [name for name in scalar_fields(Organization) if not name.endswith("id")]
+    address = [n for n in scalar_fields(Address) if not n.endswith(("id", "type"))]
+    fields: dict[str, tuple[str | int, ...]] = {
+        SHORT_NAMES.get(name, name): (name,) for name in [*own, "languages"]
+    }
+    for name in address:
+        fields[SHORT_NAMES.get(name, name)] = ("locations", 0, "addresses", 0, name)
+    fields["phone"] = ("phones", 0, "number")
+    for option, name in SERVICE_OPTIONS.items():
+        assert name in Service.model_fields, name
+        fields[option] = ("services", 0, name)
+    return fields
+
+
+EDIT_FIELDS = edit_fields()
+EDIT_OPTIONS = tuple(Option(name) for name in EDIT_FIELDS)
 
 
 class DirectoryBot(Bot):
@@ -130,7 +148,10 @@ class DirectoryBot(Bot):
         return self.mirror.wants(incoming)
 
     def routes(self) -> list[web.RouteDef]:
-        return directory_routes(self.directory, self.app.config)
+        return [
+            *directory_routes(self.directory, self.app.config),
+            *api_routes(self.directory, self.app.config),
+        ]
 
     async def on_event(self, ctx: Context) -> None:
         event = ctx.incoming.event
@@ -244,7 +265,7 @@ class DirectoryBot(Bot):
                     "dir.field.service",
                     name=service.name,
                     groups=", ".join(service.target_groups) or "—",
-                    languages=", ".join(service.languages) or "—",
+                    languages=", ".join(service.language_codes) or "—",
                 )
             )
         sources = [
@@ -377,30 +398,25 @@ class DirectoryBot(Bot):
 
 
 def _apply_fields(record: dict[str, Any], fields: dict[str, str | None]) -> dict[str, Any]:
-    """Put flat `field:value` pairs into an HSDS-shaped record (first location and service)."""
-    given = {key: value for key, value in fields.items() if value is not None}
-    for key in ("name", *TOP_FIELDS):
-        if key in given:
-            record[key] = given[key]
-    if "year" in given:
-        record["year_incorporated"] = given["year"]
-    if "languages" in given:
-        record["languages"] = given["languages"]
-    if "phone" in given:
-        record["phones"] = [{"number": given["phone"]}]
-    _apply_nested(record, "locations", LOCATION_FIELDS, given)
-    _apply_nested(record, "services", SERVICE_FIELDS, given)
+    """Put flat `field:value` pairs into an HSDS record (first location, phone, service)."""
+    for option, value in fields.items():
+        if value is not None:
+            _put(record, EDIT_FIELDS[option], value)
     return record
 
 
-def _apply_nested(
-    record: dict[str, Any], key: str, mapping: dict[str, str], given: dict[str, str]
-) -> None:
-    changes = {target: given[flat] for flat, target in mapping.items() if flat in given}
-    if changes:
-        items = list(record.get(key) or [{}])
-        items[0] = {**items[0], **changes}
-        record[key] = items
+def _put(record: Any, path: tuple[str | int, ...], value: str) -> None:
+    """Set the value at `path`, making the objects and first list items on the way."""
+    *way, last = path
+    for step, following in zip(way, [*way[1:], last], strict=True):
+        if isinstance(step, int):
+            if not record:
+                record.append({})
+            record = record[step]
+        else:
+            empty: Any = [] if isinstance(following, int) else {}
+            record = record.setdefault(step, empty)
+    record[last] = value
 
 
 def _date(origin_ts: int) -> str:

@@ -1170,3 +1170,57 @@ def walk(value: Any) -> Iterator[tuple[str, Any]]:
     elif isinstance(value, list):
         for item in value:
             yield from walk(item)
+
+
+# --- what the HSDS API serves --------------------------------------------------------------
+
+# Fields the HSDS 3.0 schemas require that a record may lack, and what is served then.
+HSDS_REQUIRED: dict[type[Entity], dict[str, Any]] = {
+    Organization: {"description": ""},
+    Service: {"status": "active"},
+    Location: {"location_type": "physical"},
+    Address: {
+        "address_1": "",
+        "city": "",
+        "state_province": "",
+        "postal_code": "",
+        "country": "",
+        "address_type": "physical",
+    },
+    Program: {"name": "", "description": ""},
+    OrganizationIdentifier: {"identifier_type": "", "identifier": ""},
+    Taxonomy: {"name": "", "description": ""},
+    TaxonomyTerm: {"name": "", "description": ""},
+    Metadata: {
+        "last_action_date": "",
+        "last_action_type": "",
+        "field_name": "",
+        "previous_value": "",
+        "replacement_value": "",
+        "updated_by": "",
+    },
+}
+
+
+def served(record: Mapping[str, Any], model: type[Entity] = Organization) -> dict[str, Any]:
+    """A stored record as the HSDS API serves it: no contacts, and every field the HSDS
+    schemas require present (empty text where the record has none)."""
+    result = {key: value for key, value in record.items() if key != PRIVATE}
+    for key, default in HSDS_REQUIRED.get(model, {}).items():
+        result.setdefault(key, default)
+    for name, inner in nested_models(model).items():
+        value = result.get(name)
+        if isinstance(value, list):
+            result[name] = [served(item, inner) for item in value if isinstance(item, Mapping)]
+        elif isinstance(value, Mapping):
+            result[name] = served(value, inner)
+    return result
+
+
+def one_to_one(record: Mapping[str, Any], model: type[Entity]) -> dict[str, Any]:
+    """Only the fields with one value (what HSDS API lists show), required ones filled."""
+    scalars = scalar_fields(model)
+    own = {key: value for key, value in record.items() if key in scalars}
+    for key, default in HSDS_REQUIRED.get(model, {}).items():
+        own.setdefault(key, default)
+    return own

@@ -105,6 +105,47 @@ def _schema(db: sqlite_utils.Database) -> None:
     )
 
 
+# The services, service-at-locations, taxonomy terms and taxonomies inside each shown record,
+# for the HSDS API: kept by triggers on directory_shown, read with json_extract(record, path).
+_ENTITIES = (
+    "INSERT INTO directory_entities (kind, shown, position, path, item_id)"
+    " SELECT CASE WHEN t.path = '$.services' THEN 'service'"
+    " WHEN t.key = 'taxonomy_term' THEN 'taxonomy_term'"
+    " WHEN t.key = 'taxonomy_detail' THEN 'taxonomy' ELSE 'service_at_location' END,"
+    " {shown}, t.id, t.fullkey, json_extract(t.value, '$.id')"
+    " FROM directory_listings l, json_tree(l.record) t"
+    " WHERE l.room_id = {room} AND l.org_id = {org} AND t.type = 'object'"
+    " AND (t.path = '$.services' OR t.key IN ('taxonomy_term', 'taxonomy_detail')"
+    " OR t.path LIKE '$.services[%].service_at_locations')"
+)
+
+
+@directory_migrations.step
+def _entities(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE directory_entities (kind TEXT NOT NULL, shown INTEGER NOT NULL,"
+        " position INTEGER NOT NULL, path TEXT NOT NULL, item_id TEXT,"
+        " PRIMARY KEY (kind, shown, position)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX directory_entities_id ON directory_entities (kind, item_id)")
+    fill = _ENTITIES.format(shown="NEW.rowid", room="NEW.room_id", org="NEW.id")
+    forget = "DELETE FROM directory_entities WHERE shown = OLD.rowid"
+    db.execute(
+        f"CREATE TRIGGER directory_entities_in AFTER INSERT ON directory_shown BEGIN {fill}; END"
+    )
+    db.execute(
+        "CREATE TRIGGER directory_entities_up AFTER UPDATE ON directory_shown"
+        f" BEGIN {forget}; {fill}; END"
+    )
+    db.execute(
+        f"CREATE TRIGGER directory_entities_out AFTER DELETE ON directory_shown BEGIN {forget}; END"
+    )
+    for rowid, room_id, org_id in db.execute(
+        "SELECT rowid, room_id, id FROM directory_shown"
+    ).fetchall():
+        db.execute(_ENTITIES.format(shown="?", room="?", org="?"), [rowid, room_id, org_id])
+
+
 class Change(StrEnum):
     """What a write did."""
 
@@ -691,3 +732,21 @@ def _tokens(text: str) -> list[str]:
         for ch in unicodedata.normalize("NFC", text).lower()
     )
     return cut.split()
+
+
+def match_query(
+    text: str | None,
+    *,
+    country: str | None = None,
+    city: str | None = None,
+    language: str | None = None,
+    target_group: str | None = None,
+    service: str | None = None,
+) -> str | None:
+    """The FTS5 MATCH expression `Directory.search` uses for these words and filters; ""
+    when nothing is asked for, None when nothing can match."""
+    facets = _filter_facets(country, city, language, target_group, service)
+    terms = fts_terms(text) if text and text.strip() else []
+    if facets is None or (text and text.strip() and not terms):
+        return None
+    return " AND ".join([*terms, *(f'"{_facet_token(*pair)}"' for pair in facets)])
