@@ -20,6 +20,7 @@ from core.rooms import MatrixError
 from core.text import Text, shorten
 from directory.api import api_routes
 from directory.hsds import (
+    REFERENCES,
     Address,
     Organization,
     RecordError,
@@ -66,8 +67,9 @@ def edit_fields() -> dict[str, tuple[str | int, ...]]:
     """Each `field:value` option of `!dir add/edit` and where it goes in the record: the
     organisation's own fields, its first location's address, first phone and first service,
     as the record models name them."""
-    own = [name for name in scalar_fields(Organization) if not name.endswith("id")]
-    address = [n for n in scalar_fields(Address) if not n.endswith(("id", "type"))]
+    skip = {"id", "address_type", *REFERENCES}
+    own = [name for name in scalar_fields(Organization) if name not in skip]
+    address = [name for name in scalar_fields(Address) if name not in skip]
     fields: dict[str, tuple[str | int, ...]] = {
         SHORT_NAMES.get(name, name): (name,) for name in [*own, "languages"]
     }
@@ -408,7 +410,7 @@ def _apply_fields(record: dict[str, Any], fields: dict[str, str | None]) -> dict
 def _put(record: Any, path: tuple[str | int, ...], value: str) -> None:
     """Set the value at `path`, making the objects and first list items on the way."""
     *way, last = path
-    for step, following in zip(way, [*way[1:], last], strict=True):
+    for step, following in zip(way, path[1:], strict=True):
         if isinstance(step, int):
             if not record:
                 record.append({})

@@ -12,9 +12,10 @@ Older flat input is read too: a location's `address_1`, `city`, `postal_code`, `
 become its first address; a service language may be a plain code; `url` is the website.
 Missing HSDS ids are derived (uuid5), so re-importing a file changes nothing.
 
-`contacts` (anywhere in the record) are about people: they stay in this instance's local
-record and are never published to a directory room, mirrored from one, or served. The codec
-`to_published` / `from_published` leaves them out. Event content is canonical JSON, which has
+`contacts`, an address's `attention` and a metadata entry's `updated_by` (anywhere in the
+record) are about people: they stay in this instance's local record and are never published
+to a directory room, mirrored from one, or served. The codec `to_published` /
+`from_published` leaves them out. Event content is canonical JSON, which has
 no decimal numbers: coordinates (and any other decimal) travel as strings in events and are
 numbers in the store and the API; decoding accepts both.
 
@@ -57,7 +58,28 @@ MAX_LABELS = 50  # target groups or languages per list
 LIST_SEPARATORS = r";,\s"  # a language list may be written "de, en" or "de;en"
 ID_NAMESPACE = uuid.UUID("6f1c0c52-8f7e-4c61-9a0e-2f6ad0b5c3d1")  # stable ids (uuid5)
 _NAMESPACE = ID_NAMESPACE.bytes
-PRIVATE = "contacts"  # the field, at any depth, that holds people's data
+# The fields, at any depth, that hold data about people: contacts (names, e-mails, phones),
+# who an address is for the attention of, who updated a record.
+PRIVATE = frozenset({"contacts", "attention", "updated_by"})
+
+# The fields that point to another object by its id (not the object's own data).
+REFERENCES = frozenset(
+    {
+        "organization_id",
+        "service_id",
+        "location_id",
+        "contact_id",
+        "phone_id",
+        "service_at_location_id",
+        "parent_organization_id",
+        "program_id",
+        "link_id",
+        "taxonomy_term_id",
+        "taxonomy_id",
+        "resource_id",
+        "parent_id",
+    }
+)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -836,9 +858,9 @@ def _compact(value: Any) -> Any:
 
 
 def without_contacts(value: Any) -> Any:
-    """The record with every `contacts` list, at any depth, left out."""
+    """The record without data about people (`PRIVATE` fields, at any depth)."""
     if isinstance(value, dict):
-        return {key: without_contacts(item) for key, item in value.items() if key != PRIVATE}
+        return {key: without_contacts(item) for key, item in value.items() if key not in PRIVATE}
     if isinstance(value, list):
         return [without_contacts(item) for item in value]
     return value
@@ -1205,7 +1227,7 @@ HSDS_REQUIRED: dict[type[Entity], dict[str, Any]] = {
 def served(record: Mapping[str, Any], model: type[Entity] = Organization) -> dict[str, Any]:
     """A stored record as the HSDS API serves it: no contacts, and every field the HSDS
     schemas require present (empty text where the record has none)."""
-    result = {key: value for key, value in record.items() if key != PRIVATE}
+    result = {key: value for key, value in record.items() if key not in PRIVATE}
     for key, default in HSDS_REQUIRED.get(model, {}).items():
         result.setdefault(key, default)
     for name, inner in nested_models(model).items():

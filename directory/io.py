@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from directory.hsds import (
+    REFERENCES,
     Address,
     Contact,
     Location,
@@ -77,8 +78,7 @@ def _columns_of(model: type, prefix: str, named: Mapping[str, str], skip: Iterab
     return columns
 
 
-_PARENT_IDS = ("organization_id", "service_id", "location_id", "contact_id", "phone_id")
-_PARENT_IDS += ("service_at_location_id",)
+_PARENT_IDS = REFERENCES - {"program_id", "parent_organization_id"}
 ORG_COLUMNS = {**_columns_of(Organization, "", {}, ()), "languages": "languages"}
 # Per nested list: CSV column → field. `addresses` are the first address of the location.
 NESTED_COLUMNS: dict[str, dict[str, str]] = {
