@@ -309,7 +309,7 @@ class DirectoryApi:
         if kind == "service":
             return service_item(value, record, full=full)
         if kind == "service_at_location":
-            service = _at_path(record, path.rsplit(".service_at_locations", 1)[0])
+            service = _at_path(record, _SERVICE_OF.match(path).group(0))  # type: ignore[union-attr]
             return service_at_location_item(value, service, record, full=full)
         return served(value, KINDS[kind])
 
@@ -390,13 +390,14 @@ def page(
     }
 
 
-_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
+_STEP = re.compile(r'\.(\w+)|\."((?:[^"\\]|\\.)*)"|\[(\d+)\]')
+_SERVICE_OF = re.compile(r"\$\.services\[\d+\]")
 
 
 def _at_path(record: Any, path: str) -> Any:
-    """The value at a JSON path like `$.services[0].service_at_locations[1]`."""
-    for key, index in _STEP.findall(path):
-        record = record[int(index)] if index else record[key]
+    """The value at an SQLite JSON path like `$.services[0]."service_at_locations"[1]`."""
+    for key, quoted, index in _STEP.findall(path):
+        record = record[int(index)] if index else record[key or quoted]
     return record
 
 

@@ -390,12 +390,24 @@ class DirectoryBot(Bot):
             return
         counts = save_import(self.directory, report)
         published = await self.publish()
-        await ctx.reply(
+        done = ctx.t(
             "dir.import.done",
             added=counts.added,
             updated=counts.updated,
             unchanged=counts.unchanged,
             published=published,
+        )
+        if not report.warnings:
+            await ctx.reply(done)
+            return
+        shown = [Text.plain(warning) for warning in report.warnings[:20]]
+        more = len(report.warnings) - len(shown)
+        await ctx.reply(
+            Text.join(
+                [done, ctx.t("dir.import.left_out", count=len(report.warnings))]
+                + [Text.bullets(shown)]
+                + ([ctx.t("dir.import.more_errors", count=more)] if more > 0 else [])
+            )
         )
 
 

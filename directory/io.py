@@ -38,7 +38,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -137,10 +137,25 @@ class ImportReport:
     organizations: list[Organization] = field(default_factory=list)
     errors: list[ImportProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    left_out: list[ImportProblem] = field(default_factory=list)  # told as warnings
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def finish(self, lines: list[int] | None = None) -> ImportReport:
+        """Tell what was left out as warnings; with `lines`, give JSON records their line."""
+        if lines is not None:
+            self.errors = [_on_line(problem, lines) for problem in self.errors]
+            self.left_out = [_on_line(problem, lines) for problem in self.left_out]
+        self.warnings += [f"{problem} (left out)" for problem in self.left_out]
+        return self
+
+
+def _on_line(problem: ImportProblem, lines: list[int]) -> ImportProblem:
+    if problem.line is not None or not problem.record or problem.record > len(lines):
+        return problem
+    return ImportProblem(lines[problem.record - 1], *astuple(problem)[1:])
 
 
 class ImportRefused(ValueError):
@@ -229,8 +244,7 @@ def _read(
     except RecordError as error:
         report.errors += [tell(e.field, e.message) for e in error.errors]
         return None
-    for field_error in dropped:
-        report.warnings.append(f"{tell(field_error.field, field_error.message)} (left out)")
+    report.left_out += [tell(problem.field, problem.message) for problem in dropped]
     given_id = isinstance(raw, Mapping) and bool(raw.get("id"))
     _duplicate_check(report, org, given_id, line, record, seen)
     report.organizations.append(org)
@@ -262,19 +276,19 @@ def _import_json(data: bytes) -> ImportReport:
         message = 'expected organisations: one, a list, or {"organizations": [...]}'
         report.errors.append(ImportProblem(1, None, "", message))
         return report
-    lines = _record_lines(text, key) if key != "" else [1]
     records, origin = _as_organizations(records)
     seen: dict[str, tuple[int | None, int | None]] = {}
     for index, raw in enumerate(records):
         first = origin[index]
-        line = lines[first] if first < len(lines) else None
         kind = _other_kind(raw)
         if kind:
-            problem = ImportProblem(line, first + 1, "", f"{kind}, not an organisation")
+            problem = ImportProblem(None, first + 1, "", f"{kind}, not an organisation")
             report.errors.append(problem)
             continue
-        _read(report, raw, line, first + 1, seen)
-    return report
+        _read(report, raw, None, first + 1, seen)
+    if not report.errors and not report.left_out:
+        return report
+    return report.finish(_record_lines(text, key) if key != "" else [1])  # lines when needed
 
 
 _MARKERS = (  # fields that tell another HSDS object from an organisation
@@ -455,7 +469,7 @@ def _import_csv(data: bytes) -> ImportReport:
         tell = partial(_csv_problem, group)
         _read(report, group.record, group.first_line, None, seen, tell)
     report.errors.sort(key=lambda problem: problem.line or 0)
-    return report
+    return report.finish()
 
 
 def _decode_csv(data: bytes, report: ImportReport) -> str:
@@ -686,7 +700,7 @@ def _import_tables(
         line = index + 2  # after the header
         tell = partial(_package_problem, file, line)
         _read(report, row, line, None, seen, tell)
-    return report
+    return report.finish()
 
 
 def _package_problem(file: str, line: int, path: str, message: str) -> ImportProblem:

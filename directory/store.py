@@ -116,7 +116,8 @@ _ENTITIES = (
     " FROM directory_listings l, json_tree(l.record) t"
     " WHERE l.room_id = {room} AND l.org_id = {org} AND t.type = 'object'"
     " AND (t.path = '$.services' OR t.key IN ('taxonomy_term', 'taxonomy_detail')"
-    " OR t.path LIKE '$.services[%].service_at_locations')"
+    " OR t.path LIKE '$.services[%].service_at_locations'"
+    " OR t.path LIKE '$.services[%].\"service_at_locations\"')"  # SQLite may quote keys
 )
 
 

@@ -58,8 +58,7 @@ def test_json_errors_name_the_record_line_and_field(directory: Directory) -> Non
     report = import_records(data, "orgs.json")
     assert problems(report) == ["line 14, record 3: name: missing"]
     assert report.warnings == [
-        'line 6, record 2: locations[0].country: "XX" is not an ISO 3166-1 country code'
-        " (left out)",
+        'line 6, record 2: locations[0].country: "XX" is not an ISO 3166-1 country code (left out)',
         "line 6, record 2: locations[0]: empty (give an address, city, country or coordinates)"
         " (left out)",
     ]
