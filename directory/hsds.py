@@ -814,19 +814,20 @@ class Organization(Described):
 def _fill_ids(entity: Entity, org_id: str) -> None:
     """Give each nested object without an id a stable one, from its place in the record."""
     values = entity.__dict__
+    owner = values["id"] or org_id
     for name in nested_models(type(entity)):
         value = values[name]
-        if isinstance(value, tuple):
+        if not value:
+            continue
+        if value.__class__ is tuple:
+            kind = _KINDS.get(name, name)
             for index, item in enumerate(value):
-                if item.id is None:
-                    kind = _KINDS.get(name, name)
-                    item.__dict__["id"] = stable_id(
-                        values["id"] or org_id, kind, _identity(item, index)
-                    )
+                if item.__dict__["id"] is None:
+                    item.__dict__["id"] = stable_id(owner, kind, _identity(item, index))
                 _fill_ids(item, org_id)
-        elif value is not None:
-            if value.id is None:
-                value.__dict__["id"] = stable_id(values["id"] or org_id, name)
+        else:
+            if value.__dict__["id"] is None:
+                value.__dict__["id"] = stable_id(owner, name)
             _fill_ids(value, org_id)
 
 
