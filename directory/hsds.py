@@ -847,17 +847,6 @@ def _identity(item: Entity, index: int) -> str:
     return str(index)
 
 
-def _compact(value: Any) -> Any:
-    """Empty lists and strings left out, recursively."""
-    if isinstance(value, dict):
-        return {
-            key: _compact(item) for key, item in value.items() if item not in (None, [], "", ())
-        }
-    if isinstance(value, list):
-        return [_compact(item) for item in value]
-    return value
-
-
 def without_contacts(value: Any) -> Any:
     """The record without data about people (`PRIVATE` fields, at any depth)."""
     if isinstance(value, dict):
@@ -907,11 +896,6 @@ def _strip(annotation: Any) -> Any:
     while typing.get_origin(annotation) is Annotated:
         annotation = typing.get_args(annotation)[0]
     return annotation
-
-
-def _is_list(model: type[Entity], name: str) -> bool:
-    info = model.model_fields.get(name)
-    return info is not None and typing.get_origin(_strip(info.annotation)) is tuple
 
 
 # --- validation ----------------------------------------------------------------------------
