@@ -201,6 +201,10 @@ def _text_problem(text: str, limit: int, multiline: bool) -> str | None:
 
 def _text(limit: int = SHORT, multiline: bool = False, required: bool = False) -> Callable:
     def check(value: Any) -> str | None:
+        if value.__class__ is str and len(value) <= limit and value.isprintable():
+            text = value if multiline else value.strip()  # the common case, checked fast
+            if text:
+                return text
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 raise ValueError("missing")
