@@ -265,11 +265,21 @@ class DirectoryApi:
         self, condition: str, args: list[Any], order: str, limit: int, offset: int
     ) -> list[tuple[str, str, dict[str, Any]]]:
         """(path, organisation id, organisation record) of the entities asked for, in order."""
-        rows = self.db.execute(
-            f"SELECT e.shown, e.path FROM directory_entities e WHERE {condition}"
+        keys = self.db.execute(
+            f"SELECT e.shown, e.position FROM directory_entities e WHERE {condition}"
             f" ORDER BY {order} LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
+        shown_ids = list(dict.fromkeys(shown for shown, _ in keys))
+        paths = {
+            (shown, position): path
+            for shown, position, path in self.db.execute(
+                "SELECT shown, position, path FROM directory_entities WHERE kind = ?"
+                f" AND shown IN ({', '.join('?' * len(shown_ids))})",
+                [args[0], *shown_ids],
+            )
+        }
+        rows = [(shown, paths[shown, position]) for shown, position in keys]
         shown = list(dict.fromkeys(row[0] for row in rows))
         records = {
             rowid: (org_id, record)
@@ -335,8 +345,13 @@ def service_item(service: dict[str, Any], org: dict[str, Any], *, full: bool) ->
     if not full:
         item |= {key: service[key] for key in ("target_groups", "languages") if key in service}
     item["organization_id"] = service.get("organization_id") or org["id"]
-    item["organization"] = one_to_one(org, Organization)
+    if _BASICS not in org:  # once per record and page
+        org[_BASICS] = one_to_one(org, Organization)
+    item["organization"] = org[_BASICS]
     return item
+
+
+_BASICS = "\x00basics"  # where a parsed record keeps its one-to-one fields while a page is made
 
 
 def service_at_location_item(

@@ -129,6 +129,10 @@ def _entities(db: sqlite_utils.Database) -> None:
         " PRIMARY KEY (kind, shown, position)) WITHOUT ROWID"
     )
     db.execute("CREATE INDEX directory_entities_id ON directory_entities (kind, item_id)")
+    # The same order as the table, without the paths: a page far down is reached faster.
+    db.execute(
+        "CREATE INDEX directory_entities_order ON directory_entities (kind, shown, position)"
+    )
     fill = _ENTITIES.format(shown="NEW.rowid", room="NEW.room_id", org="NEW.id")
     forget = "DELETE FROM directory_entities WHERE shown = OLD.rowid"
     db.execute(
