@@ -22,6 +22,7 @@ sent a listing.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -62,6 +63,7 @@ API = "/api/v1"
 API_PAGE_SIZE = 20  # default `per_page`
 PROFILE = "https://docs.openreferral.org/en/latest/hsds/overview.html"
 MAX_ID = 255
+BOOKMARK_EVERY = 1_000  # entities between two remembered places of a long list
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _UNSUPPORTED = ("minimal", "postcode", "proximity")
 KINDS = {
@@ -135,6 +137,7 @@ class DirectoryApi:
         self.base = (config.web.public_url or "").rstrip("/")
         self._openapi = openapi(config)
         self._counts: dict[tuple, int] = {}
+        self._marks: dict[tuple, list[tuple[int, int]]] = {}
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
@@ -257,6 +260,13 @@ class DirectoryApi:
             order = "(SELECT rank FROM directory_fts WHERE directory_fts MATCH ?"
             order += " AND rowid = e.shown), e.shown, e.position"
             args = [*args, match]
+        if order == "e.shown, e.position" and offset >= BOOKMARK_EVERY:
+            skipped, shown = self._bookmark(condition, args, offset)
+            condition, args, offset = (
+                f"{condition} AND e.shown >= ?",
+                [*args, shown],
+                offset - skipped,
+            )
         rows = self.entities(condition, args, order, query.per_page, offset)
         items = [self._item(kind, *row, full=params.full) for row in rows]
         return page(total, query.page, query.per_page, items)
@@ -300,10 +310,34 @@ class DirectoryApi:
             found.append((path, records[rowid][0], parsed[rowid]))
         return found
 
+    def _version(self) -> tuple[int, int]:
+        """Changes whenever the database does (from this process or another)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self.db.conn.total_changes
+
+    def _bookmark(self, condition: str, args: list[Any], offset: int) -> tuple[int, int]:
+        """(position in the list, organisation) of the last bookmark at or before `offset`:
+        the list is walked once per database version, so that a page far down does not
+        step over every entity before it."""
+        key = (condition, tuple(args), self._version())
+        marks = self._marks.get(key)
+        if marks is None:
+            marks, due, previous = [(0, 0)], BOOKMARK_EVERY, None
+            rows = self.db.execute(
+                f"SELECT e.shown FROM directory_entities e WHERE {condition}"
+                " ORDER BY e.shown, e.position",
+                args,
+            )
+            for index, (shown,) in enumerate(rows):
+                if index >= due and shown != previous:
+                    marks.append((index, shown))
+                    due = index + BOOKMARK_EVERY
+                previous = shown
+            self._marks = {key: marks}
+        return marks[bisect.bisect_right(marks, (offset, math.inf)) - 1]
+
     def _count(self, condition: str, args: list[Any], distinct: bool) -> int:
         """How many entities match; remembered until the database changes."""
-        version = self.db.execute("PRAGMA data_version").fetchone()[0]
-        key = (condition, tuple(args), distinct, version, self.db.conn.total_changes)
+        key = (condition, tuple(args), distinct, *self._version())
         if key not in self._counts:
             what = "count(DISTINCT e.item_id)" if distinct else "count(*)"
             sql = f"SELECT {what} FROM directory_entities e WHERE {condition}"

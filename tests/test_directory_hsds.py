@@ -33,7 +33,7 @@ from directory.io import (
     import_records,
     save_import,
 )
-from directory.store import Directory
+from directory.store import Directory, Provenance
 from tests.hsds_material import hsds_material
 from tests.test_directory_io import problems
 
@@ -253,3 +253,32 @@ def test_csv_columns_and_chat_options_come_from_the_model() -> None:
 def test_material_is_found_from_this_checkout() -> None:
     assert (hsds_material() / "schema" / "openapi.json").is_file()
     assert Path(__file__).resolve().is_relative_to(hsds_material().parent.parent)
+
+
+def test_far_pages_of_services_are_the_same_as_counted_from_the_start(
+    directory: Directory,
+) -> None:
+    from types import SimpleNamespace
+
+    import directory.api as api_module
+
+    records = [
+        {"name": f"Org {n}", "website": f"https://o{n}.example", "services": [
+            {"name": f"Mentoring {n}"}, {"name": f"Buddies {n}"}, {"name": f"Café {n}"}]}
+        for n in range(400)
+    ]  # fmt: skip
+    listings = [
+        (org.id, to_published(org), Provenance("N", "x", "!r:x", f"$e{n}", "@a:x", n))
+        for n, org in enumerate(validate(record) for record in records)
+    ]
+    assert directory.apply_listings("!r:x", listings) == {}
+    api = api_module.DirectoryApi(directory, SimpleNamespace(web=SimpleNamespace(public_url="")))
+
+    def names(page: int, size: int) -> list[str]:
+        params = api_module.parse_params({"per_page": str(size), "page": str(page)})
+        return [item["name"] for item in api.list_entities("service", params)["contents"]]
+
+    walked = [name for page in range(1, 14) for name in names(page, 100)]
+    assert len(walked) == len(set(walked)) == 1200
+    for page, size in ((11, 100), (12, 100), (101, 10), (120, 10), (39, 31)):
+        assert names(page, size) == walked[(page - 1) * size : page * size]
