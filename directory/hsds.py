@@ -58,6 +58,7 @@ MAX_LABELS = 50  # target groups or languages per list
 LIST_SEPARATORS = r";,\s"  # a language list may be written "de, en" or "de;en"
 ID_NAMESPACE = uuid.UUID("6f1c0c52-8f7e-4c61-9a0e-2f6ad0b5c3d1")  # stable ids (uuid5)
 _NAMESPACE = ID_NAMESPACE.bytes
+_VARIANT = {digit: f"{(int(digit, 16) & 0x3) | 0x8:x}" for digit in "0123456789abcdef"}
 # The fields, at any depth, that hold data about people: contacts (names, e-mails, phones),
 # who an address is for the attention of, who updated a record.
 PRIVATE = frozenset({"contacts", "attention", "updated_by"})
@@ -142,11 +143,9 @@ def dedupe_key(name: str, website: str | None, city: str | None, country: str | 
 
 def stable_id(*parts: str) -> str:
     """A uuid5 of the parts, so a record without an id gets the same id on every import."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE + "\x1f".join(parts).encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"  # as str(uuid.uuid5(…))
+    h = hashlib.sha1(_NAMESPACE + "\x1f".join(parts).encode()).hexdigest()
+    # As str(uuid.uuid5(…)): version 5, RFC 4122 variant.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def normalise_url(text: str) -> str | None:
