@@ -339,7 +339,7 @@ def test_two_listings_of_one_organisation_are_merged_and_both_searchable(
     assert org.languages == ("nl", "fr", "en")
     buddy, coaching = org.services
     assert buddy.name == "Buddy programme" and buddy.target_groups == ("refugees",)
-    assert (buddy.languages, buddy.fees_description) == (("en",), "free")
+    assert (buddy.language_codes, buddy.fees_description) == (("en",), "free")
     assert coaching.name == "Job coaching"
     assert [(loc.city, loc.latitude) for loc in org.locations] == [
         ("Brussels", 50.85),
