@@ -239,7 +239,8 @@ class DirectoryApi:
                 args += [of_kind, wanted]
         if params.modified_after:
             where.append(
-                "(SELECT json_extract(l.record, e.path || '.last_modified') FROM directory_shown s"
+                "(SELECT json_extract(coalesce(s.record, l.record), e.path || '.last_modified')"
+                " FROM directory_shown s"
                 " JOIN directory_listings l ON l.room_id = s.room_id AND l.org_id = s.id"
                 " WHERE s.rowid = e.shown) >= ?"
             )
@@ -294,7 +295,8 @@ class DirectoryApi:
         records = {
             rowid: (org_id, record)
             for rowid, org_id, record in self.db.execute(
-                "SELECT s.rowid, s.id, l.record FROM directory_shown s JOIN directory_listings l"
+                "SELECT s.rowid, s.id, coalesce(s.record, l.record) FROM directory_shown s"
+                " JOIN directory_listings l"
                 " ON l.room_id = s.room_id AND l.org_id = s.id"
                 f" WHERE s.rowid IN ({', '.join('?' * len(shown))})",
                 shown,
@@ -473,7 +475,11 @@ def _schemas() -> dict[str, Any]:
     schemas["Organization"]["properties"]["sources"] = {
         "type": "array",
         "items": {"$ref": "#/components/schemas/Source"},
-        "description": "mentornet extension: every directory listing of it, newest first",
+        "description": (
+            "mentornet extension: every directory listing of it. Their services, languages,"
+            " locations and phones are united; each other field comes from the first listing"
+            " here that has it (the most complete, then the newest)."
+        ),
     }
     return schemas
 

@@ -200,6 +200,42 @@ async def test_organisations_carry_their_sources_and_a_virtual_place(api: Site) 
     assert cologne["languages"] == ["de", "ar"]
 
 
+async def test_an_organisation_listed_by_two_networks_is_served_merged(api: Site) -> None:
+    """Another network lists the Cologne organisation too, with one more service and an
+    e-mail address: the API serves one organisation with both, and finds the new service."""
+    cologne = validate(OURS[0])
+    other = validate(
+        {
+            "name": "Patenschaften Köln e.V.",
+            "website": "https://paten-koeln.example",
+            "email": "info@paten-koeln.example",
+            "services": [{"name": "Bewerbungshilfe"}],
+        }
+    )
+    room = "!dir-api-b:b.example"
+    listing = Provenance("Net B", "b.example", room, "$b1", "@e:b", 99)
+    api.directory.apply_listing(room, other.id, to_published(other), listing)
+    try:
+        mine = await api.api("/api/v1/services", organization_id=cologne.id)
+        names = [item["name"] for item in mine["contents"]]
+        assert names == ["Patenschaft", "Sprachcafé", "Bewerbungshilfe"]
+        item = await api.api(f"/api/v1/organizations/{cologne.id}")
+        assert (item["name"], item["email"]) == ("Patenschaften Köln", "info@paten-koeln.example")
+        assert [source["network"] for source in item["sources"]] == ["Net A", "Net B"]
+        found = (await api.api("/api/v1/services", search="Bewerbungshilfe"))["contents"]
+        assert {item["organization"]["id"] for item in found} == {cologne.id}
+        (new,) = [item for item in found if item["name"] == "Bewerbungshilfe"]
+        official("compiled/service.json").validate(await api.api(f"/api/v1/services/{new['id']}"))
+    finally:
+        gone = Provenance("Net B", "b.example", room, "$b2", "@e:b", 100)
+        api.directory.apply_listing(room, other.id, {}, gone)
+    names = [
+        i["name"]
+        for i in (await api.api("/api/v1/services", organization_id=cologne.id))["contents"]
+    ]
+    assert names == ["Patenschaft", "Sprachcafé"]
+
+
 async def test_no_data_about_people_is_served(api: Site) -> None:
     answers = [await api.get(path) for path in ("/api/v1/organizations?full=true",
                "/api/v1/services?full=true", "/api/v1/service_at_locations?full=true")]  # fmt: skip
