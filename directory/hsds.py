@@ -996,18 +996,31 @@ def _build(data: Any) -> Organization:
 
 
 def _unpublishable(org: Organization) -> list[FieldError]:
-    """Why the record cannot be published: too large, or not canonical JSON (e.g. an integer
-    beyond what a homeserver accepts), which no homeserver would take."""
+    """Why the record cannot be published: a value that is no canonical JSON (an integer
+    beyond what a homeserver accepts), named by its field, or the record is too large."""
     published = to_published(org)
-    problem = canonical_problem(published)
-    if problem:
-        return [FieldError("record", f"cannot be published ({problem})")]
+    problems = list(_not_canonical(published["organization"], ""))
+    if problems:
+        return problems
     if len(org.model_dump_json(exclude_defaults=True)) > MAX_PUBLISHED_BYTES - 2000:
         size = len(_compact_json(published))
         if size > MAX_PUBLISHED_BYTES:
             message = f"too large to publish ({size} bytes, at most {MAX_PUBLISHED_BYTES})"
             return [FieldError("record", message)]
     return []
+
+
+def _not_canonical(value: Any, path: str) -> Iterator[FieldError]:
+    """Each value of a published record no homeserver would take (`canonical_problem`)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _not_canonical(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _not_canonical(item, f"{path}[{index}]")
+    elif problem := canonical_problem(value, path or "record"):
+        reason = problem.removeprefix(f"{path or 'record'}: ")
+        yield FieldError(path or "record", f"cannot be published: {reason}")
 
 
 def validate(data: Any) -> Organization:

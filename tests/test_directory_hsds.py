@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from core.canonical import canonical_problem
 from core.storage import open_store
 from directory.bot import EDIT_FIELDS, _apply_fields
 from directory.hsds import (
@@ -229,6 +230,23 @@ def test_events_carry_decimals_as_strings_and_no_contacts() -> None:
     as_numbers = json.loads(json.dumps(content).replace('"51.05"', "51.05"))
     assert from_published(as_numbers, org.id).locations[0].latitude == 51.05
     assert back.services[0].contacts == () and back.contacts == ()
+
+
+def test_a_value_no_homeserver_takes_is_refused_or_left_out_never_reported_added(
+    directory: Directory,
+) -> None:
+    """An integer beyond what Matrix events carry cannot be published: `validate` names the
+    field, an import leaves it out with a warning and what it saves publishes."""
+    huge = {"name": "Big Numbers", "services": [{"name": "Tandem", "minimum_age": 2**60}]}
+    with pytest.raises(RecordError, match=r"services\[0\]\.minimum_age: cannot be published"):
+        validate(huge)
+    report = import_records(json.dumps([huge]).encode(), "x.json")
+    assert report.ok and len(report.warnings) == 1
+    assert "services[0].minimum_age: cannot be published" in report.warnings[0]
+    assert save_import(directory, report).added == 1
+    (org,) = report.organizations
+    assert org.services[0].name == "Tandem" and org.services[0].minimum_age is None
+    assert canonical_problem(to_published(org)) is None
 
 
 def test_csv_columns_and_chat_options_come_from_the_model() -> None:

@@ -103,7 +103,8 @@ async def test_same_organisation_from_two_networks_is_shown_once_with_both_listi
         assert "Buddy programme" in shown.body and "Language cafe" in shown.body, shown.body
         assert "Network A on " in shown.body and "Network B on " in shown.body
 
-    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=language+cafe"
+    # a list item holds an organisation's own fields (HSDS reference); full=true nests the rest
+    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=language+cafe&full=true"
     async with aiohttp.ClientSession() as session, session.get(api) as response:
         (item,) = (await response.json())["contents"]
     assert {s["name"] for s in item["services"]} == {"Buddy programme", "Language cafe"}
