@@ -997,17 +997,26 @@ def _build(data: Any) -> Organization:
 
 def _unpublishable(org: Organization) -> list[FieldError]:
     """Why the record cannot be published: a value that is no canonical JSON (an integer
-    beyond what a homeserver accepts), named by its field, or the record is too large."""
+    beyond what a homeserver accepts), named by its field, or the record is too large.
+    Only a record whose compact JSON is near the limit or holds a number of 16 digits or
+    more (a cheap look, done in pydantic's core) is checked value by value."""
+    dumped = org.model_dump_json(exclude_defaults=True)
+    large = len(dumped) > MAX_PUBLISHED_BYTES - 2000
+    if not large and not _LONG_NUMBER.search(dumped):
+        return []
     published = to_published(org)
     problems = list(_not_canonical(published["organization"], ""))
-    if problems:
+    if problems or not large:
         return problems
-    if len(org.model_dump_json(exclude_defaults=True)) > MAX_PUBLISHED_BYTES - 2000:
-        size = len(_compact_json(published))
-        if size > MAX_PUBLISHED_BYTES:
-            message = f"too large to publish ({size} bytes, at most {MAX_PUBLISHED_BYTES})"
-            return [FieldError("record", message)]
+    size = len(_compact_json(published))
+    if size > MAX_PUBLISHED_BYTES:
+        message = f"too large to publish ({size} bytes, at most {MAX_PUBLISHED_BYTES})"
+        return [FieldError("record", message)]
     return []
+
+
+# A JSON number of 16 digits or more (every integer beyond ±(2**53 - 1) is one) in compact JSON.
+_LONG_NUMBER = re.compile(r"[:\[,]-?\d{16}")
 
 
 def _not_canonical(value: Any, path: str) -> Iterator[FieldError]:
