@@ -10,8 +10,8 @@ Pages are rendered on the server and work without JavaScript. Markup is built wi
 which escapes every string it is given, so record text (names, descriptions: anything a
 network publishes) can never become markup; only http(s) websites become links. Nothing is
 fetched from elsewhere: the CSS is inline (allowed by its hash in the Content-Security-Policy),
-the chart is inline SVG. Texts exist in English and German, chosen by `Accept-Language` or
-`?hl=`. What is served is what was published: never contacts, never who sent a listing.
+the chart is inline SVG. Texts are catalog messages (`web.dir.*`) in every interface
+language, chosen by `Accept-Language` or `?hl=`. What is served is what was published: never contacts, never who sent a listing.
 
 Each request runs one search (or one lookup); the per-country numbers come from
 `Directory.stats()`, cached for STATS_SECONDS.

@@ -385,6 +385,30 @@ def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     store.close()
 
 
+def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path: Path) -> None:
+    """A database merged before the API existed gets its index of services from the merged
+    records, so the API lists every network's services of an organisation."""
+    store = open_store(tmp_path / "merged.db")
+    before = store_module.Migrations("directory")
+    before.steps = store_module.directory_migrations.steps[:2]  # merged listings, no API yet
+    store.migrate(before)
+    old = Directory.__new__(Directory)
+    old.store, old.db = store, store.db
+    for n, (room, service) in enumerate([(ROOM_A, "Tandem"), (ROOM_B, "Buddy")]):
+        org = validate({"id": f"k{n}", "name": "Kompass", "website": "https://kompass.at",
+                        "services": [{"name": service}]})  # fmt: skip
+        old.apply_listing(room, org.id, to_published(org), provenance(room, n))
+    directory = Directory(store)  # the API's index is built
+    services = directory.db.execute(
+        "SELECT json_extract(coalesce(s.record, l.record), e.path || '.name')"
+        " FROM directory_entities e JOIN directory_shown s ON s.rowid = e.shown"
+        " JOIN directory_listings l ON l.room_id = s.room_id AND l.org_id = s.id"
+        " WHERE e.kind = 'service' ORDER BY e.position"
+    ).fetchall()
+    assert sorted(name for (name,) in services) == ["Buddy", "Tandem"]
+    store.close()
+
+
 def test_same_name_and_city_in_two_rooms_is_one_result(directory: Directory) -> None:
     publish(directory, ROOM_A, {"name": "Verikom", "locations": [{"city": "Hamburg"}]})
     publish(directory, ROOM_B, {"id": "v2", "name": "VERIKOM", "locations": [{"city": "hamburg"}]})
