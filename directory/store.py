@@ -15,7 +15,9 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
   one stores the merged record and its sources' order. The shown record's text is indexed in
   `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its filter values in
   `directory_facets` (facet, value, shown), kept in step with the listings in the same
-  transaction.
+  transaction. The services, service-at-locations and taxonomy terms inside each shown
+  record are indexed for the API in `directory_entities`, kept by triggers on
+  `directory_shown`.
 """
 
 from __future__ import annotations
