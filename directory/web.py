@@ -11,7 +11,8 @@ which escapes every string it is given, so record text (names, descriptions: any
 network publishes) can never become markup; only http(s) websites become links. Nothing is
 fetched from elsewhere: the CSS is inline (allowed by its hash in the Content-Security-Policy),
 the chart is inline SVG. Texts are catalog messages (`web.dir.*`) in every interface
-language, chosen by `Accept-Language` or `?hl=`. What is served is what was published: never contacts, never who sent a listing.
+language, chosen by `Accept-Language` or `?hl=`. What is served is what was published: never
+contacts, never who sent a listing.
 
 Each request runs one search (or one lookup); the per-country numbers come from
 `Directory.stats()`, cached for STATS_SECONDS.
