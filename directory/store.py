@@ -45,6 +45,7 @@ from directory.hsds import (
     Phone,
     RecordError,
     Service,
+    ServiceAtLocation,
     fold,
     from_dict,
     from_published,
@@ -771,18 +772,23 @@ def merge(orgs: list[Organization]) -> Organization:
     Services, locations (with their addresses), phones and languages are united: a service by
     its name, a location by its place (else its coordinates, else its name or link), an
     address by its lines, a phone by its digits, a service's language by its code, each
-    merged the same way. Every single value (name, description, website, a service's fees,
-    a location's coordinates, …) comes from the first listing that has one; the id and
-    whatever else is not united (schedules, programs, …) are the first listing's.
+    merged the same way; a service's places (service-at-locations) are united by location,
+    and one that names a location united with another names the one kept. Every single
+    value (name, description, website, a service's fees, a location's coordinates, …) comes
+    from the first listing that has one; the id and whatever else is not united (schedules,
+    programs, …) are the first listing's.
     """
     if len(orgs) == 1:
         return orgs[0]
+    places = _groups([x for o in orgs for x in o.locations], _place_key)
+    kept = {x.id: group[0].id for group in places for x in group[1:] if x.id}
+    services = [_at_places(s, kept) for o in orgs for s in o.services]
     return orgs[0].model_copy(
         update={
             **_scalars(orgs, Organization),
             "languages": _unique(code for org in orgs for code in org.languages),
-            "services": _united([s for o in orgs for s in o.services], _service_key, _service),
-            "locations": _united([x for o in orgs for x in o.locations], _place_key, _place),
+            "services": _united(services, _service_key, _service),
+            "locations": tuple(_place(group) if group[1:] else group[0] for group in places),
             "phones": _united([p for o in orgs for p in o.phones], _phone_key, _phone),
             "contacts": (),
         }
@@ -805,12 +811,17 @@ def _scalars(items: list[Entity], model: type[Entity]) -> dict[str, Any]:
     }
 
 
-def _united(items: list[E], key: Callable[[E], str], combine: Callable[[list[E]], E]) -> tuple:
-    """Items grouped by `key` (in first-seen order), each group combined into one."""
+def _groups(items: list[E], key: Callable[[E], str]) -> list[list[E]]:
+    """Items grouped by `key`, in first-seen order."""
     groups: dict[str, list[E]] = {}
     for item in items:
         groups.setdefault(key(item), []).append(item)
-    return tuple(combine(group) if len(group) > 1 else group[0] for group in groups.values())
+    return list(groups.values())
+
+
+def _united(items: list[E], key: Callable[[E], str], combine: Callable[[list[E]], E]) -> tuple:
+    """Items grouped by `key` (in first-seen order), each group combined into one."""
+    return tuple(combine(group) if group[1:] else group[0] for group in _groups(items, key))
 
 
 def _merged(items: list[E], **united: Any) -> E:
@@ -823,11 +834,30 @@ def _service_key(service: Service) -> str:
 
 
 def _service(services: list[Service]) -> Service:
+    links = [link for s in services for link in s.service_at_locations]
     return _merged(
         services,
         target_groups=_unique(g for s in services for g in s.target_groups),
         languages=_united([x for s in services for x in s.languages], _language_key, _merged),
+        service_at_locations=_united(links, _link_key, _merged),
     )
+
+
+def _link_key(link: ServiceAtLocation) -> str:
+    return f"@{link.location_id}" if link.location_id else f"#{link.id}"
+
+
+def _at_places(service: Service, kept: dict[str, str]) -> Service:
+    """The service with its places naming the location kept where theirs was united."""
+    if not any(link.location_id in kept for link in service.service_at_locations):
+        return service
+    links = tuple(
+        link.model_copy(update={"location_id": kept[link.location_id]})
+        if link.location_id in kept
+        else link
+        for link in service.service_at_locations
+    )
+    return service.model_copy(update={"service_at_locations": links})
 
 
 def _language_key(language: Language) -> str:

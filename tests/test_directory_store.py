@@ -363,6 +363,32 @@ def test_two_listings_of_one_organisation_are_merged_and_both_searchable(
     assert [s.room_id for s in left.sources] == [ROOM_B]
 
 
+def test_merged_services_name_the_place_kept_of_a_place_both_list(directory: Directory) -> None:
+    """Both networks list the same office under their own location ids: the merged record
+    has one office (the leading listing's), and every service offered there, from either
+    listing, names it once."""
+    office = {"address_1": "Rue Haute 1", "city": "Brussels", "country": "BE"}
+    publish(directory, ROOM_A, {
+        "id": "a-dw", "name": "DUO for a JOB", "website": "https://duoforajob.be",
+        "description": "Mentoring for jobseekers", "email": "info@duoforajob.be",
+        "languages": ["fr", "nl"], "phones": [{"number": "+32 2 555 01 01"}],
+        "locations": [{"id": "a-office", **office}],
+        "services": [{"name": "Duo", "service_at_locations": [{"location_id": "a-office"}]}],
+    }, 1)  # fmt: skip
+    publish(directory, ROOM_B, {
+        "id": "b-dw", "name": "DUO for a JOB", "website": "https://duoforajob.be",
+        "locations": [{"id": "b-office", **office}],
+        "services": [
+            {"name": "Duo", "service_at_locations": [{"location_id": "b-office"}]},
+            {"name": "Workshops", "service_at_locations": [{"location_id": "b-office"}]},
+        ],
+    }, 2)  # fmt: skip
+    org = directory.get("a-dw").organization
+    assert [location.id for location in org.locations] == ["a-office"]
+    places = {s.name: [link.location_id for link in s.service_at_locations] for s in org.services}
+    assert places == {"Duo": ["a-office"], "Workshops": ["a-office"]}
+
+
 def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     store = open_store(tmp_path / "old.db")
     first = store_module.Migrations("directory")
