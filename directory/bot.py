@@ -21,7 +21,17 @@ from core.i18n import country_name, language_name
 from core.messaging import MessagingError, attached_file, download
 from core.rooms import MatrixError
 from core.text import Text, shorten
-from directory.hsds import RecordError, to_dict, validate
+from directory.api import api_routes
+from directory.hsds import (
+    REFERENCES,
+    Address,
+    Organization,
+    RecordError,
+    Service,
+    scalar_fields,
+    to_dict,
+    validate,
+)
 from directory.io import read_import, save_import
 from directory.publishing import PublisherLock, data_version, unpublished, watch
 from directory.store import Directory, ShownOrganization
@@ -50,27 +60,37 @@ FILTERS = (
 # editors and admins, organisation representatives (see `DirectoryBot.permits`).
 EDITOR = Role.coordinator
 REPRESENTATIVE = "organisation"
-# Flat `field:value` pairs for `!dir add` and `!dir edit`, and where each goes in the record.
-TOP_FIELDS = ("alternate_name", "description", "email", "website", "legal_status")
-LOCATION_FIELDS = {
-    "address": "address_1",
-    "city": "city",
-    "postal_code": "postal_code",
-    "country": "country",
+# Short names for some fields of `!dir add` and `!dir edit`.
+SHORT_NAMES = {"year_incorporated": "year", "address_1": "address"}
+SERVICE_OPTIONS = {
+    "service": "name",
+    "groups": "target_groups",
+    "fees": "fees_description",
+    "service_description": "description",
 }
-SERVICE_FIELDS = {"service": "name", "groups": "target_groups", "fees": "fees_description"}
-EDIT_OPTIONS = tuple(
-    Option(name)
-    for name in (
-        "name",
-        *TOP_FIELDS,
-        "year",
-        *LOCATION_FIELDS,
-        "phone",
-        "languages",
-        *SERVICE_FIELDS,
-    )
-)
+
+
+def edit_fields() -> dict[str, tuple[str | int, ...]]:
+    """Each `field:value` option of `!dir add/edit` and where it goes in the record: the
+    organisation's own fields, its first location's address, first phone and first service,
+    as the record models name them."""
+    skip = {"id", "address_type", *REFERENCES}
+    own = [name for name in scalar_fields(Organization) if name not in skip]
+    address = [name for name in scalar_fields(Address) if name not in skip]
+    fields: dict[str, tuple[str | int, ...]] = {
+        SHORT_NAMES.get(name, name): (name,) for name in [*own, "languages"]
+    }
+    for name in address:
+        fields[SHORT_NAMES.get(name, name)] = ("locations", 0, "addresses", 0, name)
+    fields["phone"] = ("phones", 0, "number")
+    for option, name in SERVICE_OPTIONS.items():
+        assert name in Service.model_fields, name
+        fields[option] = ("services", 0, name)
+    return fields
+
+
+EDIT_FIELDS = edit_fields()
+EDIT_OPTIONS = tuple(Option(name) for name in EDIT_FIELDS)
 
 
 class DirectoryBot(Bot):
@@ -164,7 +184,10 @@ class DirectoryBot(Bot):
         return self.mirror.wants(incoming)
 
     def routes(self) -> list[web.RouteDef]:
-        return directory_routes(self.directory, self.app.config)
+        return [
+            *directory_routes(self.directory, self.app.config),
+            *api_routes(self.directory, self.app.config),
+        ]
 
     async def on_event(self, ctx: Context) -> None:
         event = ctx.incoming.event
@@ -284,7 +307,7 @@ class DirectoryBot(Bot):
                     "dir.field.service",
                     name=service.name,
                     groups=", ".join(service.target_groups) or "—",
-                    languages=_languages(service.languages, ctx.language),
+                    languages=_languages(service.language_codes, ctx.language),
                 )
             )
         sources = [
@@ -413,12 +436,24 @@ class DirectoryBot(Bot):
         counts = save_import(self.directory, report)
         await self.publish()
         changed = counts.added + counts.updated
-        await ctx.reply(
+        done = ctx.t(
             "dir.import.done",
             added=counts.added,
             updated=counts.updated,
             unchanged=counts.unchanged,
             publication=self._publication(ctx) if changed else ctx.t("dir.publication.none").body,
+        )
+        if not report.warnings:
+            await ctx.reply(done)
+            return
+        shown = [Text.plain(warning) for warning in report.warnings[:20]]
+        more = len(report.warnings) - len(shown)
+        await ctx.reply(
+            Text.join(
+                [done, ctx.t("dir.import.left_out", count=len(report.warnings))]
+                + [Text.bullets(shown)]
+                + ([ctx.t("dir.import.more_errors", count=more)] if more > 0 else [])
+            )
         )
 
     def _publication(self, ctx: Context) -> str:
@@ -430,30 +465,25 @@ class DirectoryBot(Bot):
 
 
 def _apply_fields(record: dict[str, Any], fields: dict[str, str | None]) -> dict[str, Any]:
-    """Put flat `field:value` pairs into an HSDS-shaped record (first location and service)."""
-    given = {key: value for key, value in fields.items() if value is not None}
-    for key in ("name", *TOP_FIELDS):
-        if key in given:
-            record[key] = given[key]
-    if "year" in given:
-        record["year_incorporated"] = given["year"]
-    if "languages" in given:
-        record["languages"] = given["languages"]
-    if "phone" in given:
-        record["phones"] = [{"number": given["phone"]}]
-    _apply_nested(record, "locations", LOCATION_FIELDS, given)
-    _apply_nested(record, "services", SERVICE_FIELDS, given)
+    """Put flat `field:value` pairs into an HSDS record (first location, phone, service)."""
+    for option, value in fields.items():
+        if value is not None:
+            _put(record, EDIT_FIELDS[option], value)
     return record
 
 
-def _apply_nested(
-    record: dict[str, Any], key: str, mapping: dict[str, str], given: dict[str, str]
-) -> None:
-    changes = {target: given[flat] for flat, target in mapping.items() if flat in given}
-    if changes:
-        items = list(record.get(key) or [{}])
-        items[0] = {**items[0], **changes}
-        record[key] = items
+def _put(record: Any, path: tuple[str | int, ...], value: str) -> None:
+    """Set the value at `path`, making the objects and first list items on the way."""
+    *way, last = path
+    for step, following in zip(way, path[1:], strict=True):
+        if isinstance(step, int):
+            if not record:
+                record.append({})
+            record = record[step]
+        else:
+            empty: Any = [] if isinstance(following, int) else {}
+            record = record.setdefault(step, empty)
+    record[last] = value
 
 
 def _date(origin_ts: int) -> str:

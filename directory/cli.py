@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.config import load_config
 from core.storage import open_store
-from directory.io import MAX_FILE_BYTES, export_records, import_records, save_import
+from directory.io import MAX_CLI_BYTES, export_records, import_path, save_import
 from directory.publishing import publisher_running, unpublished
 from directory.store import Directory
 
@@ -27,7 +27,10 @@ def add_directory_commands(commands: argparse._SubParsersAction) -> None:
     """Add `directory import|export` to main.py's sub-commands; dispatch with `run`."""
     directory = commands.add_parser("directory", help="import or export our organisations")
     actions = directory.add_subparsers(dest="action", required=True)
-    importing = actions.add_parser("import", help="import HSDS JSON or CSV (all or nothing)")
+    importing = actions.add_parser(
+        "import",
+        help="import HSDS JSON, an HSDS data package (zip or folder) or CSV",
+    )
     importing.add_argument("file", type=Path)
     importing.add_argument("--dry-run", action="store_true", help="check only, store nothing")
     exporting = actions.add_parser("export", help="export as HSDS JSON or CSV")
@@ -49,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(directory: Directory, args: argparse.Namespace) -> int:
-    if args.file.stat().st_size > MAX_FILE_BYTES:
-        print(f"{args.file}: larger than 20 MB; nothing imported", file=sys.stderr)
+    if args.file.is_file() and args.file.stat().st_size > MAX_CLI_BYTES:
+        print(f"{args.file}: larger than 1 GB; nothing imported", file=sys.stderr)
         return 1
-    report = import_records(args.file.read_bytes(), args.file.name)
+    report = import_path(args.file)
     for warning in report.warnings:
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     if not report.ok:

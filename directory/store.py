@@ -15,7 +15,9 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
   one stores the merged record and its sources' order. The shown record's text is indexed in
   `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its filter values in
   `directory_facets` (facet, value, shown), kept in step with the listings in the same
-  transaction.
+  transaction. The services, service-at-locations and taxonomy terms inside each shown
+  record are indexed for the API in `directory_entities`, kept by triggers on
+  `directory_shown`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -34,14 +36,20 @@ import sqlite_utils
 
 from core.storage import Migrations, Store
 from directory.hsds import (
+    REFERENCES,
+    Address,
+    Entity,
+    Language,
     Location,
     Organization,
     Phone,
     RecordError,
     Service,
+    ServiceAtLocation,
     fold,
     from_dict,
     from_published,
+    scalar_fields,
     to_dict,
     to_published,
 )
@@ -121,6 +129,58 @@ def _merged_records(db: sqlite_utils.Database) -> None:
     ).fetchall()
     for (key,) in groups:
         _reshow(db, key)
+
+
+# The services, service-at-locations, taxonomy terms and taxonomies inside each shown record,
+# for the HSDS API: kept by triggers on directory_shown, read with json_extract(record, path)
+# from the record shown (the merged one of a group, else its one listing's).
+_ENTITIES = (
+    "INSERT INTO directory_entities (kind, shown, position, path, item_id)"
+    " SELECT CASE WHEN t.path = '$.services' THEN 'service'"
+    " WHEN t.key = 'taxonomy_term' THEN 'taxonomy_term'"
+    " WHEN t.key = 'taxonomy_detail' THEN 'taxonomy' ELSE 'service_at_location' END,"
+    " {shown}, t.id, t.fullkey, json_extract(t.value, '$.id')"
+    " FROM directory_listings l, json_tree(coalesce({record}, l.record)) t"
+    " WHERE l.room_id = {room} AND l.org_id = {org} AND t.type = 'object'"
+    " AND (t.path = '$.services' OR t.key IN ('taxonomy_term', 'taxonomy_detail')"
+    " OR t.path LIKE '$.services[%].service_at_locations'"
+    " OR t.path LIKE '$.services[%].\"service_at_locations\"')"  # SQLite may quote keys
+)
+
+
+@directory_migrations.step
+def _entities(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE directory_entities (kind TEXT NOT NULL, shown INTEGER NOT NULL,"
+        " position INTEGER NOT NULL, path TEXT NOT NULL, item_id TEXT,"
+        " PRIMARY KEY (kind, shown, position)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX directory_entities_id ON directory_entities (kind, item_id)")
+    # The same order as the table, without the paths: a page far down is reached faster.
+    db.execute(
+        "CREATE INDEX directory_entities_order ON directory_entities (kind, shown, position)"
+    )
+    fill = _ENTITIES.format(
+        shown="NEW.rowid", record="NEW.record", room="NEW.room_id", org="NEW.id"
+    )
+    forget = "DELETE FROM directory_entities WHERE shown = OLD.rowid"
+    db.execute(
+        f"CREATE TRIGGER directory_entities_in AFTER INSERT ON directory_shown BEGIN {fill}; END"
+    )
+    db.execute(
+        "CREATE TRIGGER directory_entities_up AFTER UPDATE ON directory_shown"
+        f" BEGIN {forget}; {fill}; END"
+    )
+    db.execute(
+        f"CREATE TRIGGER directory_entities_out AFTER DELETE ON directory_shown BEGIN {forget}; END"
+    )
+    for rowid, record, room_id, org_id in db.execute(
+        "SELECT rowid, record, room_id, id FROM directory_shown"
+    ).fetchall():
+        db.execute(
+            _ENTITIES.format(shown=":shown", record=":record", room=":room", org=":org"),
+            {"shown": rowid, "record": record, "room": room_id, "org": org_id},
+        )
 
 
 class Change(StrEnum):
@@ -684,13 +744,23 @@ def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int,
 
 
 def completeness(org: Organization) -> int:
-    """How many values a record gives: each filled field, list item and nested value."""
+    """How many values a record gives: each filled field, list item and nested value, not
+    counting what the model fills in itself (ids, links between ids, a service's status, a
+    location's type) or the old name of a field beside the new one (`fees`)."""
     return _count_values(to_dict(org, contacts=False))
+
+
+_UNCOUNTED = frozenset({"id", "status", "location_type", *REFERENCES})
 
 
 def _count_values(value: Any) -> int:
     if isinstance(value, dict):
-        return sum(_count_values(item) for key, item in value.items() if key != "id")
+        return sum(
+            _count_values(item)
+            for key, item in value.items()
+            if key not in _UNCOUNTED
+            and not (key == "fees" and item == value.get("fees_description"))
+        )
     if isinstance(value, list):
         return sum(_count_values(item) for item in value)
     return 1
@@ -699,84 +769,132 @@ def _count_values(value: Any) -> int:
 def merge(orgs: list[Organization]) -> Organization:
     """One organisation from its listings, most complete first (see `_merge_order`).
 
-    Services, locations, phones and languages are united: a service by its name, a location
-    by its place (else its coordinates), a phone by its digits, each merged the same way.
-    Every single value (name, description, website, a service's fees, …) comes from the
-    first listing that has one; the id is the first listing's.
+    Services, locations (with their addresses), phones and languages are united: a service by
+    its name, a location by its place (else its coordinates, else its name or link), an
+    address by its lines, a phone by its digits, a service's language by its code, each
+    merged the same way; a service's places (service-at-locations) are united by location,
+    and one that names a location united with another names the one kept. Every single
+    value (name, description, website, a service's fees, a location's coordinates, …) comes
+    from the first listing that has one; the id and whatever else is not united (schedules,
+    programs, …) are the first listing's.
     """
     if len(orgs) == 1:
         return orgs[0]
-    first = orgs[0]
-    return replace(
-        first,
-        **_scalars(orgs, _ORG_FIELDS),
-        languages=tuple(dict.fromkeys(code for org in orgs for code in org.languages)),
-        services=_united([s for org in orgs for s in org.services], _service_key, _merge_service),
-        locations=_united([x for org in orgs for x in org.locations], _place_key, _merge_place),
-        phones=_united([p for org in orgs for p in org.phones], _phone_key, _merge_phone),
-        contacts=(),
+    places = _groups([x for o in orgs for x in o.locations], _place_key)
+    kept = {x.id: group[0].id for group in places for x in group[1:] if x.id}
+    services = [_at_places(s, kept) for o in orgs for s in o.services]
+    return orgs[0].model_copy(
+        update={
+            **_scalars(orgs, Organization),
+            "languages": _unique(code for org in orgs for code in org.languages),
+            "services": _united(services, _service_key, _service),
+            "locations": tuple(_place(group) if group[1:] else group[0] for group in places),
+            "phones": _united([p for o in orgs for p in o.phones], _phone_key, _phone),
+            "contacts": (),
+        }
     )
 
 
-_ORG_FIELDS = (
-    "alternate_name",
-    "description",
-    "email",
-    "website",
-    "legal_status",
-    "year_incorporated",
-)
-_SERVICE_FIELDS = ("description", "eligibility_description", "fees_description")
-_PLACE_FIELDS = ("address_1", "city", "postal_code", "country", "latitude", "longitude")
 T = TypeVar("T")
+E = TypeVar("E", bound=Entity)
 
 
-def _scalars(items: list[Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Each field from the first item that has a value for it."""
+def _unique(values: Iterable[T]) -> tuple[T, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _scalars(items: list[Entity], model: type[Entity]) -> dict[str, Any]:
+    """Each single-valued field of `model` from the first item that has a value for it."""
     return {
         field: next((v for item in items if (v := getattr(item, field)) not in (None, "")), None)
-        for field in fields
+        for field in scalar_fields(model)
     }
 
 
-def _united(items: list[T], key: Callable[[T], str], combine: Callable[[list[T]], T]) -> tuple:
-    """Items grouped by `key` (in first-seen order), each group combined into one."""
-    groups: dict[str, list[T]] = {}
+def _groups(items: list[E], key: Callable[[E], str]) -> list[list[E]]:
+    """Items grouped by `key`, in first-seen order."""
+    groups: dict[str, list[E]] = {}
     for item in items:
         groups.setdefault(key(item), []).append(item)
-    return tuple(combine(group) for group in groups.values())
+    return list(groups.values())
+
+
+def _united(items: list[E], key: Callable[[E], str], combine: Callable[[list[E]], E]) -> tuple:
+    """Items grouped by `key` (in first-seen order), each group combined into one."""
+    return tuple(combine(group) if group[1:] else group[0] for group in _groups(items, key))
+
+
+def _merged(items: list[E], **united: Any) -> E:
+    """The first item with each single value from the first item that has one."""
+    return items[0].model_copy(update={**_scalars(items, type(items[0])), **united})
 
 
 def _service_key(service: Service) -> str:
     return fold(service.name)
 
 
-def _merge_service(services: list[Service]) -> Service:
-    return replace(
-        services[0],
-        **_scalars(services, _SERVICE_FIELDS),
-        target_groups=tuple(dict.fromkeys(g for s in services for g in s.target_groups)),
-        languages=tuple(dict.fromkeys(code for s in services for code in s.languages)),
+def _service(services: list[Service]) -> Service:
+    links = [link for s in services for link in s.service_at_locations]
+    return _merged(
+        services,
+        target_groups=_unique(g for s in services for g in s.target_groups),
+        languages=_united([x for s in services for x in s.languages], _language_key, _merged),
+        service_at_locations=_united(links, _link_key, _merged),
     )
+
+
+def _link_key(link: ServiceAtLocation) -> str:
+    return f"@{link.location_id}" if link.location_id else f"#{link.id}"
+
+
+def _at_places(service: Service, kept: dict[str, str]) -> Service:
+    """The service with its places naming the location kept where theirs was united."""
+    if not any(link.location_id in kept for link in service.service_at_locations):
+        return service
+    links = tuple(
+        link.model_copy(update={"location_id": kept[link.location_id]})
+        if link.location_id in kept
+        else link
+        for link in service.service_at_locations
+    )
+    return service.model_copy(update={"service_at_locations": links})
+
+
+def _language_key(language: Language) -> str:
+    return language.code or fold(language.name or "")
 
 
 def _place_key(location: Location) -> str:
     parts = (location.address_1, location.postal_code, location.city, location.country)
     if any(parts):
         return "|".join(fold(part or "") for part in parts)
-    return f"{location.latitude},{location.longitude}"
+    if location.latitude is not None:
+        return f"{location.latitude},{location.longitude}"
+    return "@" + fold(location.name or location.url or location.id or "")
 
 
-def _merge_place(locations: list[Location]) -> Location:
-    return replace(locations[0], **_scalars(locations, _PLACE_FIELDS))
+def _place(locations: list[Location]) -> Location:
+    return _merged(
+        locations,
+        addresses=_united([a for x in locations for a in x.addresses], _address_key, _merged),
+        languages=_united([g for x in locations for g in x.languages], _language_key, _merged),
+        phones=_united([p for x in locations for p in x.phones], _phone_key, _phone),
+    )
+
+
+def _address_key(address: Address) -> str:
+    parts = (address.address_type, address.address_1, address.postal_code, address.city)
+    return "|".join(fold(part or "") for part in (*parts, address.country))
 
 
 def _phone_key(phone: Phone) -> str:
     return "".join(ch for ch in phone.number if ch.isdigit())
 
 
-def _merge_phone(phones: list[Phone]) -> Phone:
-    return replace(phones[0], **_scalars(phones, ("description",)))
+def _phone(phones: list[Phone]) -> Phone:
+    return _merged(
+        phones, languages=_united([g for p in phones for g in p.languages], _language_key, _merged)
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -892,3 +1010,21 @@ def _tokens(text: str) -> list[str]:
         for ch in unicodedata.normalize("NFC", text).lower()
     )
     return cut.split()
+
+
+def match_query(
+    text: str | None,
+    *,
+    country: str | None = None,
+    city: str | None = None,
+    language: str | None = None,
+    target_group: str | None = None,
+    service: str | None = None,
+) -> str | None:
+    """The FTS5 MATCH expression `Directory.search` uses for these words and filters; ""
+    when nothing is asked for, None when nothing can match."""
+    facets = _filter_facets(country, city, language, target_group, service)
+    terms = fts_terms(text) if text and text.strip() else []
+    if facets is None or (text and text.strip() and not terms):
+        return None
+    return " AND ".join([*terms, *(f'"{_facet_token(*pair)}"' for pair in facets)])

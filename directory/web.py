@@ -1,19 +1,18 @@
-"""The directory on the web: a search page, a page per organisation, and a read-only JSON API.
+"""The directory on the web: a search page and a page per organisation.
 
     GET /directory                    search box, filters, results, paging, entries per country
     GET /directory/org/{id}           one organisation and where it is listed
-    GET /api/v1/organizations         HSDS-shaped JSON, paged like the HSDS 3 API (`Page`)
-    GET /api/v1/organizations/{id}    one organisation, or a JSON 404
-    GET /api/v1/openapi.json          the OpenAPI 3.1 description of the two above
 
-`directory_routes(directory, config)` returns them for `DirectoryBot.routes()`.
+`directory_routes(directory, config)` returns them for `DirectoryBot.routes()`; the JSON API
+(`/api/v1/…`) is in `directory.api`.
 
 Pages are rendered on the server and work without JavaScript. Markup is built with `el()`,
 which escapes every string it is given, so record text (names, descriptions: anything a
 network publishes) can never become markup; only http(s) websites become links. Nothing is
 fetched from elsewhere: the CSS is inline (allowed by its hash in the Content-Security-Policy),
-the chart is inline SVG. Texts exist in English and German, chosen by `Accept-Language` or
-`?hl=`. What is served is what was published: never contacts, never who sent a listing.
+the chart is inline SVG. Texts are catalog messages (`web.dir.*`) in every interface
+language, chosen by `Accept-Language` or `?hl=`. What is served is what was published: never
+contacts, never who sent a listing.
 
 Each request runs one search (or one lookup); the per-country numbers come from
 `Directory.stats()`, cached for STATS_SECONDS.
@@ -44,10 +43,9 @@ from core.languages import LANGUAGES
 from directory.codes import COUNTRIES, COUNTRY_HINTS
 from directory.codes import LANGUAGES as LANGUAGE_CODES
 from directory.hsds import Organization, fold
-from directory.store import MAX_PER_PAGE, Directory, SearchPage, ShownOrganization, Source
+from directory.store import MAX_PER_PAGE, Directory, SearchPage, ShownOrganization
 
 PAGE_SIZE = 20  # results per page on the web page
-API_PAGE_SIZE = 20  # default `per_page` of the API
 MAX_PAGE = 1_000_000
 MAX_QUERY = 200  # characters of free text
 MAX_FILTER = 100  # characters of a city, target group or service filter
@@ -406,7 +404,6 @@ class DirectoryWeb:
     def __init__(self, directory: Directory, config: Config) -> None:
         self.directory = directory
         self.config = config
-        self._openapi = openapi(config)
         self._stats: tuple[float, dict[str, Any]] | None = None
 
     def routes(self) -> list[web.RouteDef]:
@@ -414,9 +411,6 @@ class DirectoryWeb:
             web.get("/directory", self.search_page),
             web.get("/directory/", self.slash),
             web.get("/directory/org/{org_id:.+}", self.organization_page),
-            web.get("/api/v1/organizations", self.api_organizations),
-            web.get("/api/v1/organizations/{org_id:.+}", self.api_organization),
-            web.get("/api/v1/openapi.json", self.api_openapi),
         ]
 
     def stats(self) -> dict[str, Any]:
@@ -462,39 +456,6 @@ class DirectoryWeb:
         )
         return html_response(page, language=ui.language)
 
-    # --- API -----------------------------------------------------------------------------
-
-    async def api_organizations(self, request: web.Request) -> web.Response:
-        try:
-            query = parse_query(request.query, per_page=API_PAGE_SIZE)
-        except BadParameter as bad:
-            return api_error(400, "bad_parameter", bad.message(), parameter=bad.parameter)
-        result = query.run(self.directory)
-        total_pages, more = page_count(result)
-        body = {
-            "total_items": result.total,
-            "total_pages": total_pages,
-            "page_number": result.page,
-            "size": len(result.items),
-            "first_page": result.page == 1,
-            "last_page": not more,
-            "empty": not result.items,
-            "total_items_exact": result.exact_total,
-            "contents": [api_item(shown) for shown in result.items],
-        }
-        return json_response(body)
-
-    async def api_organization(self, request: web.Request) -> web.Response:
-        org_id = request.match_info["org_id"]
-        shown = self.directory.get(org_id)
-        if shown is None:
-            shown_id = json.dumps(org_id, ensure_ascii=False)
-            return api_error(404, "not_found", f"no organisation with the id {shown_id}")
-        return json_response(api_item(shown))
-
-    async def api_openapi(self, request: web.Request) -> web.Response:
-        return json_response(self._openapi, indent=2)
-
 
 def page_count(result: SearchPage) -> tuple[int, bool]:
     """How many pages there are (at least, if the total is not exact), and whether a page
@@ -503,25 +464,6 @@ def page_count(result: SearchPage) -> tuple[int, bool]:
     if result.exact_total:
         return pages, result.page < pages
     return pages, len(result.items) == result.per_page
-
-
-def api_item(shown: ShownOrganization) -> dict[str, Any]:
-    """An organisation for the API: its HSDS record, no contacts, and its public sources."""
-    item = {key: value for key, value in shown.as_json().items() if key != "contacts"}
-    item["sources"] = [source_json(source) for source in shown.sources]
-    return item
-
-
-def source_json(source: Source) -> dict[str, Any]:
-    return {
-        "network": source.network,
-        "homeserver": source.homeserver,
-        "room_id": source.room_id,
-        "event_id": source.event_id,
-        "org_id": source.org_id,
-        "origin_ts": source.origin_ts,
-        "published_at": iso(source.origin_ts),
-    }
 
 
 def api_error(status: int, code: str, message: str, **details: str) -> web.Response:
@@ -1092,7 +1034,10 @@ def organization_view(ui: Ui, shown: ShownOrganization) -> list[Child]:
             facts_list(
                 [
                     ("target_groups", ", ".join(service.target_groups)),
-                    ("languages", ", ".join(language_name(c, lang) for c in service.languages)),
+                    (
+                        "languages",
+                        ", ".join(language_name(c, lang) for c in service.language_codes),
+                    ),
                     ("eligibility", service.eligibility_description),
                     ("fees", service.fees_description),
                 ],
@@ -1160,294 +1105,3 @@ def organization_view(ui: Ui, shown: ShownOrganization) -> list[Child]:
         sources,
         el("p", el("a", ui.t("as_json"), href=api_org_path(shown.id), type="application/json")),
     ]
-
-
-# --- OpenAPI ---------------------------------------------------------------------------------
-
-
-def _string(description: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "string", "description": description, **extra}
-
-
-def _array(items: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"type": "array", "items": items, "description": description}
-
-
-def openapi(config: Config) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of the organisations API."""
-    ref = {
-        name: {"$ref": f"#/components/schemas/{name}"}
-        for name in ("Organization", "Service", "Location", "Phone", "Source", "Page", "Error")
-    }
-    text_filter = {"type": "string", "maxLength": MAX_FILTER}
-
-    def parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": description,
-            "schema": schema,
-        }
-
-    def error_response(description: str) -> dict[str, Any]:
-        content = {"application/json": {"schema": ref["Error"]}}
-        return {"description": description, "content": content}
-
-    organization = {
-        "type": "object",
-        "description": "An organisation (Open Referral HSDS, nested), as published by its "
-        "network(s), with where it is listed. Never contacts.",
-        "required": ["id", "name", "sources"],
-        "properties": {
-            "id": _string("Stable identifier (the state key of its directory listing)."),
-            "name": _string("Official or public name."),
-            "alternate_name": _string("Another name it is known by."),
-            "description": _string("What the organisation does (plain text)."),
-            "email": _string("The organisation's own e-mail address.", format="email"),
-            "website": _string("Its website (http or https).", format="uri"),
-            "legal_status": _string("Legal form, e.g. registered association."),
-            "year_incorporated": {"type": "integer", "description": "Year it was founded."},
-            "languages": _array(
-                {"type": "string", "pattern": "^[a-z]{2}$"},
-                "ISO 639-1 codes of the languages it works in (its services' included).",
-            ),
-            "services": _array(ref["Service"], "What it offers."),
-            "locations": _array(ref["Location"], "Where it is."),
-            "phones": _array(ref["Phone"], "Its phone numbers."),
-            "sources": _array(
-                ref["Source"],
-                (
-                    "Every directory listing of it. Their services, languages, locations and"
-                    " phones are united; each other field comes from the first listing here"
-                    " that has it (the most complete, then the newest)."
-                ),
-            ),
-        },
-    }
-    schemas = {
-        "Organization": organization,
-        "Service": {
-            "type": "object",
-            "required": ["id", "name"],
-            "properties": {
-                "id": _string("Identifier of the service."),
-                "name": _string("Name of the service."),
-                "description": _string("What the service is."),
-                "eligibility_description": _string("Who can take part."),
-                "target_groups": _array({"type": "string"}, "Who it is for, short labels."),
-                "languages": _array(
-                    {"type": "string", "pattern": "^[a-z]{2}$"}, "ISO 639-1 codes."
-                ),
-                "fees_description": _string("What it costs."),
-            },
-        },
-        "Location": {
-            "type": "object",
-            "required": ["id"],
-            "properties": {
-                "id": _string("Identifier of the location."),
-                "address_1": _string("Street address."),
-                "city": _string("City."),
-                "postal_code": _string("Postal code."),
-                "country": _string("ISO 3166-1 alpha-2 country code.", pattern="^[A-Z]{2}$"),
-                "latitude": {"type": "number", "minimum": -90, "maximum": 90},
-                "longitude": {"type": "number", "minimum": -180, "maximum": 180},
-            },
-        },
-        "Phone": {
-            "type": "object",
-            "required": ["number"],
-            "properties": {
-                "number": _string("Phone number."),
-                "description": _string("What the number is for."),
-            },
-        },
-        "Source": {
-            "type": "object",
-            "description": "Provenance: one directory listing, a Matrix state event.",
-            "required": [
-                "network",
-                "homeserver",
-                "room_id",
-                "event_id",
-                "org_id",
-                "origin_ts",
-                "published_at",
-            ],
-            "properties": {
-                "network": _string("Name of the network that lists it."),
-                "homeserver": _string("The network's Matrix homeserver."),
-                "room_id": _string("The directory room the listing is in."),
-                "event_id": _string("The state event of the listing."),
-                "org_id": _string("The listing's state key (its id in that network)."),
-                "origin_ts": {
-                    "type": "integer",
-                    "description": "When it was published, ms since 1970 (UTC).",
-                },
-                "published_at": _string("When it was published (UTC).", format="date-time"),
-            },
-        },
-        "Page": {
-            "type": "object",
-            "description": "A page of results, as in the HSDS 3 API.",
-            "required": [
-                "total_items",
-                "total_pages",
-                "page_number",
-                "size",
-                "first_page",
-                "last_page",
-                "empty",
-                "total_items_exact",
-                "contents",
-            ],
-            "properties": {
-                "total_items": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "How many organisations match in all.",
-                },
-                "total_pages": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "How many pages of `per_page` there are.",
-                },
-                "page_number": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "description": "This page's number, from 1.",
-                },
-                "size": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "How many organisations are on this page.",
-                },
-                "first_page": {"type": "boolean", "description": "Whether this is page 1."},
-                "last_page": {
-                    "type": "boolean",
-                    "description": "Whether no page follows this one.",
-                },
-                "empty": {"type": "boolean", "description": "Whether this page has none."},
-                "total_items_exact": {
-                    "type": "boolean",
-                    "description": "False when very many match: then `total_items` and "
-                    "`total_pages` are lower bounds (a mentornet addition to the HSDS page).",
-                },
-                "contents": _array(ref["Organization"], "The organisations on this page."),
-            },
-        },
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string", "enum": ["bad_parameter", "not_found"]},
-                        "parameter": _string("The parameter that was refused."),
-                        "message": _string("What is wrong, in English."),
-                    },
-                }
-            },
-        },
-    }
-    parameters = [
-        parameter(
-            "q",
-            "Free text: every word must match (name, description, services, places; "
-            "accents ignored, words of 3+ letters also as prefixes).",
-            {"type": "string", "maxLength": MAX_QUERY},
-        ),
-        parameter(
-            "search",
-            "The same as `q` (its name in the HSDS API); give one of them.",
-            {"type": "string", "maxLength": MAX_QUERY},
-        ),
-        parameter(
-            "country",
-            "ISO 3166-1 alpha-2 country code of a location.",
-            {"type": "string", "pattern": "^[A-Za-z]{2}$"},
-        ),
-        parameter(
-            "city", "City of a location (whole name; case and accents ignored).", text_filter
-        ),
-        parameter(
-            "lang",
-            "ISO 639-1 code of a language it works in.",
-            {"type": "string", "pattern": "^[A-Za-z]{2}$"},
-        ),
-        parameter(
-            "target_group", "A target group of one of its services (whole label).", text_filter
-        ),
-        parameter("service", "Words in the name of one of its services.", text_filter),
-        parameter(
-            "page",
-            "Page number, from 1.",
-            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
-        ),
-        parameter(
-            "per_page",
-            "Organisations per page.",
-            {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": API_PAGE_SIZE},
-        ),
-    ]
-    cached = {"Cache-Control": {"description": "public, max-age=60", "schema": {"type": "string"}}}
-    return {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "mentornet European directory API",
-            "version": "1.0.0",
-            "summary": "Read-only search over the federated European directory of mentoring "
-            "organisations.",
-            "description": "Organisations as published by mentoring networks in their Matrix "
-            "directory rooms (Open Referral HSDS), each with its sources. No personal data.",
-            "license": {"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
-        },
-        "servers": [{"url": (config.web.public_url or "/").rstrip("/") or "/"}],
-        "paths": {
-            "/api/v1/organizations": {
-                "get": {
-                    "operationId": "listOrganizations",
-                    "summary": "Search organisations, a page at a time.",
-                    "description": "Without text, by name; with text, best matches first. "
-                    "Filters combine (all must match).",
-                    "parameters": parameters,
-                    "responses": {
-                        "200": {
-                            "description": "A page of organisations.",
-                            "headers": cached,
-                            "content": {"application/json": {"schema": ref["Page"]}},
-                        },
-                        "400": error_response("A parameter cannot be used (`bad_parameter`)."),
-                    },
-                }
-            },
-            "/api/v1/organizations/{id}": {
-                "get": {
-                    "operationId": "getOrganization",
-                    "summary": "One organisation with its sources.",
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "description": "The organisation's id (any listing's id works).",
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The organisation.",
-                            "headers": cached,
-                            "content": {"application/json": {"schema": ref["Organization"]}},
-                        },
-                        "404": error_response("No organisation with this id (`not_found`)."),
-                    },
-                }
-            },
-        },
-        "components": {"schemas": schemas},
-    }

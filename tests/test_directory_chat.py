@@ -61,9 +61,18 @@ async def test_a_broken_file_changes_nothing_and_says_where(mentornet, person) -
     answer = await metamentor.wait_for_reply(
         room, await reply_to(metamentor, room, upload, "!dir import")
     )
-    assert "Nothing was imported: 2 problems" in answer.body
-    assert "line 3" in answer.body and "line 4" in answer.body and "XX" in answer.body
+    assert "Nothing was imported: 1 problem in the file" in answer.body
+    assert "line 3" in answer.body and "name: missing" in answer.body
     assert "No organisation" in (await metamentor.ask(room, "!dir search Good")).body
+
+    fixed = csv.replace(b"bad-1,,", b"bad-1,Named Now,")
+    upload = await upload_file(metamentor, room, fixed, "orgs.csv", "text/csv")
+    answer = await metamentor.wait_for_reply(
+        room, await reply_to(metamentor, room, upload, "!dir import")
+    )
+    assert "Imported: 3 new" in answer.body and "Left out because not valid (1)" in answer.body
+    assert 'line 4: country: "XX" is not an ISO 3166-1 country code' in answer.body
+    assert "Bad Country" in (await metamentor.ask(room, "!dir search Bad Country")).body
 
     lonely = await metamentor.ask(room, "!dir import")
     assert "reply to it with `!dir import`" in lonely.body

@@ -58,10 +58,11 @@ def test_json_errors_name_the_record_line_and_field(directory: Directory) -> Non
         indent=2,
     ).encode()
     report = import_records(data, "orgs.json")
-    assert problems(report) == [
-        'line 6, record 2: locations[0].country: "XX" is not an ISO 3166-1 country code',
-        "line 14, record 3: name: missing",
-        "line 14, record 3: website: not a web address (http or https)",
+    assert problems(report) == ["line 14, record 3: name: missing"]
+    assert report.warnings == [
+        'line 6, record 2: locations[0].country: "XX" is not an ISO 3166-1 country code (left out)',
+        "line 6, record 2: locations[0]: empty (give an address, city, country or coordinates)"
+        " (left out)",
     ]
     with pytest.raises(ImportRefused):
         save_import(directory, report)
@@ -69,19 +70,25 @@ def test_json_errors_name_the_record_line_and_field(directory: Directory) -> Non
 
 
 def test_json_list_and_wrapped_forms_are_both_read() -> None:
-    records = [{"name": "A"}, {"name": "B", "tax_status": "exempt"}]
+    records = [{"name": "A"}, {"name": "B", "tax_status": "exempt", "x_custom": {"k": [1]}}]
     listed = import_records(json.dumps(records).encode(), "x.json")
     wrapped = import_records(json.dumps({"organizations": records}).encode(), "upload")
+    single = import_records(json.dumps(records[1]).encode(), "one.json")
     assert [o.name for o in listed.organizations] == [o.name for o in wrapped.organizations]
-    assert listed.warnings == ["ignored fields: tax_status"]
-    assert wrapped.format == "json"
+    assert [o.name for o in single.organizations] == ["B"]
+    assert listed.warnings == [] and wrapped.format == "json"
+    exported = to_dict(single.organizations[0])
+    assert (exported["tax_status"], exported["x_custom"]) == ("exempt", {"k": [1]})
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         (b'[{"name": "A"},\n {"name": }]', "line 2: not JSON: Expecting value"),
-        (b'{"orgs": []}', 'line 1: expected a list of organisations or {"organizations": [...]}'),
+        (
+            b'{"orgs": []}',
+            'line 1: expected organisations: one, a list, or {"organizations": [...]}',
+        ),
         (b"\xff\xfe[]", "the file is not UTF-8 text"),
     ],
 )
@@ -138,11 +145,13 @@ def test_csv_reports_every_bad_row_with_its_physical_line_and_column(
     report = import_records(data, "x.csv")
     assert problems(report) == [
         "line 4: name: missing",
-        "line 5: website: not a web address (http or https)",
-        'line 6: country: "XX" is not an ISO 3166-1 country code',
-        'line 6: service_languages: "german" is not an ISO 639-1 language code'
-        " (two letters, e.g. de)",
         "line 7: name: missing (a row without a name needs the id of the organisation it adds to)",
+    ]
+    assert report.warnings == [
+        "line 5: website: not a web address (http or https) (left out)",
+        'line 6: country: "XX" is not an ISO 3166-1 country code (left out)',
+        'line 6: service_languages: "german" is not an ISO 639-1 language code'
+        " (two letters, e.g. de) (left out)",
     ]
     with pytest.raises(ImportRefused):
         save_import(directory, report)
@@ -271,9 +280,9 @@ def test_command_line_import_is_all_or_nothing_and_export_round_trips(
         f"storage: {{database: '{tmp_path / 'm.db'}'}}\n"
     )
     bad = tmp_path / "bad.csv"
-    bad.write_text("name,country\nGood,BE\nBad,XX\n")
+    bad.write_text("name,country\nGood,BE\n,XX\n")
     assert main(["directory", "import", str(bad), "--config", str(config)]) == 1
-    assert 'line 3: country: "XX" is not an ISO 3166-1' in capsys.readouterr().err
+    assert "line 3: name: missing" in capsys.readouterr().err
     assert main(["directory", "import", str(SEED), "--config", str(config)]) == 0
     assert main(["directory", "import", str(SEED), "--config", str(config)]) == 0
     assert "0 added, 0 updated, 25 unchanged" in capsys.readouterr().out

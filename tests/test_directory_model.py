@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -73,8 +74,38 @@ def errors_of(record: Any) -> list[str]:
 
 def test_a_full_record_validates_and_keeps_every_field() -> None:
     org = validate(full_record())
-    assert to_dict(org) == full_record(languages=["nl", "fr"])
+    record = to_dict(org)
+    flat = full_record(languages=["nl", "fr"])
+    for key in ("id", "name", "alternate_name", "description", "email", "website"):
+        assert record[key] == flat[key]
+    assert (record["year_incorporated"], record["legal_status"]) == (1985, "vzw")
+    assert record["languages"] == ["nl", "fr"]
+    (service,) = record["services"]
+    assert service == {
+        **flat["services"][0],
+        "status": "active",
+        "languages": [{"id": ANY, "code": "nl"}, {"id": ANY, "code": "fr"}],
+    }
+    (location,) = record["locations"]
+    assert location == {
+        "id": "loc-1",
+        "location_type": "physical",
+        "latitude": 50.85,
+        "longitude": 4.35,
+        "addresses": [
+            {
+                "id": ANY,
+                "address_1": "Rue Royale 1",
+                "city": "Brussels",
+                "postal_code": "1000",
+                "country": "BE",
+            }
+        ],
+    }
+    assert record["phones"] == [{"id": ANY, **flat["phones"][0]}]
+    assert record["contacts"] == [{"id": ANY, **flat["contacts"][0]}]
     assert from_dict(to_dict(org)) == org
+    assert validate(record) == org
 
 
 @pytest.mark.parametrize(
@@ -133,10 +164,10 @@ def test_every_bad_field_is_reported_at_once() -> None:
     )
     assert [error.split(":")[0] for error in found] == [
         "name",
+        "email",
         "website",
         "locations[0].country",
         "locations[1].country",
-        "email",
     ]
 
 
@@ -156,7 +187,7 @@ def test_lenient_input_is_normalised() -> None:
         1985,
     )
     assert (org.locations[0].country, org.locations[0].latitude) == ("BE", 50.85)
-    assert org.services[0].languages == ("nl", "fr")
+    assert org.services[0].language_codes == ("nl", "fr")
     assert org.services[0].fees_description == "free"
 
 

@@ -339,7 +339,7 @@ def test_two_listings_of_one_organisation_are_merged_and_both_searchable(
     assert org.languages == ("nl", "fr", "en")
     buddy, coaching = org.services
     assert buddy.name == "Buddy programme" and buddy.target_groups == ("refugees",)
-    assert (buddy.languages, buddy.fees_description) == (("en",), "free")
+    assert (buddy.language_codes, buddy.fees_description) == (("en",), "free")
     assert coaching.name == "Job coaching"
     assert [(loc.city, loc.latitude) for loc in org.locations] == [
         ("Brussels", 50.85),
@@ -363,6 +363,32 @@ def test_two_listings_of_one_organisation_are_merged_and_both_searchable(
     assert [s.room_id for s in left.sources] == [ROOM_B]
 
 
+def test_merged_services_name_the_place_kept_of_a_place_both_list(directory: Directory) -> None:
+    """Both networks list the same office under their own location ids: the merged record
+    has one office (the leading listing's), and every service offered there, from either
+    listing, names it once."""
+    office = {"address_1": "Rue Haute 1", "city": "Brussels", "country": "BE"}
+    publish(directory, ROOM_A, {
+        "id": "a-dw", "name": "DUO for a JOB", "website": "https://duoforajob.be",
+        "description": "Mentoring for jobseekers", "email": "info@duoforajob.be",
+        "languages": ["fr", "nl"], "phones": [{"number": "+32 2 555 01 01"}],
+        "locations": [{"id": "a-office", **office}],
+        "services": [{"name": "Duo", "service_at_locations": [{"location_id": "a-office"}]}],
+    }, 1)  # fmt: skip
+    publish(directory, ROOM_B, {
+        "id": "b-dw", "name": "DUO for a JOB", "website": "https://duoforajob.be",
+        "locations": [{"id": "b-office", **office}],
+        "services": [
+            {"name": "Duo", "service_at_locations": [{"location_id": "b-office"}]},
+            {"name": "Workshops", "service_at_locations": [{"location_id": "b-office"}]},
+        ],
+    }, 2)  # fmt: skip
+    org = directory.get("a-dw").organization
+    assert [location.id for location in org.locations] == ["a-office"]
+    places = {s.name: [link.location_id for link in s.service_at_locations] for s in org.services}
+    assert places == {"Duo": ["a-office"], "Workshops": ["a-office"]}
+
+
 def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     store = open_store(tmp_path / "old.db")
     first = store_module.Migrations("directory")
@@ -382,6 +408,30 @@ def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     assert [item.organization.services[0].name for item in directory.search("tandem").items] == [
         "Tandem"
     ]
+    store.close()
+
+
+def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path: Path) -> None:
+    """A database merged before the API existed gets its index of services from the merged
+    records, so the API lists every network's services of an organisation."""
+    store = open_store(tmp_path / "merged.db")
+    before = store_module.Migrations("directory")
+    before.steps = store_module.directory_migrations.steps[:2]  # merged listings, no API yet
+    store.migrate(before)
+    old = Directory.__new__(Directory)
+    old.store, old.db = store, store.db
+    for n, (room, service) in enumerate([(ROOM_A, "Tandem"), (ROOM_B, "Buddy")]):
+        org = validate({"id": f"k{n}", "name": "Kompass", "website": "https://kompass.at",
+                        "services": [{"name": service}]})  # fmt: skip
+        old.apply_listing(room, org.id, to_published(org), provenance(room, n))
+    directory = Directory(store)  # the API's index is built
+    services = directory.db.execute(
+        "SELECT json_extract(coalesce(s.record, l.record), e.path || '.name')"
+        " FROM directory_entities e JOIN directory_shown s ON s.rowid = e.shown"
+        " JOIN directory_listings l ON l.room_id = s.room_id AND l.org_id = s.id"
+        " WHERE e.kind = 'service' ORDER BY e.position"
+    ).fetchall()
+    assert sorted(name for (name,) in services) == ["Buddy", "Tandem"]
     store.close()
 
 

@@ -48,10 +48,11 @@ async def test_published_on_a_is_found_edited_and_removed_on_b(europe) -> None:
         in (await reader.ask(europe["room_b"], "!dir search mentoring country:DE")).body
     )
 
-    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=hefboom"
+    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=hefboom&full=true"
     async with aiohttp.ClientSession() as session, session.get(api) as response:
         item = (await response.json())["contents"][0]
-    assert item["name"] == "Hefboom" and item["locations"][0]["city"] == "Brussels"
+    address = item["locations"][0]["addresses"][0]
+    assert item["name"] == "Hefboom" and address["city"] == "Brussels"
     source = item["sources"][0]  # B's web API shows where A's entry came from
     assert source["network"] == "Network A" and source["homeserver"] == europe["hs1"].server_name
     assert source["room_id"] == europe["dir_room_a"] and source["event_id"].startswith("$")
@@ -102,7 +103,8 @@ async def test_same_organisation_from_two_networks_is_shown_once_with_both_listi
         assert "Buddy programme" in shown.body and "Language cafe" in shown.body, shown.body
         assert "Network A on " in shown.body and "Network B on " in shown.body
 
-    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=language+cafe"
+    # a list item holds an organisation's own fields (HSDS reference); full=true nests the rest
+    api = f"http://127.0.0.1:{europe['b'].web_port}/api/v1/organizations?q=language+cafe&full=true"
     async with aiohttp.ClientSession() as session, session.get(api) as response:
         (item,) = (await response.json())["contents"]
     assert {s["name"] for s in item["services"]} == {"Buddy programme", "Language cafe"}
