@@ -113,11 +113,12 @@ def _federation(args: argparse.Namespace) -> int:
 
 async def _federation_step(config: Config, args: argparse.Namespace) -> str:
     """One federation step with the bot's account (no encryption: the bot owns the crypto store)."""
+    from bots import BOTS
     from core.app import App
     from federation import membership
 
     matrix = config.matrix.model_copy(update={"encryption": False})
-    app = App(config.model_copy(update={"matrix": matrix}))
+    app = App(config.model_copy(update={"matrix": matrix}), BOTS)
     account = app.account
     await account.login()
     try:
@@ -136,15 +137,16 @@ async def _federation_step(config: Config, args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bots import BOTS
     from core.app import App
 
     config = load_config(args.config)
     setup_logging(config.logging.level, config.logging.format)
-    return run_until_signalled(lambda stop: App(config).run(stop))
+    return run_until_signalled(lambda stop: App(config, BOTS).run(stop))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from core.demo import run_demo
+    from devtools.demo import run_demo
 
     setup_logging("INFO", "text", log_file=args.data / "mentornet.log")
     return run_until_signalled(lambda stop: run_demo(args.data, args.port, args.web_port, stop))

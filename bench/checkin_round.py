@@ -45,10 +45,10 @@ from bots.checkin.prompts import question_event  # noqa: E402
 from bots.checkin.questions import DEFAULTS, Question  # noqa: E402
 from bots.checkin.rounds import PARALLEL  # noqa: E402  (our bot's, for the report)
 from bots.network.schema import JOINED, Member, NetworkStore  # noqa: E402
-from core.homeserver import LocalSynapse  # noqa: E402
 from core.i18n import Catalog  # noqa: E402
 from core.storage import open_store  # noqa: E402
 from core.text import Text  # noqa: E402
+from devtools.homeserver import LocalSynapse  # noqa: E402
 
 GOAL = 1.3
 SYNC_TIMEOUT_MS = 30_000

@@ -25,7 +25,7 @@ import aiohttp
 import nio
 import yaml
 
-from core.homeserver import LocalSynapse, free_port
+from devtools.homeserver import LocalSynapse, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -4,7 +4,7 @@ room's entries, and how soon an organisation published on A is searchable on B.
     .venv/bin/python bench/directory_federation.py [--entries 10000] [--rounds 50]
     .venv/bin/python bench/directory_federation.py --entries 500 --rounds 10   # ~1.5 min
 
-Two homeservers federate over TLS on loopback (`core.homeserver.federated_pair`); network A's
+Two homeservers federate over TLS on loopback (`devtools.homeserver.federated_pair`); network A's
 bot runs on hs1 and network B's on hs2, both in this process (encryption off, 30 s sync
 long-poll); A made the European space, B joined it and A approved it: B follows A's
 directory room. Then:
@@ -57,12 +57,13 @@ from bench.common import (  # noqa: E402
     save,
     summarize,
 )
+from bots import BOTS  # noqa: E402
 from core.account import Account, Incoming  # noqa: E402
 from core.app import App  # noqa: E402
 from core.config import parse_config  # noqa: E402
-from core.homeserver import LocalSynapse, federated_pair, free_port  # noqa: E402
 from core.logs import TextFormatter  # noqa: E402
 from core.rooms import MatrixError  # noqa: E402
+from devtools.homeserver import LocalSynapse, federated_pair, free_port  # noqa: E402
 from directory.bot import DirectoryBot  # noqa: E402
 from directory.hsds import to_published, validate  # noqa: E402
 from federation import membership  # noqa: E402
@@ -155,7 +156,7 @@ class Instance:
             "directory": {"network": network},
             "logging": {"level": "WARNING"},
         }  # fmt: skip
-        self.app = App(parse_config(config))
+        self.app = App(parse_config(config), BOTS)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

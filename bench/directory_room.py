@@ -23,7 +23,7 @@ import aiohttp
 
 from bench.common import RESULTS
 from bench.directory_federation import make_entries
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from federation.rooms import ORGANIZATION, SPACE_CHILD, SPACE_PARENT
 
 CREATE_TIMEOUT = 600  # seconds, for one request

@@ -33,8 +33,8 @@ from bench.checkin_round import Homeserver, Meta, read  # noqa: E402
 from bench.common import Child, load_average, save, scratch_folder, start_ours  # noqa: E402
 from bench.search import mirror, published_events  # noqa: E402
 from bots.network.schema import JOINED, Member, NetworkStore  # noqa: E402
-from core.homeserver import LocalSynapse  # noqa: E402
 from core.storage import open_store  # noqa: E402
+from devtools.homeserver import LocalSynapse  # noqa: E402
 from directory.store import Directory  # noqa: E402
 
 GOAL_MB = 150.0

@@ -33,7 +33,7 @@ from bench.common import (  # noqa: E402
     start_ours,
     summarize,
 )
-from core.homeserver import LocalSynapse  # noqa: E402
+from devtools.homeserver import LocalSynapse  # noqa: E402
 
 GOAL = 1.10
 ROUND_TIMEOUT = 30.0

@@ -47,8 +47,8 @@ from bench.checkin_round import NETWORK, Meta, add_members  # noqa: E402
 from bench.common import Child, load_average, save, scratch_folder, start_ours, summarize  # noqa: E402
 from bench.directory_room import Publisher, directory_homeserver, login, user_id  # noqa: E402
 from bench.ping_roundtrip import Sender, start_baseline  # noqa: E402
-from core.homeserver import LocalSynapse  # noqa: E402
 from core.storage import open_store  # noqa: E402
+from devtools.homeserver import LocalSynapse  # noqa: E402
 from federation.rooms import KEY_SPACE  # noqa: E402
 
 GOAL = 1.2

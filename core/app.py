@@ -31,6 +31,7 @@ from core.i18n import Catalog
 from core.messaging import adopt_direct_room, messaging_migrations
 from core.sending import SendError
 from core.storage import open_store
+from core.text import without_reply_fallback
 from core.web import build_web, web_runner
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,10 @@ class App:
     """Everything one mentornet instance runs."""
 
     def __init__(
-        self, config: Config, bots: Sequence[BotFactory] | None = None, clock: Clock | None = None
+        self, config: Config, bots: Sequence[BotFactory], clock: Clock | None = None
     ) -> None:
-        from bots import BOTS  # the bots import core; core learns of them only here
-
+        """`bots`: the factories of the bots to run (`bots.BOTS` for the product; core knows
+        no bot of its own)."""
         self.config = config
         self.clock = clock or Clock()
         self.store = open_store(config.storage.database)
@@ -54,7 +55,7 @@ class App:
         self.catalog = Catalog.load()
         self.registry = Registry()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.bots = [factory(self) for factory in (BOTS if bots is None else bots)]
+        self.bots = [factory(self) for factory in bots]
         for bot in self.bots:
             if bot.migrations is not None:
                 self.store.migrate(bot.migrations)
@@ -243,7 +244,7 @@ class App:
         if msgtype not in ("m.text", "m.emote") and not captioned:
             return None  # bots speak m.notice; a file is a command only through its caption
         if isinstance(body, str) and "m.in_reply_to" in (content.get("m.relates_to") or {}):
-            body = _without_reply_fallback(body)
+            body = without_reply_fallback(body)
         if not isinstance(body, str) or not body.startswith(self.config.bots.command_prefix):
             return None
         return body
@@ -391,13 +392,3 @@ class App:
         )
         for bot in self.bots:
             await bot.room_upgraded(old_room, new_room)
-
-
-def _without_reply_fallback(body: str) -> str:
-    """A reply's own text, without the quoted `> <@someone> …` lines older clients prepend."""
-    if not body.startswith("> "):
-        return body
-    lines = body.split("\n")
-    while lines and lines[0].startswith(">"):
-        lines.pop(0)
-    return "\n".join(lines).lstrip("\n")

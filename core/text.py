@@ -117,3 +117,13 @@ class Text:
 def shorten(value: str, limit: int) -> str:
     """Cut `value` to at most `limit` characters, marking the cut."""
     return value if len(value) <= limit else value[: max(limit - 1, 0)] + "…"
+
+
+def without_reply_fallback(body: str) -> str:
+    """A reply's own text, without the quoted `> <@someone> …` lines older clients prepend."""
+    if not body.startswith("> "):
+        return body
+    lines = body.split("\n")
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).lstrip("\n")

@@ -15,10 +15,11 @@ from typing import Any, Protocol
 import aiohttp
 import yaml
 
+from bots import BOTS
 from core.app import App, BotFactory
 from core.clock import Clock
 from core.config import Config, parse_config
-from core.homeserver import LocalSynapse, free_port
+from devtools.homeserver import LocalSynapse, free_port
 from tests.people import Person
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ class RunningBot:
             settings,
         )
         self.clock = clock
-        self.bots: list[BotFactory] | None = None  # None: every bot of the product
+        self.bots: list[BotFactory] = list(BOTS)  # every bot of the product
         self.app: App | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

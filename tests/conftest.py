@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from core.clock import Clock
-from core.homeserver import LocalSynapse, federated_pair
+from devtools.homeserver import LocalSynapse, federated_pair
 from tests.bots import MakeBot, RunningBot
 from tests.people import MakePerson, NewUser, Person
 

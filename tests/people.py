@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 
 import nio
 
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp import web
 
-from core.homeserver import free_port
+from devtools.homeserver import free_port
 
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 

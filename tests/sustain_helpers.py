@@ -17,7 +17,7 @@ from typing import Any
 import nio
 
 from core.clock import FakeClock
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from tests.bots import RunningBot
 from tests.network_helpers import Net, create_network, direct_chat, member_joins, notice_in
 from tests.people import Person

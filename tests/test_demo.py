@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from core.homeserver import LocalSynapse, free_port
+from devtools.homeserver import LocalSynapse, free_port
 from tests.bots import ROOT
 from tests.people import Person
 

@@ -15,7 +15,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from directory.hsds import Organization, to_published, validate
 from directory.io import import_records
 from directory.store import Provenance

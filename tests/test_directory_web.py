@@ -20,7 +20,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from directory.bot import DirectoryBot
 from directory.hsds import RecordError, fold, to_published, validate
 from directory.store import Directory, Provenance, SearchPage, ShownOrganization, Source

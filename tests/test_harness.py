@@ -5,7 +5,7 @@ from __future__ import annotations
 import nio
 import pytest
 
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from tests.people import MakePerson, NewUser
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bots.network.mail import MailCatcher
 from core.clock import FakeClock
-from core.homeserver import LocalSynapse, free_port
+from devtools.homeserver import LocalSynapse, free_port
+from devtools.mail import MailCatcher
 from tests.network_helpers import (
     create_network,
     database_rows,

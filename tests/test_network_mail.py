@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from bots.network.mail import Letter, MailCatcher, MailError, build_message, send_mail
+from bots.network.mail import Letter, MailError, build_message, send_mail
 from core.config import SmtpConfig
-from core.homeserver import free_port
+from devtools.homeserver import free_port
+from devtools.mail import MailCatcher
 
 LETTER = Letter(
     to="eve@example.org",

@@ -10,7 +10,7 @@ import sys
 
 import nio
 
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from tests.bots import ROOT
 from tests.people import Person, in_reply_to
 

@@ -18,7 +18,7 @@ import aiohttp
 import nio
 import pytest
 
-from core.homeserver import LocalSynapse
+from devtools.homeserver import LocalSynapse
 from tests.network_helpers import (
     database_rows,
     download_file,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po, write_po
 
+from bots import BOTS
 from core.app import App
 from core.commands import Command, Role
 from core.config import LANGUAGES, parse_config
@@ -30,7 +31,7 @@ def all_commands() -> list[Command]:
     config = parse_config(
         {"matrix": {**matrix, "encryption": False}, "storage": {"database": ":memory:"}}
     )
-    return list(App(config).registry.commands.values())
+    return list(App(config, BOTS).registry.commands.values())
 
 
 def english_texts(key: str) -> list[str]:
@@ -204,7 +205,7 @@ def test_every_bot_has_a_title_in_help() -> None:
     config = parse_config(
         {"matrix": {**matrix, "encryption": False}, "storage": {"database": ":memory:"}}
     )
-    for bot in App(config).bots:
+    for bot in App(config, BOTS).bots:
         for language in LANGUAGES:
             assert CATALOG.text(language, f"help.bot.{bot.name}").body
         names = {cmd.name for cmd in bot.commands()}

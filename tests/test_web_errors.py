@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from core.homeserver import free_port
 from core.web import errors, web_runner
+from devtools.homeserver import free_port
 
 
 async def test_a_failing_handler_is_a_500_in_our_shape_logged_in_one_line(

@@ -28,8 +28,8 @@ from bots.checkin.questions import (
 )
 from bots.checkin.schema import SENT, Answer, Round
 from core.account import Incoming
-from core.app import _without_reply_fallback
 from core.context import Context
+from core.text import without_reply_fallback
 
 if TYPE_CHECKING:
     from bots.checkin.bot import Checkin
@@ -242,4 +242,4 @@ def _body(content: dict[str, Any]) -> str:
     body = content.get("body")
     if not isinstance(body, str):
         return ""
-    return _without_reply_fallback(body).strip()
+    return without_reply_fallback(body).strip()

@@ -1,19 +1,16 @@
 """E-mail: checking an address, building a message with plain-text and HTML parts, sending
-it through an SMTP server with aiosmtplib, and a local mail catcher (aiosmtpd) that writes
-what it receives to `.eml` files, for the demo and the tests. Nothing here knows Matrix."""
+it through an SMTP server with aiosmtplib (the demo's and the tests' mail catcher is
+`devtools.mail`). Nothing here knows Matrix."""
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
-import time
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiosmtplib
 
@@ -107,37 +104,3 @@ async def send_mail(settings: SmtpSettings, letter: Letter) -> None:
     except (aiosmtplib.SMTPException, OSError) as error:
         reason = str(error) or type(error).__name__
         raise MailError(f"the mail server is not reachable ({reason})", "unreachable") from None
-
-
-class _Writer:
-    """aiosmtpd handler: every message received becomes one `.eml` file."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.time_ns()  # names sort in the order the messages came
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}.{stamp % 10**9:09d}-{secrets.token_hex(2)}.eml"
-        (self.folder / name).write_bytes(envelope.original_content or envelope.content)
-        return "250 Message accepted"
-
-
-class MailCatcher:
-    """A plain SMTP server on 127.0.0.1 that keeps every message as a file in `folder`."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        from aiosmtpd.controller import Controller
-
-        logging.getLogger("mail.log").setLevel(logging.WARNING)  # it logs addresses
-        self.folder, self.port = folder, port
-        self._controller = Controller(_Writer(folder), hostname="127.0.0.1", port=port)
-
-    def start(self) -> None:
-        self._controller.start()
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def messages(self) -> list[Path]:
-        return sorted(self.folder.glob("*.eml")) if self.folder.exists() else []

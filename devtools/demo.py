@@ -15,9 +15,13 @@ from typing import Any
 import yaml
 from nio import AsyncClient, RoomCreateResponse
 
+from bots import BOTS
 from core.app import App
 from core.config import parse_config
-from core.homeserver import LocalSynapse, free_port
+from devtools.homeserver import LocalSynapse, free_port
+from devtools.mail import MailCatcher
+from directory.io import import_records, save_import
+from directory.store import Directory
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,6 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
     hs_port = state.get("port") or (port if _port_free(port) else None)
     # A demo homeserver for one newcomer: no rate limits to trip over while trying commands.
     hs = LocalSynapse(data / "synapse", port=hs_port, rate_limits="relaxed", log_level="WARNING")
-    from bots.network.mail import MailCatcher
-
     mail = MailCatcher(data / "mail", free_port())
     mail.start()
     await hs.start()
@@ -113,7 +115,7 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
             },
         }
         config_file.write_text(yaml.safe_dump(config_data, sort_keys=False))
-        app = App(parse_config(config_data))
+        app = App(parse_config(config_data), BOTS)
         _load_seed(app)
         running = asyncio.create_task(app.run(stop))
         await _until_joined(app, state["room_id"], running)
@@ -134,9 +136,6 @@ async def _until_joined(app: App, room_id: str, running: asyncio.Task[None]) -> 
 
 def _load_seed(app: App) -> None:
     """The organisations the source texts name, as this demo network's own entries (once)."""
-    from directory.io import import_records, save_import
-    from directory.store import Directory
-
     report = import_records(SEED.read_bytes(), SEED.name)
     counts = save_import(Directory(app.store), report)
     log.info("directory seed loaded", extra={"added": counts.added, "unchanged": counts.unchanged})
