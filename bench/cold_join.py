@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import load_average, save, scratch_folder  # noqa: E402
 from bench.directory_federation import Instance, LoopLag  # noqa: E402
 from bench.directory_room import directory_homeserver, user_id  # noqa: E402
-from federation.mirror import COPY_CHUNK  # noqa: E402
+from directory.mirror import COPY_CHUNK  # noqa: E402
 from federation.rooms import KEY_SPACE, ORGANIZATION  # noqa: E402
 
 GOAL = 1.5

@@ -33,11 +33,11 @@ from directory.hsds import (
     validate,
 )
 from directory.io import read_import, save_import
+from directory.mirror import Mirror, mirror_migrations
 from directory.publishing import PublisherLock, data_version, unpublished, watch
 from directory.store import Directory, ShownOrganization
 from directory.web import directory_routes
 from federation.membership import directory_room, revoke
-from federation.mirror import Mirror, mirror_migrations
 from federation.rooms import (
     KEY_DIRECTORY_ROOM,
     KEY_SPACE,

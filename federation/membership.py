@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from core.account import Account
 from core.config import Config
 from core.rooms import MatrixError
-from federation.mirror import room_state
 from federation.rooms import (
     KEY_DIRECTORY_ROOM,
     KEY_EXCHANGE_ROOM,
@@ -24,6 +23,7 @@ from federation.rooms import (
     drop_parent,
     find_exchange_room,
     link_child,
+    room_state,
     server_of,
     set_posters,
     unlink_child,

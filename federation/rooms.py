@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from nio import RoomCreateResponse, RoomPreset, RoomVisibility
 
-from core.account import Account
+from core.account import Account, room_creators
 
 log = logging.getLogger(__name__)
 
@@ -241,3 +242,31 @@ async def find_exchange_room(account: Account, space: str) -> tuple[str, list[st
         if not token:
             return None
     return None
+
+
+@dataclass
+class RoomState:
+    """What the directory's mirror and the resource exchange judge a room's entries by."""
+
+    name: str
+    power_levels: dict[str, Any]
+    creators: frozenset[str]
+    parents: set[str]
+
+    def may_publish(self, sender: str) -> bool:
+        level = user_level(self.power_levels, self.creators, sender)
+        return level >= required_level(self.power_levels, ORGANIZATION)
+
+
+def room_state(room_id: str, state: list[dict[str, Any]]) -> RoomState:
+    """What the mirror and the exchange need to know of a room, from its full state."""
+    by_type = {(e["type"], e.get("state_key")): e for e in state}
+    create = by_type.get(("m.room.create", ""), {"sender": "", "content": {}})
+    return RoomState(
+        name=(by_type.get(("m.room.name", "")) or {}).get("content", {}).get("name") or room_id,
+        power_levels=(by_type.get(("m.room.power_levels", "")) or {}).get("content") or {},
+        creators=room_creators(create),
+        parents={
+            e["state_key"] for e in state if e["type"] == SPACE_PARENT and linked(e.get("content"))
+        },
+    )

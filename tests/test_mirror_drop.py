@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from core.storage import Store, open_store
+from directory import mirror as mirror_module
+from directory.mirror import Mirror, mirror_migrations
 from directory.store import Directory
-from federation import mirror as mirror_module
-from federation.mirror import Mirror, mirror_migrations
 from federation.rooms import KEY_SPACE
 from tests.test_mirror_unit import ROOM, SPACE, Account, entry
 

@@ -11,10 +11,10 @@ import pytest
 
 from core.account import Incoming
 from core.storage import open_store
+from directory import mirror as mirror_module
 from directory.hsds import to_published, validate
+from directory.mirror import Mirror, mirror_migrations
 from directory.store import Directory
-from federation import mirror as mirror_module
-from federation.mirror import Mirror, mirror_migrations
 from federation.rooms import KEY_SPACE, ORGANIZATION, SPACE_PARENT
 
 ROOM, SPACE, EDITOR = "!dir:b.example", "!space:a.example", "@dir:b.example"

@@ -20,8 +20,8 @@ from bots.resources.links import (
 )
 from core.config import parse_config
 from core.storage import open_store
+from directory.mirror import Mirror, mirror_migrations
 from directory.store import Directory
-from federation.mirror import Mirror, mirror_migrations
 from federation.rooms import EXCHANGE_ROOM_TYPE, KEY_EXCHANGE_ROOM, KEY_SPACE, SPACE_CHILD
 from tests.resources_helpers import link, remote, shelf
 

@@ -36,7 +36,6 @@ from core.config import Config
 from core.rooms import MatrixError, room_path
 from core.sending import SendError
 from core.storage import Store
-from federation.mirror import room_state
 from federation.rooms import (
     KEY_EXCHANGE_ROOM,
     KEY_SPACE,
@@ -44,6 +43,7 @@ from federation.rooms import (
     SPACE_CHILD,
     find_exchange_room,
     resource_level,
+    room_state,
     server_of,
     user_level,
 )
@@ -349,7 +349,7 @@ class Exchange:
 
 async def may_post(account: Account, room_id: str) -> Callable[[str], bool]:
     """Who may post resources in the exchange room: the directory mirror's rule for entries
-    (`federation.mirror.RoomState.may_publish`) applied to RESOURCE, by the room's current
+    (`federation.rooms.RoomState.may_publish`) applied to RESOURCE, by the room's current
     power levels (the synced copy of a joined room, else read from the homeserver)."""
     room = account.client.rooms.get(room_id)
     if room is not None:

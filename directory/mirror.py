@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from core.account import Account, Incoming, room_creators
+from core.account import Account, Incoming
 from core.rooms import MatrixError
 from core.storage import Migrations, Store
 from directory.store import Directory, Provenance
@@ -22,11 +21,11 @@ from federation.rooms import (
     ORGANIZATION,
     SPACE_CHILD,
     SPACE_PARENT,
+    RoomState,
     linked,
-    required_level,
+    room_state,
     room_type,
     server_of,
-    user_level,
 )
 
 log = logging.getLogger(__name__)
@@ -58,20 +57,6 @@ def _followed_rooms(db: Any) -> None:
 def _dropping_rooms(db: Any) -> None:
     """Rooms unfollowed whose entries are still being dropped (finished at the next start)."""
     db.execute("CREATE TABLE dropping_rooms (room_id TEXT PRIMARY KEY, since REAL NOT NULL)")
-
-
-@dataclass
-class RoomState:
-    """What the mirror needs of a room's state to judge an entry."""
-
-    name: str
-    power_levels: dict[str, Any]
-    creators: frozenset[str]
-    parents: set[str]
-
-    def may_publish(self, sender: str) -> bool:
-        level = user_level(self.power_levels, self.creators, sender)
-        return level >= required_level(self.power_levels, ORGANIZATION)
 
 
 class Mirror:
@@ -315,20 +300,6 @@ class Mirror:
             log.warning("ignored an invalid entry", extra={"room": room_id, "error": str(error)})
             return False
         return True
-
-
-def room_state(room_id: str, state: list[dict[str, Any]]) -> RoomState:
-    """What the mirror needs to know of a room, from its full state."""
-    by_type = {(e["type"], e.get("state_key")): e for e in state}
-    create = by_type.get(("m.room.create", ""), {"sender": "", "content": {}})
-    return RoomState(
-        name=(by_type.get(("m.room.name", "")) or {}).get("content", {}).get("name") or room_id,
-        power_levels=(by_type.get(("m.room.power_levels", "")) or {}).get("content") or {},
-        creators=room_creators(create),
-        parents={
-            e["state_key"] for e in state if e["type"] == SPACE_PARENT and linked(e.get("content"))
-        },
-    )
 
 
 def _provenance(room_id: str, event: dict[str, Any], state: RoomState) -> Provenance:
