@@ -49,7 +49,7 @@ async def test_create_builds_the_space_and_its_rooms(mentornet, person) -> None:
         encrypted = bool(await state(meta, room_id, "m.room.encryption"))
         assert encrypted == (purpose in ("general", "checkins", "coordination")), purpose
 
-    # DESIGN §3: the creator is Meta-Mentor (100) everywhere; the bot, the rooms' creator
+    # The creator is Meta-Mentor (100) everywhere; the bot, the rooms' creator
     # (room version 12), is privileged without being listed.
     for room_id in net.rooms.values():
         levels = await state(meta, room_id, "m.room.power_levels")

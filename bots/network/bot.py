@@ -1,6 +1,6 @@
 """The Meta-Mentor assistant: a mentoring network as a Matrix space with its rooms, its
-members and their roles, its rules and its agreement (DESIGN §3, the mentorNET strategy's
-organisational phase).
+members and their roles, its rules and its agreement (the mentorNET strategy's organisational
+phase).
 
 The bot is made of parts, one module each: `setup` (create, info), `membership` (invite,
 onboard, roles, members), `invitations` (by e-mail, on top of membership), `charter` (rules

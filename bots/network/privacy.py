@@ -1,5 +1,5 @@
 """`!me`: what the instance stores about the asker, as a message or a JSON file, and erasing
-it (DESIGN §4).
+it: data about people stays on this instance, and each person may see and erase theirs.
 
 The runtime's own tables are read here (the language a person chose, their direct chat with
 the bots, events still waiting to be handled); every bot that keeps data about people takes

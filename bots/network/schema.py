@@ -25,7 +25,8 @@ COORDINATION = "coordination"
 ROOMS = (ANNOUNCEMENTS, GENERAL, RESOURCES, CHECKINS, COORDINATION)
 MEMBER_ROOMS = (SPACE, ANNOUNCEMENTS, GENERAL, RESOURCES, CHECKINS)  # every member is invited
 
-# Roles (DESIGN §3) and the power level each has in every room of its network.
+# Roles and the power level each has in every room of its network: permission for a network
+# comes from this role there, never from the room a command is sent in.
 ROLE_LEVELS = {
     "meta-mentor": 100,
     "coordinator": 50,

@@ -1,4 +1,4 @@
-"""Setting a network up: `!network create` (the space and its rooms, DESIGN §3) and
+"""Setting a network up: `!network create` (the space and its rooms) and
 `!network info`."""
 
 from __future__ import annotations
