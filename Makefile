@@ -15,6 +15,7 @@ demo: setup  ## make demo [PORT=8080]: the web pages' port (another is picked if
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports --no-cache
+	.venv/bin/mypy
 	.venv/bin/pytest $(PYTEST_ARGS)
 
 lint: setup

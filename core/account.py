@@ -170,9 +170,10 @@ class Account:
         What waited in the inbox is handled once the first sync has loaded the rooms (nio keeps
         no room state across restarts: a reply sent before would find no room)."""
         await self._upload_filter()
-        first_start = self.sync_token is None
-        if not first_start and self.bulky_state_types:
-            await self._catch_up_bulky_state(self.sync_token)
+        token = self.sync_token
+        first_start = token is None
+        if token is not None and self.bulky_state_types:
+            await self._catch_up_bulky_state(token)
         full_state = True  # nio keeps no room state across restarts: fetch it once
         while not self._stopping:
             since = self.sync_token
@@ -291,7 +292,7 @@ class Account:
                 wanted.append(item)
         return wanted
 
-    async def _backfill(self, room_id: str, prev_batch: str | None, since: str) -> list[Any]:
+    async def _backfill(self, room_id: str, prev_batch: str | None, since: str | None) -> list[Any]:
         """Events a limited sync left out between the stored token and the timeline's start."""
         events: list[Any] = []
         start = prev_batch

@@ -293,7 +293,8 @@ def catalog_problems(
         if message is None or message.id != wanted:
             problems.append(f"{key} ({language}): missing or made for another English text")
             continue
-        forms = list(message.string) if isinstance(english, Plural) else [message.string]
+        string = message.string
+        forms = list(string) if isinstance(string, (list, tuple)) else [string]
         filled = [form for form in forms if form]
         if message.fuzzy or not filled:
             problems.append(f"{key} ({language}): not translated")

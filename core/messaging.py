@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,6 +258,7 @@ async def attached_file(ctx: Context, *, latest: bool = False) -> dict[str, Any]
     if content.get("msgtype") == "m.file":
         return content
     target = ((content.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
+    events: Sequence[dict[str, Any] | None]
     if target:
         events = [await ctx.account.fetch_event(ctx.room_id, target)]
     elif latest:

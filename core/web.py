@@ -184,7 +184,7 @@ async def healthz(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     limit = 2 * app.config.matrix.sync_timeout_ms / 1000 + 5  # a long-poll and a bit, twice
     now = time.monotonic()
-    accounts = {}
+    accounts: dict[str, dict[str, Any]] = {}
     for name, account in app.accounts.items():
         age = None if account.last_sync is None else round(now - account.last_sync, 1)
         accounts[name] = {"user_id": account.user_id, "last_sync_seconds_ago": age}
