@@ -31,6 +31,7 @@ from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, Networ
 from core.account import Account, Incoming
 from core.commands import Bot, Command
 from core.context import Context
+from core.people import Names
 from core.sending import SendError
 from core.text import Text
 
@@ -169,6 +170,7 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         silent = {u: n for u, n in silent_streaks(history).items() if u in asked}
         text = summary(
             partial(self.t, language),
+            Names(self.app, network.rooms.get(COORDINATION)),
             facts,
             network.name,
             labels,
@@ -189,8 +191,16 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         language = network.language
         metas = self.networks.meta_mentors(network.id)
         label = question.text(self.app.catalog, language, language)
+        names = Names(self.app, network.rooms.get(COORDINATION))
         text = alert(
-            partial(self.t, language), network.name, answer.user_id, answer, reason, label, metas
+            partial(self.t, language),
+            names,
+            network.name,
+            answer.user_id,
+            answer,
+            reason,
+            label,
+            metas,
         )
         txn = f"checkin/{round_.id}/{answer.user_id}/alert/{question.id}"
         return await self.post_to_office(network, text, txn, metas) is not None

@@ -17,6 +17,7 @@ from bots.network.schema import NetworkRow
 from core.commands import Option, Role, command
 from core.context import Context
 from core.messaging import MessagingError, send_file
+from core.people import Names
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -96,8 +97,9 @@ class ReportCommands:
                 last=f"{moods[-1]:.1f}" if moods else "—",
             ),
         ]
+        names = Names(self.app)
         drifting = [
-            t(f"checkin.stats.drift.{kind}", user=user, count=a, before=a, after=b)
+            t(f"checkin.stats.drift.{kind}", user=names.one(user), count=a, before=a, after=b)
             for user, (kind, a, b) in stats.drifting.items()
         ]
         if drifting:
