@@ -241,6 +241,10 @@ class Bot:
         bot keeps one; see `App.language` for where it ranks."""
         return None
 
+    def time_zone(self, user_id: str) -> str | None:
+        """The person's time zone (an IANA name), if this bot keeps one."""
+        return None
+
     def name_given(self, user_id: str) -> str | None:
         """The person's name as given for them outside Matrix (at onboarding), if this bot
         keeps one; see `core.people` for how a person is named."""

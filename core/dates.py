@@ -5,11 +5,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_skeleton, format_time
 
 from core.i18n import default_catalog
+
+if TYPE_CHECKING:
+    from core.app import App
 
 
 def day_text(day: date, language: str) -> str:
@@ -43,3 +47,15 @@ def day(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
 def when(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
     """A stored time as a date and a time, in the reader's zone (UTC if none is known)."""
     return moment_text(timestamp, zone or ZoneInfo("UTC"), language)
+
+
+def zone_of(app: App, user_id: str) -> ZoneInfo:
+    """The person's time zone as a bot keeps it (`Bot.time_zone`), else UTC."""
+    for bot in app.bots:
+        name = bot.time_zone(user_id)
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ValueError, KeyError):
+                continue
+    return ZoneInfo("UTC")

@@ -207,6 +207,10 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
 
     # --- personal data -----------------------------------------------------------------------
 
+    def time_zone(self, user_id: str) -> str | None:
+        """The time zone the person set with `!checkin tz`."""
+        return self.data.person(user_id)[0]
+
     def personal_data(self, user_id: str) -> dict[str, Any]:
         """Time zone, holiday and every answer given, JSON-ready."""
         timezone, paused = self.data.person(user_id)

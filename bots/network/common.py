@@ -6,7 +6,9 @@ import html
 import time
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from core import dates
 from core.account import Account
 from core.context import Context
 from core.messaging import DirectChat, direct_chat, notice
@@ -19,18 +21,19 @@ def multiline(value: str) -> Text:
     return Text(body=value, html=escaped)
 
 
-def when(timestamp: float | None) -> str:
-    """A stored time as people read it (UTC)."""
-    if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def when(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
+    """A stored time as people read it, in their language and zone (see `core.dates`)."""
+    return dates.when(timestamp, language, zone)
 
 
-def day(timestamp: float | None) -> str:
-    """A stored time as a date (UTC)."""
-    if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+def day(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
+    """A stored time as a date, in the reader's language and zone (see `core.dates`)."""
+    return dates.day(timestamp, language, zone)
+
+
+def iso_day(timestamp: float) -> str:
+    """A stored time as an ISO date in UTC: for data (files, `!me` records, queries)."""
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
 
 
 def iso(timestamp: float | None) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bots.network.common import reply_privately
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot, iso_day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.rooms import MatrixError
@@ -134,7 +134,7 @@ class Buddies(SustainBot):
         current = next((p for p in pairs if p.novice == ctx.sender), None)
         if current is not None:
             await ctx.reply(
-                "sustain.buddy.already", since=day(current.created_at), prefix=self.prefix
+                "sustain.buddy.already", since=ctx.day(current.created_at), prefix=self.prefix
             )
             return
         languages = languages_of(lang) if lang else languages_of(novice.languages)
@@ -293,7 +293,7 @@ class Buddies(SustainBot):
                 "sustain.buddies.line",
                 novice=p.novice or "—",
                 mentor=p.mentor or "—",
-                since=day(p.created_at),
+                since=ctx.day(p.created_at),
                 languages=p.languages or "—",
                 region=p.region or "—",
                 topic=p.topic or "—",
@@ -316,7 +316,7 @@ class Buddies(SustainBot):
             [user_id, user_id],
         ).fetchall()
         pairs = [
-            f"{net}: {novice} ↔ {mentor} ({day(start)} – {day(end) if end else '…'})"
+            f"{net}: {novice} ↔ {mentor} ({iso_day(start)} – {iso_day(end) if end else '…'})"
             + (f", {topic}" if topic else "")
             for net, novice, mentor, topic, start, end in rows
         ]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots.network import Network
 from bots.network.common import day as day  # the sustain bots' date format
+from bots.network.common import iso_day as iso_day
 from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
 from core.commands import Bot, Command, Option

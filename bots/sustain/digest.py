@@ -114,7 +114,11 @@ class Digest(SustainBot):
             *self._elsewhere(net, language, since, until),
         ]
         title = self.t(
-            language, "sustain.digest.title", network=net.name, since=day(since), until=day(until)
+            language,
+            "sustain.digest.title",
+            network=net.name,
+            since=day(since, language),
+            until=day(until, language),
         )
         return Text.join([title, Text.bullets(sections)])
 

@@ -193,7 +193,7 @@ class Goals(SustainBot):
 
     def goal_line(self, language: str, goal: Goal, today: date) -> Text:
         if goal.reached_at:
-            state = self.t(language, "sustain.goals.reached", date=day(goal.reached_at))
+            state = self.t(language, "sustain.goals.reached", date=day(goal.reached_at, language))
         elif goal.overdue(today):
             state = self.t(language, "sustain.goals.overdue", due=goal.due)
         elif goal.due:

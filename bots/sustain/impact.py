@@ -16,7 +16,7 @@ from typing import Any
 
 from bots.network.schema import LEFT, ROLES, NetworkRow
 from bots.sustain import elsewhere
-from bots.sustain.common import DAY, NETWORK, SustainBot, day, parse_day
+from bots.sustain.common import DAY, NETWORK, SustainBot, iso_day, parse_day
 from bots.sustain.events import events_of
 from bots.sustain.questions import question_counts
 from bots.sustain.selfcheck import area_scores, finished_runs, overall
@@ -87,7 +87,7 @@ class Impact(SustainBot):
     # --- figures -------------------------------------------------------------------------------
 
     def figures(self, net: NetworkRow, since: float, until: float) -> list[Figure]:
-        period = f"{day(since)}..{day(until)}"
+        period = f"{iso_day(since)}..{iso_day(until)}"
         members, active, roles = self._census(net, until)
         found = [Figure("members", role, "now", count) for role, count in roles.items()]
         found.append(Figure("members", "total", "now", members))
@@ -114,7 +114,7 @@ class Impact(SustainBot):
             "SELECT substr(day, 1, 7), active FROM impact_snapshots WHERE network_id = ?"
             " AND day >= ? AND day IN (SELECT MAX(day) FROM impact_snapshots"
             " WHERE network_id = ? GROUP BY substr(day, 1, 7)) ORDER BY day",
-            [net.id, day(since), net.id],
+            [net.id, iso_day(since), net.id],
         ).fetchall()
         return [
             Figure("activity", f"active_{ACTIVE_DAYS}d", month, value)
@@ -173,7 +173,10 @@ class Impact(SustainBot):
             if score is not None:
                 found.append(
                     Figure(
-                        "selfcheck", "latest_average", day(runs[-1].finished_at), round(score, 2)
+                        "selfcheck",
+                        "latest_average",
+                        iso_day(runs[-1].finished_at),
+                        round(score, 2),
                     )
                 )
         return found
@@ -206,7 +209,9 @@ class Impact(SustainBot):
                 )
             )
         parts = [
-            ctx.t("sustain.impact.title", network=net.name, since=day(start), until=day(until))
+            ctx.t(
+                "sustain.impact.title", network=net.name, since=ctx.day(start), until=ctx.day(until)
+            )
         ]
         for section, lines in sections.items():
             parts += [ctx.t(f"sustain.impact.section.{section}"), Text.bullets(lines)]
@@ -222,7 +227,7 @@ class Impact(SustainBot):
             return
         start, until = self._period(net, since)
         data = self.csv(ctx, net, self.figures(net, start, until))
-        filename = f"impact-{_slug(net.name)}-{day(until)}.csv"
+        filename = f"impact-{_slug(net.name)}-{iso_day(until)}.csv"
         try:
             await send_file(
                 ctx.account, ctx.room_id, data, filename, "text/csv", txn=f"{ctx.event_id}/csv",

@@ -13,7 +13,7 @@ from typing import Any
 
 from bots.network.common import multiline, send_dm
 from bots.network.schema import GENERAL, NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot, iso_day
 from core.account import Incoming
 from core.commands import Arg, Role, command
 from core.context import Context
@@ -186,7 +186,7 @@ class Questions(SustainBot):
             number=q.number,
             question=shorten(" ".join((q.text or "").split()), 140),
             asker=q.asker or "—",
-            date=day(q.asked_at),
+            date=ctx.day(q.asked_at),
             link=self.link(q.room_id, q.root_event_id),
         )
 
@@ -305,7 +305,7 @@ class Questions(SustainBot):
         found: dict[str, Any] = {}
         if asked:
             found["questions_asked"] = [
-                f"{net} #{number} ({day(at)}): {text}" for net, number, text, at in asked
+                f"{net} #{number} ({iso_day(at)}): {text}" for net, number, text, at in asked
             ]
         if answered:
             found["questions_answered_first"] = [f"{net} #{number}" for net, number in answered]

@@ -16,7 +16,7 @@ import yaml
 
 from bots.network.common import open_chat, sent_there
 from bots.network.schema import NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot, day, iso_day
 from core.account import Incoming
 from core.commands import Role, command
 from core.config import LANGUAGES
@@ -325,7 +325,7 @@ class SelfCheck(SustainBot):
         the one before."""
         questions = load_questions()
         scores = [area_scores(self.db, run.id) for run in runs]
-        dates = " · ".join(day(run.finished_at) for run in runs)
+        dates = " · ".join(day(run.finished_at, language) for run in runs)
         lines = []
         for area, area_names in questions.areas.items():
             values = " · ".join(_score(s.get(area)) for s in scores)
@@ -379,7 +379,7 @@ class SelfCheck(SustainBot):
         return self.t(
             language,
             "sustain.selfcheck.verdict",
-            date=day(previous.finished_at),
+            date=day(previous.finished_at, language),
             better=named(better),
             worse=named(worse),
         )
@@ -402,9 +402,9 @@ class SelfCheck(SustainBot):
                     [run_id],
                 )
             ]
-            state = day(finished) if finished else "…"
+            state = iso_day(finished) if finished else "…"
             runs.append(
-                f"{net}: {day(started)} – {state}"
+                f"{net}: {iso_day(started)} – {state}"
                 + (f"; {'; '.join(comments)}" if comments else "")
             )
         return {"selfcheck_runs": runs} if runs else {}
