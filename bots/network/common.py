@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -113,7 +114,22 @@ def fields_text(ctx: Context, record: dict[str, Any]) -> Text:
             continue
         label_key = f"me.field.{key}"
         label = ctx.t(label_key).body if label_key in ctx.app.catalog.entries else key
-        if isinstance(value, list | dict):
-            value = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        parts.append(f"{label}: {value}")
-    return Text.plain("; ".join(parts))
+        parts.append(Text.join([Text.plain(f"{label}: "), _value_text(ctx, value)], ""))
+    return Text.join(parts, "; ")
+
+
+_ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:\d\d|Z)?$")
+_USER_ID = re.compile(r"^@[^:\s]+:\S+$")
+
+
+def _value_text(ctx: Context, value: Any) -> Text:
+    """A stored value as people read it: a time in their language and zone, a person by
+    name, a list comma-separated."""
+    if isinstance(value, list):
+        return Text.join([_value_text(ctx, v) for v in value], ", ")
+    if isinstance(value, str) and _ISO_MOMENT.match(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return Text.plain(ctx.when(moment.timestamp()))
+    if isinstance(value, str) and _USER_ID.match(value):
+        return ctx.names.one(value)
+    return Text.plain(str(value))

@@ -521,7 +521,9 @@ class Invitations(Membership):
     def _state(self, ctx: Context, invitation: Invitation, now: float) -> tuple[str, Text]:
         if invitation.used_by:
             date = ctx.day(invitation.used_at)
-            return "joined", ctx.t("invitations.state.joined", date=date, user=invitation.used_by)
+            return "joined", ctx.t(
+                "invitations.state.joined", date=date, user=ctx.names.one(invitation.used_by)
+            )
         if invitation.expires_at <= now:
             return "expired", ctx.t(
                 "invitations.state.expired", date=ctx.day(invitation.expires_at)

@@ -84,13 +84,15 @@ class Membership(NetworkBase):
             await ctx.reply("network.invite.already", user=ctx.names.one(user_id), network=net.name)
         elif outcome.state == "failed":
             await ctx.reply(
-                "network.invite.failed", user=user_id, error="; ".join(outcome.problems)
+                "network.invite.failed",
+                user=ctx.names.one(user_id),
+                error="; ".join(outcome.problems),
             )
         else:
             lines = [
                 ctx.t(
                     "network.invite.done",
-                    user=user_id,
+                    user=ctx.names.one(user_id),
                     network=net.name,
                     role=role_name,
                     lang_name=LANGUAGE_NAMES[outcome.language],
@@ -363,7 +365,7 @@ class Membership(NetworkBase):
         lines = [
             ctx.t(
                 "network.role.done",
-                user=user_id,
+                user=ctx.names.one(user_id),
                 role=ctx.t(f"network.rolename.{role}"),
                 network=net.name,
                 level=level,
