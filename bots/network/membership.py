@@ -85,7 +85,7 @@ class Membership(NetworkBase):
         elif outcome.state == "failed":
             await ctx.reply(
                 "network.invite.failed",
-                user=ctx.names.one(user_id),
+                user=user_id,
                 error="; ".join(outcome.problems),
             )
         else:
