@@ -132,8 +132,8 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         """Post to the coordination room (Meta-Mentors and coordinators only); without one,
         send it to each Meta-Mentor directly. Returns an event id if anything was posted."""
         content = text.content("m.notice")
-        if mentions:
-            content["m.mentions"] = {"user_ids": mentions}
+        # Only the people meant are notified (the Meta-Mentors of an alert), not everyone named.
+        content["m.mentions"] = {"user_ids": mentions or []}
         room_id = network.rooms.get(COORDINATION)
         if room_id:
             try:

@@ -304,7 +304,7 @@ class Buddies(SustainBot):
 
     def _pair_line(self, ctx: Context, pair: Pair) -> Text:
         """Who with whom since when; what they share and the topic only where there is one."""
-        someone = ctx.t("sustain.buddies.someone")
+        someone = ctx.t("sustain.someone")
         parts = [
             ctx.t(
                 "sustain.buddies.line",

@@ -18,6 +18,7 @@ from core.account import Incoming
 from core.commands import Arg, Role, command
 from core.context import Context
 from core.messaging import MessagingError
+from core.people import Names
 from core.rooms import MatrixError
 from core.sending import SendError
 from core.storage import Migrations
@@ -138,7 +139,7 @@ class Questions(SustainBot):
             net.language,
             "sustain.ask.post",
             number=number,
-            asker=ctx.sender,
+            asker=Names(self.app, room_id).one(ctx.sender),
             question=multiline(question),
         )
         root = await self.post(net, GENERAL, post, txn=f"{ctx.event_id}/ask", mentions=[])
@@ -185,7 +186,7 @@ class Questions(SustainBot):
             key,
             number=q.number,
             question=shorten(" ".join((q.text or "").split()), 140),
-            asker=q.asker or "—",
+            asker=ctx.names.one(q.asker) if q.asker else ctx.t("sustain.someone"),
             date=ctx.day(q.asked_at),
             link=self.link(q.room_id, q.root_event_id),
         )
@@ -272,13 +273,15 @@ class Questions(SustainBot):
     async def _escalate(self, net: NetworkRow, q: Question) -> bool:
         """Send the question to every Meta-Mentor; True if at least one got it."""
         sent = False
+        names = Names(self.app)
         for meta in self.data.meta_mentors(net.id):
+            language = self.language_of(meta, net)
             text = self.t(
-                self.language_of(meta, net),
+                language,
                 "sustain.ask.escalated",
                 number=q.number,
                 network=net.name,
-                asker=q.asker or "—",
+                asker=names.one(q.asker) if q.asker else self.t(language, "sustain.someone"),
                 hours=_hours_text(self.escalate_hours(net.id)),
                 question=multiline(q.text or ""),
                 link=self.link(q.room_id, q.root_event_id),
