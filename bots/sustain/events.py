@@ -314,7 +314,7 @@ class Events(SustainBot):
             )
         ]
         if event.place:
-            parts.append(ctx.t("sustain.events.place", place=event.place))
+            parts.append(ctx.t("sustain.event.where", place=event.place))
         if coordinator:
             parts += self._who(ctx, event)
         else:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+
+from babel.dates import format_skeleton
 
 from bots.network.schema import LEFT, ROLES, NetworkRow
 from bots.sustain import elsewhere
@@ -22,6 +25,7 @@ from bots.sustain.questions import question_counts
 from bots.sustain.selfcheck import area_scores, finished_runs, overall
 from core.commands import Option, Role, command
 from core.context import Context
+from core.dates import day_text
 from core.messaging import MessagingError, send_file
 from core.storage import Migrations
 from core.text import Text
@@ -200,14 +204,7 @@ class Impact(SustainBot):
         figures = self.figures(net, start, until)
         sections: dict[str, list[Text]] = {}
         for figure in figures:
-            sections.setdefault(figure.section, []).append(
-                ctx.t(
-                    "sustain.impact.line",
-                    label=ctx.t(f"sustain.impact.metric.{_label(figure.metric)}"),
-                    period=figure.period,
-                    value=_value(figure.value),
-                )
-            )
+            sections.setdefault(figure.section, []).append(_line(ctx, figure))
         parts = [
             ctx.t(
                 "sustain.impact.title", network=net.name, since=ctx.day(start), until=ctx.day(until)
@@ -258,3 +255,20 @@ def _value(value: float | int) -> str:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.casefold()).strip("-") or "network"
+
+
+def _line(ctx: Context, figure: Figure) -> Text:
+    """A figure for chat: the title gives the period, so a line says only when it differs
+    (today, a month, a day), in the reader's language."""
+    label = ctx.t(f"sustain.impact.metric.{_label(figure.metric)}")
+    value = _value(figure.value)
+    period = figure.period
+    if period == "now":
+        return ctx.t("sustain.impact.line.now", label=label, value=value)
+    if re.fullmatch(r"\d{4}-\d{2}", period):
+        month = format_skeleton("yMMMM", date.fromisoformat(period + "-01"), locale=ctx.language)
+        return ctx.t("sustain.impact.line.month", label=label, month=month, value=value)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", period):
+        day = day_text(date.fromisoformat(period), ctx.language)
+        return ctx.t("sustain.impact.line.day", label=label, date=day, value=value)
+    return ctx.t("sustain.impact.line", label=label, value=value)
