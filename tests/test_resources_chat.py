@@ -8,6 +8,7 @@ import io
 
 import nio
 
+from tests.checkin_helpers import known_as
 from tests.federation_helpers import until
 from tests.network_helpers import (
     create_network,
@@ -203,7 +204,8 @@ async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, pers
     # points at Ben's message; his 👍 no longer counts.
     assert "no resource #1" in (await ana.ask(room, "!res show 1")).body
     shown = await ana.ask(room, "!res show 2")
-    assert f"Shared by {ana.user_id} (" in shown.body and "👍 0" in shown.body
+    assert f"Shared by {known_as(ana)} (" in shown.body and "👍 0" in shown.body
+    assert ana.user_id not in shown.body
     rows = {k: v for k, v in database_rows(bot.folder / "mentornet.db").items() if "resource" in k}
     assert mentions(rows, ben.user_id) == {}
     assert mentions(rows, in_reply_to(both)) == {}  # the message he shared it with

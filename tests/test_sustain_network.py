@@ -133,8 +133,9 @@ async def test_help_lists_only_what_the_asker_may_run(c: Community) -> None:
 
 async def test_shared_goals_with_progress_announced_when_reached(c: Community) -> None:
     office, chat = c.net.office, await c.dm("nora")
-    due = (c.clock.now() + timedelta(days=200)).date().isoformat()
-    added = await c.meta.ask(office, f'!goal add "Train ten new mentors" due:{due}')
+    due_day = (c.clock.now() + timedelta(days=200)).date()
+    added = await c.meta.ask(office, f'!goal add "Train ten new mentors" due:{due_day}')
+    due = f"{due_day:%a} {due_day.day} {due_day:%b %Y}"  # the date as people read it
     assert added.body.startswith(f"Goal **#1** added: Train ten new mentors (due: {due}).")
     await c.meta.ask(office, "!goal add Open a second network in Leipzig")
 

@@ -127,6 +127,8 @@ def _value_text(ctx: Context, value: Any) -> Text:
     name, a list comma-separated."""
     if isinstance(value, list):
         return Text.join([_value_text(ctx, v) for v in value], ", ")
+    if isinstance(value, dict):
+        return Text.join([Text.plain("("), fields_text(ctx, value), Text.plain(")")], "")
     if isinstance(value, str) and _ISO_MOMENT.match(value):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return Text.plain(ctx.when(moment.timestamp()))
