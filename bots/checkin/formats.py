@@ -43,7 +43,7 @@ def delay_text(seconds: float, language: str) -> str:
 
 
 def percent(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}" if whole else "—"
+    return f"{round(100 * part / whole)}" if whole else "0"
 
 
 def describe_rule(catalog: Catalog, rule: Rule, language: str) -> str:

@@ -83,7 +83,7 @@ def mood_line(t: Translate, facts: RoundFacts, question: Question, label: str) -
     moods = facts.moods(question.id)
     counts = Counter(moods)
     distribution = " · ".join(f"{n}: {counts.get(n, 0)}" for n in SCALE)
-    average = f"{sum(moods) / len(moods):.1f}" if moods else "—"
+    average = f"{sum(moods) / max(len(moods), 1):.1f}"  # asked only where there are moods
     return t(
         "checkin.summary.mood",
         question=label,
@@ -150,7 +150,7 @@ def summary(
         )
     )
     for question in facts.questions:
-        if question.kind == MOOD:
+        if question.kind == MOOD and facts.moods(question.id):
             lines.append(mood_line(t, facts, question, labels[question.id]))
     lines += _answer_lines(t, names, facts, labels)
     lists = [

@@ -429,7 +429,7 @@ class Invitations(Membership):
             await ctx.reply("invitations.join.yours", network=net.name)
             return
         if invitation.used_by is None and invitation.expires_at <= now:
-            inviter = invitation.inviter_name or invitation.invited_by or "—"
+            inviter = self._inviter(ctx, invitation, net)
             await ctx.reply(
                 "invitations.join.expired",
                 date=ctx.day(invitation.expires_at),
@@ -504,7 +504,7 @@ class Invitations(Membership):
                 "invitations.list.line",
                 who=invitation.who,
                 date=ctx.day(invitation.invited_at),
-                inviter=invitation.inviter_name or invitation.invited_by or "—",
+                inviter=self._inviter(ctx, invitation, net),
                 state=text,
             )
             for invitation, (_, text) in list(zip(everyone, states, strict=True))[-MAX_LISTED:]
@@ -518,6 +518,15 @@ class Invitations(Membership):
         else:  # e-mail addresses: only in the network office or a direct chat
             await reply_privately(ctx, text)
 
+    @staticmethod
+    def _inviter(ctx: Context, invitation: Invitation, net: NetworkRow) -> Text:
+        """Who invited: the name they gave, else the person by name, else the network."""
+        if invitation.inviter_name:
+            return Text.plain(invitation.inviter_name)
+        if invitation.invited_by:
+            return ctx.names.one(invitation.invited_by)
+        return Text.plain(net.name)
+
     def _state(self, ctx: Context, invitation: Invitation, now: float) -> tuple[str, Text]:
         if invitation.used_by:
             date = ctx.day(invitation.used_at)
@@ -529,8 +538,10 @@ class Invitations(Membership):
                 "invitations.state.expired", date=ctx.day(invitation.expires_at)
             )
         if invitation.sent_at is None:
-            error = invitation.last_error or "—"
-            next_try = ctx.when(invitation.next_try_at)
+            next_try = ctx.when(invitation.next_try_at or now)
+            if not invitation.last_error:
+                return "failing", ctx.t("invitations.state.pending", date=next_try)
+            error = invitation.last_error
             return "failing", ctx.t("invitations.state.failing", error=error, date=next_try)
         if invitation.reminded_at:
             return "waiting", ctx.t(

@@ -212,8 +212,8 @@ class Privacy(Bot):
             networks = self._call_network("networks_of", ctx.sender) or []
             lines = [
                 ctx.t(
-                    "me.forget.ask",
-                    networks=", ".join(networks) or "—",
+                    "me.forget.ask" if networks else "me.forget.ask_no_network",
+                    networks=", ".join(networks),
                     minutes=int(CONFIRM_WINDOW.total_seconds() // 60),
                     prefix=prefix,
                 )
