@@ -193,8 +193,8 @@ async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, pers
     assert "sent it to you in our direct chat" in pointer.body
     chat = await direct_chat(ben, bot.user_id)
     shown = await notice_in(ben, chat, "What I store about")
-    assert "resources you shared: #1 Ben's own guide (" in shown.body
-    assert f", {room}), #2 Guide for both (" in shown.body
+    assert "resources you shared: (resource: #1 Ben's own guide; shared: " in shown.body
+    assert "#2 Guide for both" in shown.body and room not in shown.body  # the room by name
     assert "resources you gave a 👍: #2 Guide for both" in shown.body
 
     await ben.ask(chat, "!me forget")

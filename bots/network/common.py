@@ -120,6 +120,16 @@ def fields_text(ctx: Context, record: dict[str, Any]) -> Text:
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:\d\d|Z)?$")
 _USER_ID = re.compile(r"^@[^:\s]+:\S+$")
+_ROOM_ID = re.compile(r"^![^:\s]+:\S+$")
+
+
+def _room_name(ctx: Context, room_id: str) -> str:
+    """A room by the name people see in their client ("a room" when the bots are not in it)."""
+    for account in ctx.app.accounts.values():
+        room = account.client.rooms.get(room_id)
+        if room is not None:
+            return room.display_name
+    return ctx.t("me.a_room").body
 
 
 def _value_text(ctx: Context, value: Any) -> Text:
@@ -134,4 +144,8 @@ def _value_text(ctx: Context, value: Any) -> Text:
         return Text.plain(ctx.when(moment.timestamp()))
     if isinstance(value, str) and _USER_ID.match(value):
         return ctx.names.one(value)
+    if isinstance(value, str) and _ROOM_ID.match(value):
+        return Text.plain(_room_name(ctx, value))
+    if isinstance(value, bool):
+        return ctx.t("me.yes" if value else "me.no")
     return Text.plain(str(value))

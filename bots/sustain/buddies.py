@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bots.network.common import reply_privately
+from bots.network.common import iso, reply_privately
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, iso_day
+from bots.sustain.common import NETWORK, SustainBot
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.people import Names
@@ -331,8 +331,14 @@ class Buddies(SustainBot):
             [user_id, user_id],
         ).fetchall()
         pairs = [
-            f"{net}: {novice} ↔ {mentor} ({iso_day(start)} – {iso_day(end) if end else '…'})"
-            + (f", {topic}" if topic else "")
+            {
+                "network": net,
+                "novice": novice,
+                "mentor": mentor,
+                "topic": topic,
+                "started": iso(start),
+                "ended": iso(end),
+            }
             for net, novice, mentor, topic, start, end in rows
         ]
         return {"buddy_pairs": pairs} if pairs else {}

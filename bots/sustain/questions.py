@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import multiline, send_dm
+from bots.network.common import iso, multiline, send_dm
 from bots.network.schema import GENERAL, NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, iso_day
+from bots.sustain.common import NETWORK, SustainBot
 from core.account import Incoming
 from core.commands import Arg, Role, command
 from core.context import Context
@@ -308,7 +308,8 @@ class Questions(SustainBot):
         found: dict[str, Any] = {}
         if asked:
             found["questions_asked"] = [
-                f"{net} #{number} ({iso_day(at)}): {text}" for net, number, text, at in asked
+                {"network": net, "number": number, "asked_at": iso(at), "question": text}
+                for net, number, text, at in asked
             ]
         if answered:
             found["questions_answered_first"] = [f"{net} #{number}" for net, number in answered]

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from bots.network.common import open_chat, sent_there
+from bots.network.common import iso, open_chat, sent_there
 from bots.network.schema import NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, day, iso_day
+from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
 from core.commands import Role, command
 from core.config import LANGUAGES
@@ -402,10 +402,13 @@ class SelfCheck(SustainBot):
                     [run_id],
                 )
             ]
-            state = iso_day(finished) if finished else "…"
             runs.append(
-                f"{net}: {iso_day(started)} – {state}"
-                + (f"; {'; '.join(comments)}" if comments else "")
+                {
+                    "network": net,
+                    "started": iso(started),
+                    "ended": iso(finished),
+                    "comments": comments,
+                }
             )
         return {"selfcheck_runs": runs} if runs else {}
 
