@@ -124,11 +124,11 @@ _ROOM_ID = re.compile(r"^![^:\s]+:\S+$")
 
 
 def _room_name(ctx: Context, room_id: str) -> str:
-    """A room by the name people see in their client ("a room" when the bots are not in it)."""
+    """A room by its name, else said in words (never its id)."""
     for account in ctx.app.accounts.values():
         room = account.client.rooms.get(room_id)
         if room is not None:
-            return room.display_name
+            return room.name or room.canonical_alias or ctx.t("me.an_unnamed_room").body
     return ctx.t("me.a_room").body
 
 
