@@ -120,7 +120,7 @@ def fields_text(ctx: Context, record: dict[str, Any]) -> Text:
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:\d\d|Z)?$")
 _USER_ID = re.compile(r"^@[^:\s]+:\S+$")
-_ROOM_ID = re.compile(r"^![^:\s]+:\S+$")
+_ROOM_ID = re.compile(r"^![^\s]{8,}$")  # with a server part or, from room version 12, without
 
 
 def _room_name(ctx: Context, room_id: str) -> str:
