@@ -94,8 +94,8 @@ def details(ctx: Context, resource: Resource) -> Text:
         lines.append(
             ctx.t(
                 "res.show.file",
-                name=resource.filename or "—",
-                type=resource.mimetype or "—",
+                name=resource.filename or ctx.t("res.show.unnamed"),
+                type=resource.mimetype or ctx.t("res.show.unknown_type"),
                 encrypted=ctx.t("res.show.encrypted" if resource.encrypted else "res.show.plain"),
             )
         )

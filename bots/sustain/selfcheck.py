@@ -366,23 +366,23 @@ class SelfCheck(SustainBot):
         previous: Run,
     ) -> Text:
         def named(areas: list[str]) -> str:
-            return (
-                ", ".join(
-                    questions.areas[a].get(language) or questions.areas[a]["en"] for a in areas
-                )
-                or "—"
+            return ", ".join(
+                questions.areas[a].get(language) or questions.areas[a]["en"] for a in areas
             )
 
         common = [a for a in questions.areas if a in before and a in after]
         better = [a for a in common if after[a] - before[a] >= 0.05]
         worse = [a for a in common if before[a] - after[a] >= 0.05]
-        return self.t(
-            language,
-            "sustain.selfcheck.verdict",
-            date=day(previous.finished_at, language),
-            better=named(better),
-            worse=named(worse),
-        )
+        parts = [
+            self.t(language, "sustain.selfcheck.verdict", date=day(previous.finished_at, language))
+        ]
+        if better:
+            parts.append(self.t(language, "sustain.selfcheck.verdict.better", better=named(better)))
+        if worse:
+            parts.append(self.t(language, "sustain.selfcheck.verdict.worse", worse=named(worse)))
+        if not better and not worse:
+            parts.append(self.t(language, "sustain.selfcheck.verdict.same"))
+        return Text.join(parts, " ")
 
     # --- personal data -----------------------------------------------------------------------
 
