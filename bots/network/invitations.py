@@ -28,6 +28,7 @@ from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
 from core.messaging import MessagingError, notice
+from core.people import Names
 from core.storage import Migrations
 from core.text import Text
 
@@ -313,7 +314,9 @@ class Invitations(Membership):
         config = self.app.config.invitations
         bot = self.account.user_id
         server = config.homeserver or bot.split(":", 1)[1]
-        inviter = invitation.inviter_name or invitation.invited_by or net.name
+        inviter = invitation.inviter_name or (
+            Names(self.app).name(invitation.invited_by) if invitation.invited_by else net.name
+        )
         hello = (
             self._mail_text(language, "invitations.mail.hello", name=invitation.display_name)
             if invitation.display_name
