@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,6 +119,7 @@ def fields_text(ctx: Context, record: dict[str, Any]) -> Text:
 
 
 _ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:\d\d|Z)?$")
+_ISO_DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
 _USER_ID = re.compile(r"^@[^:\s]+:\S+$")
 _ROOM_ID = re.compile(r"^![^\s]{8,}$")  # with a server part or, from room version 12, without
 
@@ -142,6 +143,8 @@ def _value_text(ctx: Context, value: Any) -> Text:
     if isinstance(value, str) and _ISO_MOMENT.match(value):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return Text.plain(ctx.when(moment.timestamp()))
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        return Text.plain(dates.day_text(date.fromisoformat(value), ctx.language))
     if isinstance(value, str) and _USER_ID.match(value):
         return ctx.names.one(value)
     if isinstance(value, str) and _ROOM_ID.match(value):
