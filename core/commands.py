@@ -241,6 +241,15 @@ class Bot:
         bot keeps one; see `App.language` for where it ranks."""
         return None
 
+    def time_zone(self, user_id: str) -> str | None:
+        """The person's time zone (an IANA name), if this bot keeps one."""
+        return None
+
+    def name_given(self, user_id: str) -> str | None:
+        """The person's name as given for them outside Matrix (at onboarding), if this bot
+        keeps one; see `core.people` for how a person is named."""
+        return None
+
     async def tick(self, now: datetime) -> None:
         """Called every `bots.tick_seconds`: do the work that has fallen due by `now` (keep the
         schedule in the database, so work missed while the bot was down is done once here)."""

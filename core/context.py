@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core import dates
 from core.account import Account, Incoming
+from core.people import Names
 from core.text import Text
 
 # A reply that fails for a reason that can pass is tried again with back-off (1, 2, 4 … s,
@@ -53,6 +55,19 @@ class Context:
     def t(self, key: str, **values: Any) -> Text:
         """A translated text in the asker's language."""
         return self.app.catalog.text(self.language, key, **values)
+
+    @property
+    def names(self) -> Names:
+        """How to name people in a reply (see `core.people`)."""
+        return Names(self.app, self.room_id)
+
+    def day(self, timestamp: float) -> str:
+        """A date in the asker's language and time zone."""
+        return dates.day(timestamp, self.language, dates.zone_of(self.app, self.sender))
+
+    def when(self, timestamp: float) -> str:
+        """A date and time in the asker's language and time zone."""
+        return dates.when(timestamp, self.language, dates.zone_of(self.app, self.sender))
 
     async def reply(self, text: Text | str, **values: Any) -> str:
         """Answer the command: an `m.notice` replying to it, in its thread if it was in one.

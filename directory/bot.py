@@ -248,16 +248,15 @@ class DirectoryBot(Bot):
     def _summary(self, ctx: Context, shown: ShownOrganization) -> Text:
         org = shown.organization
         country = org.country and country_name(org.country, ctx.language)
-        place = ", ".join(part for part in (org.city, country) if part) or "—"
-        return ctx.t(
-            "dir.search.item",
-            name=org.name,
-            place=place,
-            languages=_languages(org.languages, ctx.language),
-            website=org.website or "—",
-            networks=", ".join(sorted({source.network for source in shown.sources})),
-            id=shown.id,
-        )
+        place = ", ".join(part for part in (org.city, country) if part)
+        languages = _languages(org.languages, ctx.language)
+        parts = [ctx.t("dir.search.item", name=org.name)]
+        parts += [Text.plain(place)] if place else []
+        parts += [ctx.t("dir.search.languages", languages=languages)] if languages else []
+        parts += [Text.plain(org.website)] if org.website else []
+        networks = ", ".join(sorted({source.network for source in shown.sources}))
+        parts.append(ctx.t("dir.search.listed", networks=networks, id=shown.id))
+        return Text.join(parts, " · ")
 
     @command("dir show", Arg("id"), help="dir.show.help")
     async def show(self, ctx: Context, id: str) -> None:
@@ -302,21 +301,16 @@ class DirectoryBot(Bot):
             )
             facts.append(ctx.t("dir.field.location", value=place))
         for service in org.services:
-            facts.append(
-                ctx.t(
-                    "dir.field.service",
-                    name=service.name,
-                    groups=", ".join(service.target_groups) or "—",
-                    languages=_languages(service.language_codes, ctx.language),
-                )
-            )
+            facts.append(_service(ctx, service))
         sources = [
             ctx.t(
                 "dir.field.source",
                 network=s.network,
                 homeserver=s.homeserver,
-                when=_date(s.origin_ts),
+                when=ctx.day(s.origin_ts / 1000),
             )
+            if s.origin_ts
+            else ctx.t("dir.field.source_undated", network=s.network, homeserver=s.homeserver)
             for s in shown.sources
         ]
         return Text.join([*facts, ctx.t("dir.show.sources"), Text.bullets(sources)])
@@ -486,10 +480,18 @@ def _put(record: Any, path: tuple[str | int, ...], value: str) -> None:
     record[last] = value
 
 
-def _date(origin_ts: int) -> str:
-    return datetime.fromtimestamp(origin_ts / 1000).strftime("%Y-%m-%d %H:%M") if origin_ts else "—"
+def _service(ctx: Context, service: Any) -> Text:
+    """A service: its name, then whom it is for and its languages where given."""
+    parts = [ctx.t("dir.field.service", name=service.name)]
+    if service.target_groups:
+        groups = ", ".join(service.target_groups)
+        parts.append(ctx.t("dir.field.service_groups", groups=groups))
+    languages = _languages(service.language_codes, ctx.language)
+    if languages:
+        parts.append(ctx.t("dir.field.service_languages", languages=languages))
+    return Text.join(parts, "; ")
 
 
 def _languages(codes: list[str], language: str) -> str:
-    """Language codes by their CLDR names in the reader's language, or — for none."""
-    return ", ".join(language_name(code, language) for code in codes) or "—"
+    """Language codes by their CLDR names in the reader's language ("" for none)."""
+    return ", ".join(language_name(code, language) for code in codes)

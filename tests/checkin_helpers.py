@@ -213,3 +213,9 @@ async def edit(someone: Person, room_id: str, original: str, body: str) -> str:
 async def react(someone: Person, room_id: str, event_id: str, key: str) -> str:
     content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
     return await _send(someone, room_id, "m.reaction", content)
+
+
+def known_as(someone: Person) -> str:
+    """How the bots name a person who has no name on a roster: their Matrix display name,
+    which Synapse sets to the localpart at registration."""
+    return someone.user_id.removeprefix("@").split(":")[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests.checkin_helpers import (
     POLL_END,
     answer,
+    known_as,
     make_team,
     notices,
     poll_end_in,
@@ -50,9 +51,9 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     await until(lambda: team.answer(carl, 1), what="Carl's vote")
     await team.tick(hours=1, minutes=5)
     status = await team.meta.ask(team.office, "!checkin status")
-    assert f"skipped (1): {ben.user_id}" in status.body
-    assert f"on holiday (1): {anna.user_id}" in status.body
-    assert f"answered (1): {carl.user_id}" in status.body
+    assert f"skipped (1): {known_as(ben)}" in status.body
+    assert f"on holiday (1): {known_as(anna)}" in status.body
+    assert f"answered (1): {known_as(carl)}" in status.body
     assert not notices(ben, chat[ben.user_id], "Reminder") and not polls(anna, chat[anna.user_id])
 
     back = await anna.ask(chat[anna.user_id], "!checkin resume")
@@ -66,7 +67,7 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     assert "closed" in closed.body
     summary = await notice_in(team.meta, team.office, "in Hamburg Mentors: closed")
     assert "**Answered:** 1 of 2 (50 %) · skipped: 1 · on holiday: 0" in summary.body
-    assert f"**No answer:** {anna.user_id}" in summary.body
+    assert f"**No answer:** {known_as(anna)}" in summary.body
     # The close ended each poll, in the member's language: a vote after it is no answer, a
     # reply to the poll still counts, late.
     ended = await poll_end_in(anna, chat[anna.user_id], poll_a.event_id)

@@ -9,7 +9,7 @@ import io
 import nio
 
 from main import main
-from tests.checkin_helpers import answer, listed, make_team, poll_in, polls, until, vote
+from tests.checkin_helpers import answer, known_as, listed, make_team, poll_in, polls, until, vote
 from tests.network_helpers import notice_in
 from tests.people import download_file
 
@@ -76,7 +76,7 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
     stats = await meta.ask(team.office, "!checkin stats weeks:4")
     assert "last 4 weeks:** 2 rounds" in stats.body
     assert "1 of 2 answered (50 %), mood 1.0" in stats.body
-    assert f"{anna.user_id}: mood 3 → 1" in stats.body
+    assert f"{known_as(anna)}: mood 3 → 1" in stats.body
     image = await meta.wait_for_event(
         lambda e: e.source["content"].get("msgtype") == "m.image", room_id=team.office
     )
@@ -115,10 +115,10 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
     await until(lambda: len(polls(anna, chat[anna.user_id])) == 3, what="the third poll")
     await anna.send(chat[anna.user_id], "I am stuck with the job centre forms")
     stuck = await notice_in(meta, team.office, "asks for help")
-    assert anna.user_id in stuck.body and "job centre forms" in stuck.body
+    assert known_as(anna) in stuck.body and "job centre forms" in stuck.body
     await meta.ask(team.office, "!checkin close")
     third = await notice_in(meta, team.office, "**Silent for 2 rounds or more**")
-    assert f"{ben.user_id} (2)" in third.body and f"{anna.user_id} (" not in third.body
+    assert f"{known_as(ben)} (2)" in third.body and f"{known_as(anna)} (" not in third.body
     second_summaries = [e for e in meta.timeline(team.office) if "Silent for" in getattr(
         e, "body", "")]  # fmt: skip
     assert len(second_summaries) == 1  # round 2 (Ben silent once) named nobody

@@ -11,6 +11,7 @@ from bots.checkin import Checkin
 from tests.checkin_helpers import (
     answer,
     edit,
+    known_as,
     make_team,
     notices,
     poll_in,
@@ -61,7 +62,7 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
         "question"]["body"]  # fmt: skip
     await notice_in(ben, chat[ben.user_id], "Check-in für Hamburg Mentors")
     status = await meta.ask(team.office, "!checkin status")
-    assert f"not sent yet, their local time has not come (1): {carl.user_id}" in status.body
+    assert f"not sent yet, their local time has not come (1): {known_as(carl)}" in status.body
     assert "not answered yet (2)" in status.body
 
     # Anna votes in the poll, answers by reply, edits, asks for help; then changes her vote.
@@ -72,8 +73,13 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
     await until(lambda: team.answer(anna, 2)[1] == "Met my mentee three times", what="the edit")
     await answer(anna, chat[anna.user_id], needs.event_id, "I need help with a housing letter")
     help_alert = await notice_in(meta, team.office, "asks for help")
-    assert anna.user_id in help_alert.body and "housing letter" in help_alert.body
-    assert meta.user_id in help_alert.source["content"]["m.mentions"]["user_ids"]
+    assert known_as(anna) in help_alert.body and "housing letter" in help_alert.body
+    assert help_alert.source["content"]["m.mentions"]["user_ids"] == [meta.user_id]
+    assert anna.user_id not in help_alert.body  # named, not by her Matrix ID
+    assert (
+        f'<a href="https://matrix.to/#/{anna.user_id}">{known_as(anna)}</a>'
+        in (help_alert.source["content"]["formatted_body"])
+    )
     await notice_in(anna, chat[anna.user_id], "passed this on to your network's Meta-Mentors")
     await notice_in(anna, chat[anna.user_id], "Thank you, that's all!")
     await vote(anna, chat[anna.user_id], poll_a.event_id, 5, stable=True)
@@ -82,7 +88,7 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
     # Ben has no poll in his client: a 2️⃣ reaction is his answer, and a low mood.
     await react(ben, chat[ben.user_id], poll_b.event_id, "2️⃣")
     low = await notice_in(meta, team.office, "rated their mood **2/5**")
-    assert ben.user_id in low.body
+    assert known_as(ben) in low.body
     await notice_in(ben, chat[ben.user_id], "Meta-Mentor*innen deines Netzwerks")
 
     # 09:00 in New York: Carl's turn.
@@ -106,9 +112,11 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
     assert "**Answered:** 2 of 3 (67 %)" in summary.body
     assert "1: 0 · 2: 1 · 3: 0 · 4: 0 · 5: 1" in summary.body
     assert "“Met my mentee three times”" in summary.body and "twice" not in summary.body
-    assert f"**No answer:** {carl.user_id}" in summary.body
+    assert f"**No answer:** {known_as(carl)}" in summary.body
     print(summary.body)
-    assert summary.body.index(ben.user_id) < summary.body.index(anna.user_id)  # lowest mood first
+    assert summary.body.index(known_as(ben)) < summary.body.index(
+        known_as(anna)
+    )  # lowest mood first
 
     # Carl answers after the close: kept, marked late. Anna can no longer change hers.
     await answer(carl, chat[carl.user_id], notices(carl, chat[carl.user_id], "What went")[0]
@@ -118,7 +126,7 @@ async def test_a_scheduled_round_in_each_time_zone_to_its_summary(mentornet, per
     await notice_in(anna, chat[anna.user_id], "has closed, so your answer stays")
     assert team.answer(anna, 2)[1] == "Met my mentee three times"
     status = await meta.ask(team.office, "!checkin status")
-    assert f"answered late (1): {carl.user_id}" in status.body
+    assert f"answered late (1): {known_as(carl)}" in status.body
     assert "**every Monday at 09:00**" in status.body and "Next round: Mon 10 Jun 2030" in (
         status.body
     ), status.body  # no round is open: the schedule and the next round's date

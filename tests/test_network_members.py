@@ -3,8 +3,11 @@ Meta-Mentor, a coordinator, two mentors and an outsider, each a real Matrix clie
 
 from __future__ import annotations
 
+import re
+
 import nio
 
+from tests.checkin_helpers import known_as
 from tests.network_helpers import (
     create_network,
     direct_chat,
@@ -26,25 +29,27 @@ async def test_invite_welcomes_in_their_language_and_tracks_joining(mentornet, p
     net = await create_network(bot, meta)
 
     answer = await meta.ask(net.office, f"!network invite {anna.user_id} lang:de")
-    assert f"Invited {anna.user_id} to Hamburg Mentors as new mentor" in answer.body
+    assert f"Invited {known_as(anna)} to Hamburg Mentors as new mentor" in answer.body
     assert "welcome with the rules and the agreement in Deutsch" in answer.body
 
     chat = await direct_chat(anna, bot.user_id)
     welcome = await notice_in(anna, chat, "Willkommen bei Hamburg Mentors")
-    assert meta.user_id in welcome.body and "neue Mentorin / neuer Mentor" in welcome.body
+    assert known_as(meta) in welcome.body and "neue Mentorin / neuer Mentor" in welcome.body
+    assert meta.user_id not in welcome.body  # the inviter by name
     assert "!me forget" in welcome.body  # told what is stored and how to erase it
 
     pending = await meta.ask(net.office, "!network members")
-    assert f"{anna.user_id} — new mentor, invited, not joined yet" in pending.body
+    assert f"{known_as(anna)}: new mentor, invited, not joined yet" in pending.body
     assert "2 (0 joined, 2 invited)" not in pending.body  # the Meta-Mentor joined the space
     assert "2 (1 joined, 1 invited)" in pending.body
 
     await member_joins(net, anna, ("general",))
     await anna.send(net.rooms["general"], "Hallo zusammen!")
     joined = await meta.ask(net.office, "!network members anna")
-    assert f"{anna.user_id} — new mentor, joined" in joined.body
-    assert "last active: 20" in joined.body  # a date: her message counted as activity
-    assert meta.user_id not in joined.body  # filtered to the word
+    assert f"{known_as(anna)}: new mentor, joined" in joined.body
+    # a date in the reader's language: her message counted as activity
+    assert re.search(r"last active: \w{3} \d{1,2} \w{3} 20\d\d", joined.body), joined.body
+    assert known_as(meta) not in joined.body  # filtered to the word
 
     again = await meta.ask(net.office, f"!network invite {anna.user_id}")
     assert "already a member" in again.body
@@ -145,8 +150,9 @@ async def test_onboard_a_typed_list(mentornet, person) -> None:
     assert "Onboarding to Hamburg Mentors:** 2 invited, 0 already members, 0 failed, 1 lines" in (
         report.body
     )
-    assert f"{carla.user_id}: invited as experienced mentor, welcome sent in Deutsch" in report.body
-    assert f"{dario.user_id}: invited as new mentor, welcome sent in English" in report.body
+    assert "Carla: invited as experienced mentor, welcome sent in Deutsch" in report.body
+    assert f"{known_as(dario)}: invited as new mentor, welcome sent in English" in report.body
+    assert carla.user_id not in report.body and dario.user_id not in report.body
     assert "not understood: “just a name”" in report.body
 
     await notice_in(carla, await direct_chat(carla, bot.user_id), "Willkommen bei Hamburg Mentors")
@@ -155,7 +161,7 @@ async def test_onboard_a_typed_list(mentornet, person) -> None:
     again = await meta.ask(net.office, f"!network onboard {carla.user_id} {dario.user_id}")
     assert "0 invited, 2 already members" in again.body
     members = await meta.ask(net.office, "!network members Leipzig")
-    assert "(Carla) — experienced mentor, invited, not joined yet" in members.body
+    assert "Carla: experienced mentor, invited, not joined yet" in members.body
     assert "languages: de; region: Leipzig" in members.body
 
 
@@ -175,13 +181,17 @@ async def test_onboard_a_csv_of_mooc_graduates(mentornet, person) -> None:
     command = await reply_to(meta, net.office, upload, "!network onboard")
     report = await meta.wait_for_reply(net.office, command)
     assert "2 invited, 0 already members, 0 failed, 0 lines not understood" in report.body
-    assert f"{emil.user_id}: invited as experienced mentor, welcome sent in English" in report.body
-    assert f"{fatma.user_id}: invited as new mentor, welcome sent in Deutsch" in report.body
+    assert "Emil Weber: invited as experienced mentor, welcome sent in English" in report.body
+    assert "Fatma Yilmaz: invited as new mentor, welcome sent in Deutsch" in report.body
+    assert emil.user_id not in report.body  # the roster's name, shown as a mention
+    pill = f'<a href="https://matrix.to/#/{emil.user_id}">Emil Weber</a>'
+    assert pill in report.source["content"]["formatted_body"]
+    assert report.source["content"]["m.mentions"] == {"user_ids": [meta.user_id]}
 
     welcome = await notice_in(fatma, await direct_chat(fatma, bot.user_id), "Willkommen")
     assert isinstance(welcome, nio.RoomMessageNotice) and welcome.decrypted
     members = await meta.ask(net.office, "!network members Yilmaz")
-    assert "(Fatma Yilmaz) — new mentor" in members.body and "languages: de, tr" in members.body
+    assert "Fatma Yilmaz: new mentor" in members.body and "languages: de, tr" in members.body
 
     # Without a reply, the asker's latest file in the room is taken; a non-CSV is refused.
     await send_file(meta, net.office, b"%PDF-1.4", "flyer.pdf", "application/pdf")

@@ -11,6 +11,7 @@ import nio
 from bots import BOTS
 from core.clock import FakeClock
 from core.commands import Bot
+from tests.checkin_helpers import known_as
 from tests.network_helpers import (
     create_network,
     database_rows,
@@ -36,11 +37,11 @@ async def test_me_shows_and_exports_what_is_stored(mentornet, person) -> None:
     await member_joins(net, anna, ("general",))
 
     shown = await anna.ask(chat, "!me")  # her chat speaks her language (from the onboarding list)
-    assert f"Was ich über {anna.user_id} speichere" in shown.body
+    assert "Was ich über Anna Schmidt speichere" in shown.body and anna.user_id not in shown.body
     assert "Netzwerk **Hamburg Mentors**:" in shown.body
     assert "Name: Anna Schmidt" in shown.body and "Region: Leipzig" in shown.body
-    assert f"eingeladen von: {meta.user_id}" in shown.body
-    assert "Unser Direktchat" in shown.body
+    assert f"eingeladen von: {known_as(meta)}" in shown.body and meta.user_id not in shown.body
+    assert "Dies ist unser Direktchat." in shown.body and chat not in shown.body
 
     # Asked in a shared room, the answer goes to the direct chat, not to everyone.
     pointer = await anna.ask(net.rooms["general"], "!me")  # in her language there too

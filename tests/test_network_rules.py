@@ -3,6 +3,7 @@ reaction, in the announcements room or in the welcome chat; a new version asks a
 
 from __future__ import annotations
 
+from tests.checkin_helpers import known_as
 from tests.network_helpers import (
     create_network,
     direct_chat,
@@ -84,8 +85,8 @@ async def test_agreement_accepted_by_reaction_and_by_command(mentornet, person) 
 
     members = await meta.ask(net.office, "!network members")
     assert "3 (2 joined, 1 invited); 2 accepted the current agreement" in members.body
-    assert f"{anna.user_id} — new mentor, joined; ✅ agreement accepted" in members.body
-    assert f"{meta.user_id} — Meta-Mentor, joined; ⏳ agreement not accepted yet" in members.body
+    assert f"{known_as(anna)}: new mentor, joined; ✅ agreement accepted" in members.body
+    assert f"{known_as(meta)}: Meta-Mentor, joined; ⏳ agreement not accepted yet" in members.body
 
     # A new version must be accepted anew; `!network agree` does it.
     await meta.ask(net.announcements, "!network agreement set We meet twice a month.")
@@ -97,7 +98,7 @@ async def test_agreement_accepted_by_reaction_and_by_command(mentornet, person) 
     assert old
     await notice_in(ben, ben_chat, "That was version 1 of the agreement")
     members = await meta.ask(net.office, "!network members")
-    assert f"{ben.user_id} — new mentor, invited, not joined yet; accepted only version 1" in (
+    assert f"{known_as(ben)}: new mentor, invited, not joined yet; accepted only version 1" in (
         members.body
     )
     assert "1 accepted the current agreement" in members.body

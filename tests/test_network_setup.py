@@ -3,6 +3,7 @@ way a Matrix client sees it."""
 
 from __future__ import annotations
 
+from tests.checkin_helpers import known_as
 from tests.network_helpers import (
     SUFFIXES,
     create_network,
@@ -62,7 +63,8 @@ async def test_create_builds_the_space_and_its_rooms(mentornet, person) -> None:
     info = await meta.ask(net.announcements, "!network info")
     assert "Hamburg Mentors" in info.body and "mentoring network" in info.body
     assert "Announcements" in info.body and "Check-ins" in info.body
-    assert f"Meta-Mentor: {meta.user_id}" in info.body
+    assert f"Meta-Mentors: {known_as(meta)}" in info.body and meta.user_id not in info.body
+    assert "Coordinators" not in info.body  # none: left out, no "—"
     assert "1 (1 joined, 0 invited)" in info.body
 
 

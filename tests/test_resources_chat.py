@@ -8,6 +8,7 @@ import io
 
 import nio
 
+from tests.checkin_helpers import known_as
 from tests.federation_helpers import until
 from tests.network_helpers import (
     create_network,
@@ -192,8 +193,8 @@ async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, pers
     assert "sent it to you in our direct chat" in pointer.body
     chat = await direct_chat(ben, bot.user_id)
     shown = await notice_in(ben, chat, "What I store about")
-    assert "resources you shared: #1 Ben's own guide (" in shown.body
-    assert f", {room}), #2 Guide for both (" in shown.body
+    assert "resources you shared: (resource: #1 Ben's own guide; shared: " in shown.body
+    assert "#2 Guide for both" in shown.body and room not in shown.body  # the room by name
     assert "resources you gave a 👍: #2 Guide for both" in shown.body
 
     await ben.ask(chat, "!me forget")
@@ -203,7 +204,8 @@ async def test_me_shows_and_forget_erases_what_the_library_keeps(mentornet, pers
     # points at Ben's message; his 👍 no longer counts.
     assert "no resource #1" in (await ana.ask(room, "!res show 1")).body
     shown = await ana.ask(room, "!res show 2")
-    assert f"Shared by {ana.user_id} (" in shown.body and "👍 0" in shown.body
+    assert f"Shared by {known_as(ana)} (" in shown.body and "👍 0" in shown.body
+    assert ana.user_id not in shown.body
     rows = {k: v for k, v in database_rows(bot.folder / "mentornet.db").items() if "resource" in k}
     assert mentions(rows, ben.user_id) == {}
     assert mentions(rows, in_reply_to(both)) == {}  # the message he shared it with

@@ -194,7 +194,7 @@ def test_forgetting_a_person_removes_what_only_they_shared() -> None:
     s.ledger.vote(both.id, "@ana:a.example", "$vote")
     s.ledger.set_file_room("!files", "@ana:a.example", True)
     data = s.ledger.personal_data("@ana:a.example")
-    assert [item.split(" (")[0] for item in data["resources_shared"]] == [
+    assert [item["resource"] for item in data["resources_shared"]] == [
         f"#{alone.id} Only Ana's",
         f"#{both.id} Shared by both",
     ]

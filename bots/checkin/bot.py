@@ -31,6 +31,7 @@ from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, Networ
 from core.account import Account, Incoming
 from core.commands import Bot, Command
 from core.context import Context
+from core.people import Names
 from core.sending import SendError
 from core.text import Text
 
@@ -131,8 +132,8 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         """Post to the coordination room (Meta-Mentors and coordinators only); without one,
         send it to each Meta-Mentor directly. Returns an event id if anything was posted."""
         content = text.content("m.notice")
-        if mentions:
-            content["m.mentions"] = {"user_ids": mentions}
+        # Only the people meant are notified (the Meta-Mentors of an alert), not everyone named.
+        content["m.mentions"] = {"user_ids": mentions or []}
         room_id = network.rooms.get(COORDINATION)
         if room_id:
             try:
@@ -169,6 +170,7 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         silent = {u: n for u, n in silent_streaks(history).items() if u in asked}
         text = summary(
             partial(self.t, language),
+            Names(self.app, network.rooms.get(COORDINATION)),
             facts,
             network.name,
             labels,
@@ -189,13 +191,25 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         language = network.language
         metas = self.networks.meta_mentors(network.id)
         label = question.text(self.app.catalog, language, language)
+        names = Names(self.app, network.rooms.get(COORDINATION))
         text = alert(
-            partial(self.t, language), network.name, answer.user_id, answer, reason, label, metas
+            partial(self.t, language),
+            names,
+            network.name,
+            answer.user_id,
+            answer,
+            reason,
+            label,
+            metas,
         )
         txn = f"checkin/{round_.id}/{answer.user_id}/alert/{question.id}"
         return await self.post_to_office(network, text, txn, metas) is not None
 
     # --- personal data -----------------------------------------------------------------------
+
+    def time_zone(self, user_id: str) -> str | None:
+        """The time zone the person set with `!checkin tz`."""
+        return self.data.person(user_id)[0]
 
     def personal_data(self, user_id: str) -> dict[str, Any]:
         """Time zone, holiday and every answer given, JSON-ready."""

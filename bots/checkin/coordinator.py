@@ -26,6 +26,7 @@ from bots.network.schema import COORDINATION, NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.people import Names
 from core.text import Text, shorten
 
 if TYPE_CHECKING:
@@ -357,6 +358,7 @@ class CoordinatorCommands:
         )
         text = status(
             partial(self.t, ctx.language),
+            Names(self.app, ctx.room_id),
             facts,
             net.name,
             self.rounds.close_time(round_),

@@ -6,10 +6,13 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_skeleton, format_time, get_day_names
+from babel.dates import get_day_names
 from babel.lists import format_list
 
+from core.dates import clock_text, day_text, moment_text, short_day_text
 from core.i18n import Catalog, default_catalog
+
+__all__ = ["clock_text", "day_text", "moment_text", "short_day_text"]
 
 if TYPE_CHECKING:
     from bots.checkin.rules import Rule
@@ -17,31 +20,9 @@ if TYPE_CHECKING:
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def day_text(day: date, language: str) -> str:
-    """`Mon 3 Jun 2030`, `Mo. 03.06.2030`, `lun. 3 juin 2030`: the pattern is a catalog text."""
-    pattern = default_catalog().template(language, "format.day")
-    return format_date(day, pattern, locale=language)
-
-
-def short_day_text(day: date, language: str) -> str:
-    """`Mon, Jun 3` / `Mo., 3. Juni` / `lun. 3 juin`: CLDR's weekday-day-month form."""
-    return format_skeleton("MMMEd", day, locale=language)
-
-
-def clock_text(moment: datetime, language: str) -> str:
-    """`09:00` (the pattern is a catalog text)."""
-    return format_time(moment, default_catalog().template(language, "format.time"), locale=language)
-
-
 def weekday_name(day: str, language: str) -> str:
     """`thu` → Thursday / Donnerstag / jeudi / donderdag."""
     return str(get_day_names("wide", locale=language)[DAYS.index(day)])
-
-
-def moment_text(timestamp: float, zone: ZoneInfo, language: str) -> str:
-    """`Mon 3 Jun 2030, 09:00 (Europe/Berlin)`."""
-    local = datetime.fromtimestamp(timestamp, UTC).astimezone(zone)
-    return f"{day_text(local.date(), language)}, {clock_text(local, language)} ({zone.key})"
 
 
 def local_day(timestamp: float, zone: ZoneInfo) -> date:
@@ -62,7 +43,7 @@ def delay_text(seconds: float, language: str) -> str:
 
 
 def percent(part: int, whole: int) -> str:
-    return f"{round(100 * part / whole)}" if whole else "—"
+    return f"{round(100 * part / whole)}" if whole else "0"
 
 
 def describe_rule(catalog: Catalog, rule: Rule, language: str) -> str:

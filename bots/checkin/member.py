@@ -25,7 +25,11 @@ class MemberCommands:
     @command("checkin", help="checkin.me.help")
     async def overview(self: Checkin, ctx: Context) -> None:
         timezone, paused = self.data.person(ctx.sender)
-        lines = [self.t(ctx.language, "checkin.me.zone", zone=timezone or "—")]
+        lines = [
+            self.t(ctx.language, "checkin.me.zone", zone=timezone)
+            if timezone
+            else self.t(ctx.language, "checkin.me.zone_network")
+        ]
         if paused:
             lines.append(self._pause_text(ctx.language, paused))
         open_count = sum(1 for d in self.data.open_deliveries(ctx.sender) if d.state == SENT)
@@ -108,7 +112,10 @@ class MemberCommands:
         now = self.now()
         if not zone:
             current, _ = self.data.person(ctx.sender)
-            await ctx.reply("checkin.tz.show", zone=current or "—")
+            if current:
+                await ctx.reply("checkin.tz.show", zone=current)
+            else:
+                await ctx.reply("checkin.tz.show_network")
             return
         try:
             chosen = time_zone(zone)

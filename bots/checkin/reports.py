@@ -17,6 +17,7 @@ from bots.network.schema import NetworkRow
 from core.commands import Option, Role, command
 from core.context import Context
 from core.messaging import MessagingError, send_file
+from core.people import Names
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -76,28 +77,30 @@ class ReportCommands:
     ) -> Text:
         lines = [
             t(
-                "checkin.stats.round",
+                "checkin.stats.round_mood" if r.mood is not None else "checkin.stats.round",
                 date=day,
                 answered=r.answered,
                 asked=r.asked,
                 percent=percent(r.answered, r.asked),
-                mood=f"{r.mood:.1f}" if r.mood is not None else "—",
+                mood=f"{r.mood:.1f}" if r.mood is not None else "",
             )
             for day, r in zip(days, stats.rounds, strict=True)
         ]
         moods = [r.mood for r in stats.rounds if r.mood is not None]
+        overall = []
+        if stats.rate is not None:
+            overall.append(t("checkin.stats.overall", rate=f"{stats.rate:.0f}"))
+        if moods:
+            first, last = f"{moods[0]:.1f}", f"{moods[-1]:.1f}"
+            overall.append(t("checkin.stats.overall_mood", first=first, last=last))
         parts = [
             t("checkin.stats.title", network=net.name, weeks=weeks, count=len(stats.rounds)),
             Text.bullets(lines),
-            t(
-                "checkin.stats.overall",
-                rate=f"{stats.rate:.0f}" if stats.rate is not None else "—",
-                first=f"{moods[0]:.1f}" if moods else "—",
-                last=f"{moods[-1]:.1f}" if moods else "—",
-            ),
+            *([Text.join(overall, " · ")] if overall else []),
         ]
+        names = Names(self.app)
         drifting = [
-            t(f"checkin.stats.drift.{kind}", user=user, count=a, before=a, after=b)
+            t(f"checkin.stats.drift.{kind}", user=names.one(user), count=a, before=a, after=b)
             for user, (kind, a, b) in stats.drifting.items()
         ]
         if drifting:

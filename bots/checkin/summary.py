@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
 from typing import Any
-from urllib.parse import quote
 
 from bots.checkin.formats import day_text, delay_text, local_day, moment_text, percent
 from bots.checkin.questions import MOOD, SCALE, Question
 from bots.checkin.schema import FAILED, PAUSED, PENDING, SENT, SKIPPED, Answer, Delivery, Round
+from core.people import Names
 from core.text import Text, shorten
 
 MAX_NAMES = 100  # people named in one list
@@ -76,20 +75,6 @@ def silent_streaks(history: list[tuple[int, str, str, int]]) -> dict[str, int]:
     return streaks
 
 
-def names(users: list[str] | set[str]) -> str:
-    listed = sorted(users)
-    text = ", ".join(listed[:MAX_NAMES])
-    if len(listed) > MAX_NAMES:
-        text += f" (+{len(listed) - MAX_NAMES})"
-    return text or "—"
-
-
-def pills(users: list[str]) -> Text:
-    """Mentions that notify: plain ids in the body, matrix.to links in the HTML."""
-    links = [f'<a href="https://matrix.to/#/{quote(u, safe="@:")}">{escape(u)}</a>' for u in users]
-    return Text(body=" ".join(users), html=" ".join(links))
-
-
 def round_day(round_: Round, zone: Any, language: str) -> str:
     return day_text(local_day(round_.started_at or round_.due_at, zone), language)
 
@@ -98,7 +83,7 @@ def mood_line(t: Translate, facts: RoundFacts, question: Question, label: str) -
     moods = facts.moods(question.id)
     counts = Counter(moods)
     distribution = " · ".join(f"{n}: {counts.get(n, 0)}" for n in SCALE)
-    average = f"{sum(moods) / len(moods):.1f}" if moods else "—"
+    average = f"{sum(moods) / max(len(moods), 1):.1f}"  # asked only where there are moods
     return t(
         "checkin.summary.mood",
         question=label,
@@ -108,7 +93,7 @@ def mood_line(t: Translate, facts: RoundFacts, question: Question, label: str) -
 
 
 def answer_line(
-    t: Translate, user: str, answers: dict[int, Answer], labels: dict[int, str]
+    t: Translate, user: Text, answers: dict[int, Answer], labels: dict[int, str]
 ) -> Text:
     parts = []
     for question_id, label in labels.items():
@@ -127,6 +112,7 @@ def answer_line(
 
 def summary(
     t: Translate,
+    names: Names,
     facts: RoundFacts,
     network: str,
     labels: dict[int, str],
@@ -164,9 +150,9 @@ def summary(
         )
     )
     for question in facts.questions:
-        if question.kind == MOOD:
+        if question.kind == MOOD and facts.moods(question.id):
             lines.append(mood_line(t, facts, question, labels[question.id]))
-    lines += _answer_lines(t, facts, labels)
+    lines += _answer_lines(t, names, facts, labels)
     lists = [
         ("checkin.summary.unanswered", facts.unanswered()),
         ("checkin.summary.paused", facts.users(PAUSED)),
@@ -174,18 +160,28 @@ def summary(
     ]
     for key, users in lists:
         if users:
-            lines.append(t(key, users=names(users)))
-    drifting = [f"{user} ({count})" for user, count in silent.items() if count >= threshold]
+            lines.append(t(key, users=names.many(users, MAX_NAMES)))
+    drifting = [
+        Text.join([names.one(user), Text.plain(f"({count})")], " ")
+        for user, count in sorted(silent.items(), key=lambda pair: names.name(pair[0]).casefold())
+        if count >= threshold
+    ]
     if drifting:
-        lines.append(t("checkin.summary.silent", rounds=threshold, users=names(drifting)))
+        listed = Text.join(drifting[:MAX_NAMES], ", ")
+        lines.append(t("checkin.summary.silent", rounds=threshold, users=listed))
     return Text.join(lines, "\n\n")
 
 
-def _answer_lines(t: Translate, facts: RoundFacts, labels: dict[int, str]) -> list[Text]:
+def _answer_lines(
+    t: Translate, names: Names, facts: RoundFacts, labels: dict[int, str]
+) -> list[Text]:
     people = sorted({a.user_id for a in facts.answers}, key=lambda u: _concern(facts, u))
     if not people:
         return []
-    shown = [answer_line(t, user, facts.of(user), labels) for user in people[:MAX_ANSWER_LINES]]
+    shown = [
+        answer_line(t, names.one(user), facts.of(user), labels)
+        for user in people[:MAX_ANSWER_LINES]
+    ]
     block = [t("checkin.summary.answers"), Text.bullets(shown)]
     if len(people) > MAX_ANSWER_LINES:
         block.append(t("checkin.summary.more", count=len(people) - MAX_ANSWER_LINES))
@@ -200,6 +196,7 @@ def _concern(facts: RoundFacts, user: str) -> tuple[int, str]:
 
 def status(
     t: Translate,
+    names: Names,
     facts: RoundFacts,
     network: str,
     closes_at: float,
@@ -232,12 +229,17 @@ def status(
         ("checkin.status.paused", facts.users(PAUSED)),
         ("checkin.status.failed", facts.users(FAILED)),
     ]
-    items = [t(key, count=len(users), users=names(users)) for key, users in groups if users]
+    items = [
+        t(key, count=len(users), users=names.many(users, MAX_NAMES))
+        for key, users in groups
+        if users
+    ]
     return Text.join([head, Text.bullets(items)]) if items else head
 
 
 def alert(
     t: Translate,
+    names: Names,
     network: str,
     user: str,
     answer: Answer,
@@ -249,7 +251,7 @@ def alert(
     if reason == "mood":
         text = t(
             "checkin.alert.mood",
-            user=user,
+            user=names.one(user),
             network=network,
             mood=answer.mood,
             question=shorten(question, 80),
@@ -257,9 +259,11 @@ def alert(
     else:
         text = t(
             "checkin.alert.help",
-            user=user,
+            user=names.one(user),
             network=network,
             answer=shorten(answer.text or "", 1000),
             question=shorten(question, 80),
         )
-    return Text.join([text, pills(meta_mentors)], " ") if meta_mentors else text
+    if not meta_mentors:
+        return text
+    return Text.join([text, Text.join([names.one(m) for m in meta_mentors], " ")], " ")

@@ -167,6 +167,10 @@ class NetworkBase(Bot):
         """The language given for the person when they were last invited to a network."""
         return self.data.given_language(user_id, LANGUAGES)
 
+    def name_given(self, user_id: str) -> str | None:
+        """The person's name on the roster of the network they were last invited to."""
+        return self.data.given_name(user_id)
+
     async def _post_agreement(
         self, net: NetworkRow, room_id: str, language: str, user_id: str | None, txn: str
     ) -> str | None:

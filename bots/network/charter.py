@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, send_dm, when
+from bots.network.common import multiline, send_dm
 from bots.network.matrix import MatrixCallError
 from bots.network.schema import ANNOUNCEMENTS, LEFT
 from core.commands import Arg, Option, Role, command
@@ -96,7 +96,7 @@ class Charter(NetworkBase):
         if member is None:
             status = ctx.t("network.agreement.status_outsider")
         elif member.agreed_version == net.agreement_version:
-            status = ctx.t("network.agreement.status_agreed", date=when(member.agreed_at))
+            status = ctx.t("network.agreement.status_agreed", date=ctx.day(member.agreed_at))
         else:
             status = ctx.t("network.agreement.status_open", prefix=prefix)
         shown = ctx.t(
@@ -161,7 +161,7 @@ class Charter(NetworkBase):
                 "network.agree.already",
                 network=net.name,
                 version=net.agreement_version,
-                date=when(member.agreed_at),
+                date=ctx.day(member.agreed_at),
             )
             return
         self.data.agree(net.id, ctx.sender, net.agreement_version, self._now())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from core import dates
 from core.account import Account
 from core.context import Context
 from core.messaging import DirectChat, direct_chat, notice
@@ -19,18 +22,19 @@ def multiline(value: str) -> Text:
     return Text(body=value, html=escaped)
 
 
-def when(timestamp: float | None) -> str:
-    """A stored time as people read it (UTC)."""
-    if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def when(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
+    """A stored time as people read it, in their language and zone (see `core.dates`)."""
+    return dates.when(timestamp, language, zone)
 
 
-def day(timestamp: float | None) -> str:
-    """A stored time as a date (UTC)."""
-    if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+def day(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
+    """A stored time as a date, in the reader's language and zone (see `core.dates`)."""
+    return dates.day(timestamp, language, zone)
+
+
+def iso_day(timestamp: float) -> str:
+    """A stored time as an ISO date in UTC: for data (files, `!me` records, queries)."""
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -110,7 +114,41 @@ def fields_text(ctx: Context, record: dict[str, Any]) -> Text:
             continue
         label_key = f"me.field.{key}"
         label = ctx.t(label_key).body if label_key in ctx.app.catalog.entries else key
-        if isinstance(value, list | dict):
-            value = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        parts.append(f"{label}: {value}")
-    return Text.plain("; ".join(parts))
+        parts.append(Text.join([Text.plain(f"{label}: "), _value_text(ctx, value)], ""))
+    return Text.join(parts, "; ")
+
+
+_ISO_MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?([+-]\d\d:\d\d|Z)?$")
+_ISO_DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
+_USER_ID = re.compile(r"^@[^:\s]+:\S+$")
+_ROOM_ID = re.compile(r"^![^\s]{8,}$")  # with a server part or, from room version 12, without
+
+
+def _room_name(ctx: Context, room_id: str) -> str:
+    """A room by its name, else said in words (never its id)."""
+    for account in ctx.app.accounts.values():
+        room = account.client.rooms.get(room_id)
+        if room is not None:
+            return room.name or room.canonical_alias or ctx.t("me.an_unnamed_room").body
+    return ctx.t("me.a_room").body
+
+
+def _value_text(ctx: Context, value: Any) -> Text:
+    """A stored value as people read it: a time in their language and zone, a person by
+    name, a list comma-separated."""
+    if isinstance(value, list):
+        return Text.join([_value_text(ctx, v) for v in value], ", ")
+    if isinstance(value, dict):
+        return Text.join([Text.plain("("), fields_text(ctx, value), Text.plain(")")], "")
+    if isinstance(value, str) and _ISO_MOMENT.match(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return Text.plain(ctx.when(moment.timestamp()))
+    if isinstance(value, str) and _ISO_DAY.match(value):
+        return Text.plain(dates.day_text(date.fromisoformat(value), ctx.language))
+    if isinstance(value, str) and _USER_ID.match(value):
+        return ctx.names.one(value)
+    if isinstance(value, str) and _ROOM_ID.match(value):
+        return Text.plain(_room_name(ctx, value))
+    if isinstance(value, bool):
+        return ctx.t("me.yes" if value else "me.no")
+    return Text.plain(str(value))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import day, is_private, iso, open_dm, reply_privately, when
+from bots.network.common import day, is_private, iso, open_dm, reply_privately
 from bots.network.mail import Letter, MailError, send_mail
 from bots.network.matrix import MatrixCallError
 from bots.network.membership import Membership
@@ -28,6 +28,7 @@ from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
 from core.messaging import MessagingError, notice
+from core.people import Names
 from core.storage import Migrations
 from core.text import Text
 
@@ -205,7 +206,7 @@ class Invitations(Membership):
             [net.id, email, now],
         )
         if open_ones:
-            date = day(open_ones[0].invited_at)
+            date = ctx.day(open_ones[0].invited_at)
             return "refused", [ctx.t("invitations.onboard.already_invited", who=who, date=date)]
         lines: list[Text] = []
         expires = now + config.valid_days * 86400
@@ -231,7 +232,7 @@ class Invitations(Membership):
             who=who,
             lang_name=MAIL_LANGUAGE_NAMES[language],
             role=ctx.t(f"network.rolename.{role}"),
-            date=day(expires),
+            date=ctx.day(expires),
         )
         return "mailed", [mailed, *lines]
 
@@ -313,7 +314,9 @@ class Invitations(Membership):
         config = self.app.config.invitations
         bot = self.account.user_id
         server = config.homeserver or bot.split(":", 1)[1]
-        inviter = invitation.inviter_name or invitation.invited_by or net.name
+        inviter = invitation.inviter_name or (
+            Names(self.app).name(invitation.invited_by) if invitation.invited_by else net.name
+        )
         hello = (
             self._mail_text(language, "invitations.mail.hello", name=invitation.display_name)
             if invitation.display_name
@@ -341,7 +344,7 @@ class Invitations(Membership):
             bot=bot,
             bot_link=_link(f"https://matrix.to/#/{bot}"),
             code=invitation.code,
-            expires=day(invitation.expires_at),
+            expires=day(invitation.expires_at, language),
         )
         key = "invitations.mail.reminder_subject" if reminder else "invitations.mail.subject"
         subject = self._mail_text(language, key, inviter=inviter, network=net.name)
@@ -410,7 +413,7 @@ class Invitations(Membership):
             [ctx.sender, now - WRONG_WINDOW],
         ).fetchone()
         if wrong[0] >= MAX_WRONG:
-            await ctx.reply("invitations.join.too_many", time=when(wrong[1] + WRONG_WINDOW))
+            await ctx.reply("invitations.join.too_many", time=ctx.when(wrong[1] + WRONG_WINDOW))
             return
         code = normalise_code(typed)
         found = self._invitations("code = ?", [code]) if code else []
@@ -429,10 +432,10 @@ class Invitations(Membership):
             await ctx.reply("invitations.join.yours", network=net.name)
             return
         if invitation.used_by is None and invitation.expires_at <= now:
-            inviter = invitation.inviter_name or invitation.invited_by or "—"
+            inviter = self._inviter(ctx, invitation, net)
             await ctx.reply(
                 "invitations.join.expired",
-                date=day(invitation.expires_at),
+                date=ctx.day(invitation.expires_at),
                 inviter=inviter,
                 network=net.name,
             )
@@ -503,8 +506,8 @@ class Invitations(Membership):
             ctx.t(
                 "invitations.list.line",
                 who=invitation.who,
-                date=day(invitation.invited_at),
-                inviter=invitation.inviter_name or invitation.invited_by or "—",
+                date=ctx.day(invitation.invited_at),
+                inviter=self._inviter(ctx, invitation, net),
                 state=text,
             )
             for invitation, (_, text) in list(zip(everyone, states, strict=True))[-MAX_LISTED:]
@@ -518,23 +521,38 @@ class Invitations(Membership):
         else:  # e-mail addresses: only in the network office or a direct chat
             await reply_privately(ctx, text)
 
+    @staticmethod
+    def _inviter(ctx: Context, invitation: Invitation, net: NetworkRow) -> Text:
+        """Who invited: the name they gave, else the person by name, else the network."""
+        if invitation.inviter_name:
+            return Text.plain(invitation.inviter_name)
+        if invitation.invited_by:
+            return ctx.names.one(invitation.invited_by)
+        return Text.plain(net.name)
+
     def _state(self, ctx: Context, invitation: Invitation, now: float) -> tuple[str, Text]:
         if invitation.used_by:
-            date = day(invitation.used_at)
-            return "joined", ctx.t("invitations.state.joined", date=date, user=invitation.used_by)
+            date = ctx.day(invitation.used_at)
+            return "joined", ctx.t(
+                "invitations.state.joined", date=date, user=ctx.names.one(invitation.used_by)
+            )
         if invitation.expires_at <= now:
-            return "expired", ctx.t("invitations.state.expired", date=day(invitation.expires_at))
+            return "expired", ctx.t(
+                "invitations.state.expired", date=ctx.day(invitation.expires_at)
+            )
         if invitation.sent_at is None:
-            error = invitation.last_error or "—"
-            next_try = when(invitation.next_try_at)
+            next_try = ctx.when(invitation.next_try_at or now)
+            if not invitation.last_error:
+                return "failing", ctx.t("invitations.state.pending", date=next_try)
+            error = invitation.last_error
             return "failing", ctx.t("invitations.state.failing", error=error, date=next_try)
         if invitation.reminded_at:
             return "waiting", ctx.t(
                 "invitations.state.reminded",
-                date=day(invitation.sent_at),
-                reminded=day(invitation.reminded_at),
+                date=ctx.day(invitation.sent_at),
+                reminded=ctx.day(invitation.reminded_at),
             )
-        return "waiting", ctx.t("invitations.state.waiting", date=day(invitation.sent_at))
+        return "waiting", ctx.t("invitations.state.waiting", date=ctx.day(invitation.sent_at))
 
     @command(
         "network invitations remind",

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, open_dm, reply_privately, when
+from bots.network.common import multiline, open_dm, reply_privately
 from bots.network.matrix import MatrixCallError
 from bots.network.roster import Candidate, parse, roster_role
 from bots.network.schema import (
@@ -29,7 +29,8 @@ from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
 from core.messaging import MessagingError, attached_file, download, notice
-from core.text import Text, shorten
+from core.people import Names
+from core.text import Text
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,18 @@ class Membership(NetworkBase):
         outcome = await self._invite(net, Candidate(user_id, languages=lang), role, ctx.sender)
         role_name = ctx.t(f"network.rolename.{outcome.role}")
         if outcome.state == "already":
-            await ctx.reply("network.invite.already", user=user_id, network=net.name)
+            await ctx.reply("network.invite.already", user=ctx.names.one(user_id), network=net.name)
         elif outcome.state == "failed":
             await ctx.reply(
-                "network.invite.failed", user=user_id, error="; ".join(outcome.problems)
+                "network.invite.failed",
+                user=user_id,
+                error="; ".join(outcome.problems),
             )
         else:
             lines = [
                 ctx.t(
                     "network.invite.done",
-                    user=user_id,
+                    user=ctx.names.one(user_id),
                     network=net.name,
                     role=role_name,
                     lang_name=LANGUAGE_NAMES[outcome.language],
@@ -189,21 +192,23 @@ class Membership(NetworkBase):
         items = [
             ctx.t(
                 "network.onboard.invited",
-                user=o.user_id,
+                user=ctx.names.one(o.user_id),
                 role=ctx.t(f"network.rolename.{o.role}"),
                 lang_name=LANGUAGE_NAMES[o.language],
             )
             for o in invited
         ]
         items += [
-            ctx.t("network.onboard.problem", user=o.user_id, problem=p)
+            ctx.t("network.onboard.problem", user=ctx.names.one(o.user_id), problem=p)
             for o in invited
             for p in o.problems
         ]
         if already:
-            items.append(ctx.t("network.onboard.already", users=", ".join(already)))
+            items.append(ctx.t("network.onboard.already", users=ctx.names.many(already)))
         items += [
-            ctx.t("network.onboard.failed", user=o.user_id, error="; ".join(o.problems))
+            ctx.t(
+                "network.onboard.failed", user=ctx.names.one(o.user_id), error="; ".join(o.problems)
+            )
             for o in failed
         ]
         items += [ctx.t("network.onboard.skipped", row=row) for row in skipped[:20]]
@@ -282,15 +287,21 @@ class Membership(NetworkBase):
             if net.rules
             else self._t(language, "network.welcome.no_rules")
         )
+        role = self._role_name(language, member.role)
+        hello = (
+            self._t(
+                language,
+                "network.welcome.hello",
+                network=net.name,
+                inviter=Names(self.app, room_id).one(inviter),
+                role=role,
+            )
+            if inviter
+            else self._t(language, "network.welcome.hello_anonymous", network=net.name, role=role)
+        )
         text = Text.join(
             [
-                self._t(
-                    language,
-                    "network.welcome.hello",
-                    network=net.name,
-                    inviter=inviter or "—",
-                    role=self._role_name(language, member.role),
-                ),
+                hello,
                 rules,
                 self._t(language, "network.welcome.privacy", prefix=prefix),
             ],
@@ -321,7 +332,7 @@ class Membership(NetworkBase):
             return
         member = self.data.member(net.id, user_id)
         if member is None or member.status == LEFT:
-            await ctx.reply("network.not_member", user=user_id, network=net.name)
+            await ctx.reply("network.not_member", user=ctx.names.one(user_id), network=net.name)
             return
         if (ROLE_LEVELS[role] >= 50 or member.level >= 50) and not await self._require(
             ctx, net, Role.meta_mentor, f"network role … {role}"
@@ -329,11 +340,15 @@ class Membership(NetworkBase):
             return
         if member.role == role:
             await ctx.reply(
-                "network.role.same", user=user_id, role=ctx.t(f"network.rolename.{role}")
+                "network.role.same",
+                user=ctx.names.one(user_id),
+                role=ctx.t(f"network.rolename.{role}"),
             )
             return
         if member.role == "meta-mentor" and self.data.meta_mentors(net.id) == [user_id]:
-            await ctx.reply("network.role.last_meta_mentor", user=user_id, network=net.name)
+            await ctx.reply(
+                "network.role.last_meta_mentor", user=ctx.names.one(user_id), network=net.name
+            )
             return
         self.data.set_role(net.id, user_id, role)
         level = ROLE_LEVELS[role]
@@ -350,7 +365,7 @@ class Membership(NetworkBase):
         lines = [
             ctx.t(
                 "network.role.done",
-                user=user_id,
+                user=ctx.names.one(user_id),
                 role=ctx.t(f"network.rolename.{role}"),
                 network=net.name,
                 level=level,
@@ -418,22 +433,27 @@ class Membership(NetworkBase):
         if not net.agreement:
             agreement = ctx.t("network.members.no_agreement")
         elif m.agreed_version == net.agreement_version:
-            agreement = ctx.t("network.members.agreed", date=when(m.agreed_at))
+            agreement = ctx.t("network.members.agreed", date=ctx.day(m.agreed_at))
         elif m.agreed_version:
             agreement = ctx.t("network.members.agreed_old", version=m.agreed_version)
         else:
             agreement = ctx.t("network.members.not_agreed")
-        return ctx.t(
-            "network.members.line",
-            user=m.user_id,
-            name=f" ({shorten(m.display_name, 60)})" if m.display_name else "",
-            role=ctx.t(f"network.rolename.{m.role}"),
-            status=ctx.t(f"network.status.{m.status}"),
-            agreement=agreement,
-            languages=m.languages or "—",
-            region=m.region or "—",
-            active=when(m.last_active) if m.last_active else ctx.t("network.members.never"),
-        )
+        parts = [
+            ctx.t(
+                "network.members.line",
+                user=ctx.names.one(m.user_id),
+                role=ctx.t(f"network.rolename.{m.role}"),
+                status=ctx.t(f"network.status.{m.status}"),
+                agreement=agreement,
+            )
+        ]
+        if m.languages:
+            parts.append(ctx.t("network.members.languages", languages=m.languages))
+        if m.region:
+            parts.append(ctx.t("network.members.region", region=m.region))
+        active = ctx.day(m.last_active) if m.last_active else ctx.t("network.members.never")
+        parts.append(ctx.t("network.members.active", active=active))
+        return Text.join(parts, "; ")
 
     async def _membership(self, ctx: Context) -> None:
         event = ctx.incoming.event

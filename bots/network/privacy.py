@@ -132,14 +132,15 @@ class Privacy(Bot):
         found = self.collect(ctx.sender)
         prefix = self.app.config.bots.command_prefix
         if not found:
-            await reply_privately(ctx, ctx.t("me.nothing", user=ctx.sender))
+            await reply_privately(ctx, ctx.t("me.nothing", user=ctx.names.one(ctx.sender)))
             return
         items = []
         settings = found.get("settings")
         if settings:
             items.append(ctx.t("me.language", name=LANGUAGE_NAMES.get(settings["language"], "?")))
         for chat in found.get("direct_chats", []):
-            items.append(ctx.t("me.direct_chat", room=chat["room_id"]))
+            key = "me.direct_chat.here" if chat["room_id"] == ctx.room_id else "me.direct_chat"
+            items.append(ctx.t(key))
         if "events_waiting" in found:
             items.append(ctx.t("me.waiting", count=found["events_waiting"]))
         for membership in (found.get("network") or {}).get("memberships", []):
@@ -161,7 +162,7 @@ class Privacy(Bot):
             items.append(Text.join([ctx.t("me.other", part=part), fields_text(ctx, data)], " "))
         text = Text.join(
             [
-                ctx.t("me.title", user=ctx.sender),
+                ctx.t("me.title", user=ctx.names.one(ctx.sender)),
                 Text.bullets(items),
                 ctx.t("me.footer", prefix=prefix),
             ]
@@ -211,8 +212,8 @@ class Privacy(Bot):
             networks = self._call_network("networks_of", ctx.sender) or []
             lines = [
                 ctx.t(
-                    "me.forget.ask",
-                    networks=", ".join(networks) or "—",
+                    "me.forget.ask" if networks else "me.forget.ask_no_network",
+                    networks=", ".join(networks),
                     minutes=int(CONFIRM_WINDOW.total_seconds() // 60),
                     prefix=prefix,
                 )

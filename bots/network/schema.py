@@ -304,6 +304,15 @@ class NetworkStore:
                 return language
         return None
 
+    def given_name(self, user_id: str) -> str | None:
+        """The person's name on the roster of the network they were last invited to."""
+        row = self.db.execute(
+            "SELECT display_name FROM network_members WHERE user_id = ?"
+            " AND display_name IS NOT NULL AND display_name != '' ORDER BY invited_at DESC",
+            [user_id],
+        ).fetchone()
+        return row[0] if row else None
+
     def members(self, network_id: int) -> list[Member]:
         rows = self.db.execute(
             f"SELECT {_MEMBER_COLUMNS} FROM network_members WHERE network_id = ? ORDER BY user_id",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from bots.network.base import NetworkBase
-from bots.network.common import when
 from bots.network.matrix import MatrixCallError, RoomPlan
 from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
 from core.commands import Arg, Option, command
@@ -73,7 +72,7 @@ class Setup(NetworkBase):
             return
         members = [m for m in self.data.members(net.id) if m.status != LEFT]
         by_role = {
-            role: ", ".join(m.user_id for m in members if m.role == role) or "—"
+            role: [m.user_id for m in members if m.role == role]
             for role in ("meta-mentor", "coordinator")
         }
         room_names = [
@@ -104,11 +103,14 @@ class Setup(NetworkBase):
                 total=len(members),
                 joined=sum(1 for m in members if m.status == JOINED),
                 pending=sum(1 for m in members if m.status == PENDING),
-                meta=by_role["meta-mentor"],
-                coordinators=by_role["coordinator"],
             ),
+            *[
+                ctx.t(f"network.info.{key}", people=ctx.names.many(by_role[role]))
+                for role, key in (("meta-mentor", "meta"), ("coordinator", "coordinators"))
+                if by_role[role]
+            ],
             ctx.t("network.info.rules_set" if net.rules else "network.info.no_rules"),
             agreement,
-            ctx.t("network.info.created", date=when(net.created_at)),
+            ctx.t("network.info.created", date=ctx.day(net.created_at)),
         ]
         await ctx.reply(Text.join(lines))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bots.network.common import day
+from bots.network.common import iso
 from bots.resources.store import Library
 
 
@@ -88,7 +88,7 @@ class Ledger:
     def personal_data(self, user_id: str) -> dict[str, Any]:
         """What `!me` shows and exports, one readable line an item (like the other bots)."""
         shared = [
-            f"#{rid} {title} ({day(at)}, {room})"
+            {"resource": f"#{rid} {title}", "shared_at": iso(at), "room": room}
             for rid, title, room, at in self.db.execute(
                 "SELECT r.id, r.title, s.room_id, s.shared_at FROM resource_sharers s"
                 " JOIN resources r ON r.id = s.resource_id WHERE s.user_id = ?"

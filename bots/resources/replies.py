@@ -3,7 +3,6 @@ insert it escaped: a title like `<b onclick=…>` is shown as typed, never as ma
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 from bots.resources.catalogue import PublicResource
@@ -24,7 +23,19 @@ def where(resource: Resource) -> str:
 
 
 def tag_list(tags: tuple[str, ...] | list[str]) -> str:
-    return " ".join(f"#{tag}" for tag in tags) or "—"
+    return " ".join(f"#{tag}" for tag in tags)
+
+
+def link_facts(
+    ctx: Context, link: str, tags: tuple[str, ...] | list[str], lang: str | None
+) -> Text:
+    """The link, then the tags and the language where there are any."""
+    parts = [Text.plain(link)]
+    if tags:
+        parts.append(Text.plain(tag_list(tags)))
+    if lang:
+        parts.append(ctx.t("res.lang", lang=lang))
+    return Text.join(parts, " · ")
 
 
 def summary(ctx: Context, resource: Resource) -> Text:
@@ -32,9 +43,7 @@ def summary(ctx: Context, resource: Resource) -> Text:
         "res.item",
         id=resource.id,
         title=resource.title,
-        link=where(resource),
-        tags=tag_list(resource.tags),
-        lang=resource.language or "—",
+        link=link_facts(ctx, where(resource), resource.tags, resource.language),
         votes=resource.votes,
     )
 
@@ -46,9 +55,9 @@ def public_summary(ctx: Context, item: PublicResource) -> Text:
     return ctx.t(
         "res.item_europe",
         title=item.title,
-        link=item.url or f"{item.filename or ''} {item.mxc}".strip(),
-        tags=tag_list(item.tags),
-        lang=item.language or "—",
+        link=link_facts(
+            ctx, item.url or f"{item.filename or ''} {item.mxc}".strip(), item.tags, item.language
+        ),
         origins=origins,
     )
 
@@ -65,8 +74,7 @@ def announcement(ctx: Context, resource: Resource, new: bool, status: str = "pos
         key,
         id=resource.id,
         title=resource.title,
-        link=where(resource),
-        tags=tag_list(resource.tags),
+        link=link_facts(ctx, where(resource), resource.tags if new else (), None),
         count=len(resource.sharers),
         **later,
     )
@@ -78,7 +86,6 @@ def public_when(ctx: Context, status: str) -> str:
 
 
 def details(ctx: Context, resource: Resource) -> Text:
-    shared = datetime.fromtimestamp(resource.created_at, UTC).strftime("%Y-%m-%d")
     lines = [
         ctx.t("res.show.title", id=resource.id, title=resource.title),
         ctx.t("res.show.link", link=where(resource)),
@@ -87,23 +94,23 @@ def details(ctx: Context, resource: Resource) -> Text:
         lines.append(
             ctx.t(
                 "res.show.file",
-                name=resource.filename or "—",
-                type=resource.mimetype or "—",
+                name=resource.filename or ctx.t("res.show.unnamed"),
+                type=resource.mimetype or ctx.t("res.show.unknown_type"),
                 encrypted=ctx.t("res.show.encrypted" if resource.encrypted else "res.show.plain"),
             )
         )
     if resource.description:
         lines.append(Text.plain(shorten(resource.description, 2000)))
-    lines.append(
-        ctx.t(
-            "res.show.facts",
-            tags=tag_list(resource.tags),
-            lang=resource.language or "—",
-            votes=resource.votes,
-            public=ctx.t("res.show.public" if resource.public else "res.show.local"),
-        )
-    )
-    lines.append(ctx.t("res.show.sharers", sharers=", ".join(resource.sharers), date=shared))
+    facts = []
+    if resource.tags:
+        facts.append(ctx.t("res.show.tags", tags=tag_list(resource.tags)))
+    if resource.language:
+        facts.append(ctx.t("res.lang", lang=resource.language))
+    public = ctx.t("res.show.public" if resource.public else "res.show.local")
+    facts.append(ctx.t("res.show.facts", votes=resource.votes, public=public))
+    lines.append(Text.join(facts, " · "))
+    sharers = ctx.names.many(resource.sharers)
+    lines.append(ctx.t("res.show.sharers", sharers=sharers, date=ctx.day(resource.created_at)))
     return Text.join(lines)
 
 

@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bots.network.common import reply_privately
+from bots.network.common import iso, reply_privately
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot
 from core.commands import Arg, Option, Role, command
 from core.context import Context
+from core.people import Names
 from core.rooms import MatrixError
 from core.sending import SendError
 from core.storage import Migrations
@@ -134,7 +135,7 @@ class Buddies(SustainBot):
         current = next((p for p in pairs if p.novice == ctx.sender), None)
         if current is not None:
             await ctx.reply(
-                "sustain.buddy.already", since=day(current.created_at), prefix=self.prefix
+                "sustain.buddy.already", since=ctx.day(current.created_at), prefix=self.prefix
             )
             return
         languages = languages_of(lang) if lang else languages_of(novice.languages)
@@ -202,8 +203,10 @@ class Buddies(SustainBot):
         )
         for user_id in people:  # the room key must reach both
             await self.account.rooms.wait_for_member(room_id, user_id)
-        text = self._why(language, net, novice, match, topic, languages)
-        await self.account.send(room_id, text.content(), txn=f"buddy/{cursor.lastrowid}/hello")
+        text = self._why(language, net, novice, match, topic, languages, room_id)
+        content = text.content()  # both are meant: the welcome notifies them
+        content["m.mentions"] = {"user_ids": sorted({novice.user_id, match.mentor.user_id})}
+        await self.account.send(room_id, content, txn=f"buddy/{cursor.lastrowid}/hello")
         return room_id
 
     def _why(
@@ -214,16 +217,19 @@ class Buddies(SustainBot):
         match: Match,
         topic: str | None,
         languages: list[str],
+        room_id: str,
     ) -> Text:
         t = self.t
-        mentor = match.mentor.user_id
-        lines = [t(language, "sustain.buddy.hello", novice=novice.user_id, mentor=mentor)]
+        names = Names(self.app, room_id)
+        mentor = names.one(match.mentor.user_id)
+        novice_name = names.one(novice.user_id)
+        lines = [t(language, "sustain.buddy.hello", novice=novice_name, mentor=mentor)]
         if match.shared:
             lines.append(
                 t(language, "sustain.buddy.why_language", languages=", ".join(match.shared))
             )
-        else:
-            wanted = ", ".join(languages) or "—"
+        elif languages:
+            wanted = ", ".join(languages)
             lines.append(t(language, "sustain.buddy.why_no_language", languages=wanted))
         if match.same_region:
             lines.append(t(language, "sustain.buddy.why_region", region=novice.region or ""))
@@ -252,7 +258,7 @@ class Buddies(SustainBot):
             await ctx.reply("sustain.buddy.no_pair", network=net.name)
             return
         if len(mine) > 1:
-            others = ", ".join(p.novice or "—" for p in mine)
+            others = ctx.names.many(p.novice for p in mine if p.novice)
             await ctx.reply("sustain.buddy.which", others=others, prefix=self.prefix)
             return
         await self._end(net, mine[0], ctx.sender, txn=f"{ctx.event_id}/end")
@@ -267,7 +273,8 @@ class Buddies(SustainBot):
             return
         language = self.language_of(pair.novice, net) if pair.novice else net.language
         key = "sustain.buddy.goodbye" if by else "sustain.buddy.goodbye_forgotten"
-        text = self.t(language, key, by=by or "")
+        by_name = Names(self.app, pair.room_id).one(by) if by else ""
+        text = self.t(language, key, by=by_name)
         with contextlib.suppress(SendError):  # logged; the pair ends all the same
             await self.account.send(pair.room_id, text.content(), txn=txn)
         await self.account.rooms.leave(pair.room_id)
@@ -288,23 +295,31 @@ class Buddies(SustainBot):
             [net.id],
         ).fetchone()[0]
         title = ctx.t("sustain.buddies.title", network=net.name, active=len(pairs), ended=ended)
-        lines = [
-            ctx.t(
-                "sustain.buddies.line",
-                novice=p.novice or "—",
-                mentor=p.mentor or "—",
-                since=day(p.created_at),
-                languages=p.languages or "—",
-                region=p.region or "—",
-                topic=p.topic or "—",
-            )
-            for p in pairs
-        ]
+        lines = [self._pair_line(ctx, p) for p in pairs]
         text = Text.join([title, Text.bullets(lines)]) if lines else title
         if ctx.room_id == net.rooms.get(COORDINATION):
             await ctx.reply(text)
         else:  # who accompanies whom is personal: only in the network office or privately
             await reply_privately(ctx, text)
+
+    def _pair_line(self, ctx: Context, pair: Pair) -> Text:
+        """Who with whom since when; what they share and the topic only where there is one."""
+        someone = ctx.t("sustain.someone")
+        parts = [
+            ctx.t(
+                "sustain.buddies.line",
+                novice=ctx.names.one(pair.novice) if pair.novice else someone,
+                mentor=ctx.names.one(pair.mentor) if pair.mentor else someone,
+                since=ctx.day(pair.created_at),
+            )
+        ]
+        if pair.languages:
+            parts.append(ctx.t("sustain.buddies.languages", languages=pair.languages))
+        if pair.region:
+            parts.append(ctx.t("sustain.buddies.region", region=pair.region))
+        if pair.topic:
+            parts.append(ctx.t("sustain.buddies.topic", topic=pair.topic))
+        return Text.join(parts, "; ")
 
     # --- personal data -----------------------------------------------------------------------
 
@@ -316,8 +331,14 @@ class Buddies(SustainBot):
             [user_id, user_id],
         ).fetchall()
         pairs = [
-            f"{net}: {novice} ↔ {mentor} ({day(start)} – {day(end) if end else '…'})"
-            + (f", {topic}" if topic else "")
+            {
+                "network": net,
+                "novice": novice,
+                "mentor": mentor,
+                "topic": topic,
+                "started": iso(start),
+                "ended": iso(end),
+            }
             for net, novice, mentor, topic, start, end in rows
         ]
         return {"buddy_pairs": pairs} if pairs else {}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots.network import Network
 from bots.network.common import day as day  # the sustain bots' date format
+from bots.network.common import iso_day as iso_day
 from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
 from core.commands import Bot, Command, Option
@@ -115,15 +116,16 @@ class SustainBot(Bot):
         reply_to: str | None = None,
         mentions: list[str] | None = None,
     ) -> str | None:
-        """An `m.notice` in one of the network's rooms (by purpose); returns its event id."""
+        """An `m.notice` in one of the network's rooms (by purpose); returns its event id.
+        It notifies only `mentions` (nobody by default), whoever else it names."""
         room_id = net.rooms.get(purpose)
         if room_id is None:
             return None
         content = text.content("m.notice")
         if reply_to:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
-        if mentions is not None:
-            content["m.mentions"] = {"user_ids": sorted(set(mentions))}
+        # Only the people meant are notified, not everyone a text names.
+        content["m.mentions"] = {"user_ids": sorted(set(mentions or []))}
         try:
             return await self.account.send(room_id, content, txn=txn)
         except SendError:

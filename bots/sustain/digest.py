@@ -21,6 +21,7 @@ from bots.sustain.goals import goals_of
 from bots.sustain.questions import open_questions, question_counts
 from core.commands import Role, command
 from core.context import Context
+from core.people import Names
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -45,10 +46,6 @@ def next_slot(after: datetime) -> datetime:
     start = after.astimezone(UTC).replace(hour=HOUR, minute=0, second=0, microsecond=0)
     start += timedelta(days=(WEEKDAY - start.weekday()) % 7)
     return start if start > after else start + timedelta(days=7)
-
-
-def names(users: list[str], more: int) -> str:
-    return ", ".join(users) + (f" (+{more})" if more > 0 else "")
 
 
 class Digest(SustainBot):
@@ -108,13 +105,17 @@ class Digest(SustainBot):
         sections = [
             self._members(net, language, since, until),
             self._questions(net, language, since, until),
-            self._goals(net, language, since),
-            self._events(net, language, since, until),
+            *self._goals(net, language, since),
+            *self._events(net, language, since, until),
             self._buddies(net, language, since),
             *self._elsewhere(net, language, since, until),
         ]
         title = self.t(
-            language, "sustain.digest.title", network=net.name, since=day(since), until=day(until)
+            language,
+            "sustain.digest.title",
+            network=net.name,
+            since=day(since, language),
+            until=day(until, language),
         )
         return Text.join([title, Text.bullets(sections)])
 
@@ -127,14 +128,17 @@ class Digest(SustainBot):
             for m in members
             if m.status == JOINED and (m.last_active or m.joined_at or 0) < quiet_since
         ]
-        return self.t(
-            language,
-            "sustain.digest.members",
-            total=len(members),
-            new=names(new[:LISTED], len(new) - LISTED) or "—",
-            silent=names(silent[:LISTED], len(silent) - LISTED) or "—",
-            days=SILENT_DAYS,
-        )
+        names = Names(self.app, net.rooms.get(COORDINATION))
+        parts = [self.t(language, "sustain.digest.members", total=len(members))]
+        if new:
+            parts.append(
+                self.t(language, "sustain.digest.members.new", new=names.many(new, LISTED))
+            )
+        if silent:
+            listed = names.many(silent, LISTED)
+            key = "sustain.digest.members.silent"
+            parts.append(self.t(language, key, silent=listed, days=SILENT_DAYS))
+        return Text.join(parts, " ")
 
     def _questions(self, net: NetworkRow, language: str, since: float, until: float) -> Text:
         counts = question_counts(self.db, net.id, since, until)
@@ -143,29 +147,37 @@ class Digest(SustainBot):
             f"#{q.number} “{shorten(' '.join((q.text or '').split()), 60)}”"
             for q in waiting[:LISTED]
         )
-        return self.t(
-            language,
-            "sustain.digest.questions",
-            asked=counts["asked"],
-            answered=counts["answered"],
-            open=len(waiting),
-            listed=listed or "—",
-        )
+        parts = [
+            self.t(
+                language,
+                "sustain.digest.questions",
+                asked=counts["asked"],
+                answered=counts["answered"],
+            )
+        ]
+        if waiting:
+            key = "sustain.digest.questions.open"
+            parts.append(self.t(language, key, open=len(waiting), listed=listed))
+        return Text.join(parts, " ")
 
-    def _goals(self, net: NetworkRow, language: str, since: float) -> Text:
+    def _goals(self, net: NetworkRow, language: str, since: float) -> list[Text]:
+        """Goals reached in the period and those in progress; nothing when there are none."""
         goals = goals_of(self.db, net.id)
         reached = [g for g in goals if g.reached_at and g.reached_at >= since]
         open_goals = [
             f"#{g.number} {shorten(g.text, 60)} {g.percent}%" for g in goals if not g.reached_at
         ]
-        return self.t(
-            language,
-            "sustain.digest.goals",
-            reached=", ".join(f"#{g.number} {shorten(g.text, 60)}" for g in reached) or "—",
-            open=", ".join(open_goals[:LISTED]) or "—",
-        )
+        parts = [self.t(language, "sustain.digest.goals")]
+        if reached:
+            done = ", ".join(f"#{g.number} {shorten(g.text, 60)}" for g in reached)
+            parts.append(self.t(language, "sustain.digest.goals.reached", reached=done))
+        if open_goals:
+            listed = ", ".join(open_goals[:LISTED])
+            parts.append(self.t(language, "sustain.digest.goals.open", open=listed))
+        return [Text.join(parts, " ")] if len(parts) > 1 else []
 
-    def _events(self, net: NetworkRow, language: str, since: float, until: float) -> Text:
+    def _events(self, net: NetworkRow, language: str, since: float, until: float) -> list[Text]:
+        """Meetings held in the period and coming soon; nothing when there are none."""
         held = [e for e in events_of(self.db, net.id, since, until) if not e.cancelled_at]
         coming = [
             e
@@ -176,15 +188,17 @@ class Digest(SustainBot):
         def describe(event: Any) -> str:
             counts = rsvp_counts(self.db, event.id)
             answers = f"✅ {counts['yes']}, ❔ {counts['maybe']}"
-            return f"{event.local()} {shorten(event.title, 60)} ({answers})"
+            return f"{event.local(language)} {shorten(event.title, 60)} ({answers})"
 
-        return self.t(
-            language,
-            "sustain.digest.events",
-            held=", ".join(describe(e) for e in held) or "—",
-            coming=", ".join(describe(e) for e in coming) or "—",
-            days=UPCOMING_DAYS,
-        )
+        parts = [self.t(language, "sustain.digest.events")]
+        if held:
+            listed = ", ".join(describe(e) for e in held)
+            parts.append(self.t(language, "sustain.digest.events.held", held=listed))
+        if coming:
+            listed = ", ".join(describe(e) for e in coming)
+            key = "sustain.digest.events.coming"
+            parts.append(self.t(language, key, coming=listed, days=UPCOMING_DAYS))
+        return [Text.join(parts, " ")] if len(parts) > 1 else []
 
     def _buddies(self, net: NetworkRow, language: str, since: float) -> Text:
         pairs = active_pairs(self.db, net.id)

@@ -18,6 +18,8 @@ from bots.sustain.common import DAY, NETWORK, SustainBot, next_number, parse_day
 from core.account import Incoming
 from core.commands import Arg, Option, Role, command
 from core.context import Context
+from core.dates import moment_text
+from core.people import Names
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -69,9 +71,9 @@ class Event:
     reminded_day: float | None
     reminded_hour: float | None
 
-    def local(self) -> str:
-        start = datetime.fromtimestamp(self.starts_at, ZoneInfo(self.timezone))
-        return f"{start:%Y-%m-%d %H:%M} ({self.timezone})"
+    def local(self, language: str) -> str:
+        """`Mon 3 Jun 2030, 18:30 (Europe/Berlin)` in the reader's language."""
+        return moment_text(self.starts_at, ZoneInfo(self.timezone), language)
 
 
 _COLUMNS = (
@@ -223,21 +225,22 @@ class Events(SustainBot):
             "sustain.event.added",
             number=number,
             title=title,
-            when=event.local(),
+            when=event.local(ctx.language),
             prefix=self.prefix,
         )
 
     def _announcement(self, net: NetworkRow, event: Event) -> Text:
         lang = net.language
-        return self.t(
+        post = self.t(
             lang,
             "sustain.event.post",
             number=event.number,
             title=event.title,
             kind=self.t(lang, f"sustain.event.kind.{event.kind}"),
-            when=event.local(),
-            place=event.place or "—",
+            when=event.local(lang),
         )
+        where = [self.t(lang, "sustain.event.where", place=event.place)] if event.place else []
+        return Text.join([post, *where, self.t(lang, "sustain.event.post.ask")])
 
     @command(
         "event cancel",
@@ -256,7 +259,10 @@ class Events(SustainBot):
             return
         self.db.execute("UPDATE events SET cancelled_at = ? WHERE id = ?", [self.now(), event.id])
         text = self.t(
-            net.language, "sustain.event.cancelled", title=event.title, when=event.local()
+            net.language,
+            "sustain.event.cancelled",
+            title=event.title,
+            when=event.local(net.language),
         )
         await self.post(
             net, ANNOUNCEMENTS, text, txn=f"{ctx.event_id}/cancel", reply_to=event.post_event_id
@@ -287,29 +293,53 @@ class Events(SustainBot):
         if not upcoming:
             await ctx.reply("sustain.events.none", network=net.name)
             return
-        lines = [self._line(ctx, e) for e in upcoming[:20]]
+        coordinator = ctx.is_admin or (
+            await self.account.power_level(net.space, ctx.sender) >= Role.coordinator.value
+        )
+        lines = [self._line(ctx, e, coordinator) for e in upcoming[:20]]
         title = ctx.t("sustain.events.title", network=net.name)
         footer = ctx.t("sustain.events.footer", prefix=self.prefix)
         await ctx.reply(Text.join([title, Text.bullets(lines), footer]))
 
-    def _line(self, ctx: Context, event: Event) -> Text:
-        counts = rsvp_counts(self.db, event.id)
+    def _line(self, ctx: Context, event: Event, coordinator: bool) -> Text:
+        """One meeting: when, what, where if known; who is going (names for coordinators,
+        counts for the others); the asker's own answer if they gave one."""
+        parts = [
+            ctx.t(
+                "sustain.events.line",
+                number=event.number,
+                when=event.local(ctx.language),
+                title=event.title,
+                kind=ctx.t(f"sustain.event.kind.{event.kind}"),
+            )
+        ]
+        if event.place:
+            parts.append(ctx.t("sustain.event.where", place=event.place))
+        if coordinator:
+            parts += self._who(ctx, event)
+        else:
+            counts = rsvp_counts(self.db, event.id)
+            parts.append(ctx.t("sustain.events.counts", **counts))
         mine = self.db.execute(
             "SELECT answer FROM event_rsvps WHERE event_id = ? AND user_id = ?",
             [event.id, ctx.sender],
         ).fetchone()
-        return ctx.t(
-            "sustain.events.line",
-            number=event.number,
-            when=event.local(),
-            title=event.title,
-            kind=ctx.t(f"sustain.event.kind.{event.kind}"),
-            place=event.place or "—",
-            yes=counts["yes"],
-            maybe=counts["maybe"],
-            no=counts["no"],
-            mine=ANSWERS[mine[0]] if mine else "—",
-        )
+        if mine:
+            parts.append(ctx.t("sustain.events.yours", mine=ANSWERS[mine[0]]))
+        return Text.join(parts, " · ")
+
+    def _who(self, ctx: Context, event: Event) -> list[Text]:
+        """Who answered what, by name; `no one yet` when nobody did."""
+        rows = self.db.execute(
+            "SELECT answer, user_id FROM event_rsvps WHERE event_id = ?", [event.id]
+        ).fetchall()
+        names = Names(self.app, ctx.room_id)
+        parts = []
+        for answer in ("yes", "maybe", "no"):
+            users = [user for kind, user in rows if kind == answer]
+            if users:
+                parts.append(ctx.t(f"sustain.events.who.{answer}", users=names.many(users)))
+        return parts or [ctx.t("sustain.events.who.nobody")]
 
     # --- RSVP by reaction --------------------------------------------------------------------
 
@@ -379,11 +409,12 @@ class Events(SustainBot):
             net.language,
             f"sustain.event.remind.{which}",
             title=event.title,
-            when=event.local(),
-            place=event.place or "—",
+            when=event.local(net.language),
             yes=counts["yes"],
             maybe=counts["maybe"],
         )
+        if event.place:
+            text = Text.join([text, self.t(net.language, "sustain.event.where", place=event.place)])
         await self.post(
             net,
             ANNOUNCEMENTS,

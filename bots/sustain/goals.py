@@ -12,6 +12,7 @@ from bots.network.schema import ANNOUNCEMENTS
 from bots.sustain.common import NETWORK, SustainBot, day, next_number, parse_day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
+from core.dates import day_text
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -102,13 +103,9 @@ class Goals(SustainBot):
             " VALUES (?, ?, ?, ?, ?, ?)",
             [net.id, number, text, due.isoformat() if due else None, ctx.sender, self.now()],
         )
-        await ctx.reply(
-            "sustain.goal.added",
-            number=number,
-            goal=text,
-            due=due.isoformat() if due else "—",
-            prefix=self.prefix,
-        )
+        dated = {"due": day_text(due, ctx.language)} if due else {}
+        key = "sustain.goal.added_due" if due else "sustain.goal.added"
+        await ctx.reply(key, number=number, goal=text, prefix=self.prefix, **dated)
 
     @command(
         "goal update",
@@ -193,11 +190,13 @@ class Goals(SustainBot):
 
     def goal_line(self, language: str, goal: Goal, today: date) -> Text:
         if goal.reached_at:
-            state = self.t(language, "sustain.goals.reached", date=day(goal.reached_at))
+            state = self.t(language, "sustain.goals.reached", date=day(goal.reached_at, language))
         elif goal.overdue(today):
-            state = self.t(language, "sustain.goals.overdue", due=goal.due)
+            due = day_text(date.fromisoformat(goal.due or ""), language)
+            state = self.t(language, "sustain.goals.overdue", due=due)
         elif goal.due:
-            state = self.t(language, "sustain.goals.due", due=goal.due)
+            due = day_text(date.fromisoformat(goal.due), language)
+            state = self.t(language, "sustain.goals.due", due=due)
         else:
             state = Text.plain("")
         line = self.t(

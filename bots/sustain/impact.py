@@ -10,18 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from babel.dates import format_skeleton
+
 from bots.network.schema import LEFT, ROLES, NetworkRow
 from bots.sustain import elsewhere
-from bots.sustain.common import DAY, NETWORK, SustainBot, day, parse_day
+from bots.sustain.common import DAY, NETWORK, SustainBot, iso_day, parse_day
 from bots.sustain.events import events_of
 from bots.sustain.questions import question_counts
 from bots.sustain.selfcheck import area_scores, finished_runs, overall
 from core.commands import Option, Role, command
 from core.context import Context
+from core.dates import day_text
 from core.messaging import MessagingError, send_file
 from core.storage import Migrations
 from core.text import Text
@@ -87,7 +91,7 @@ class Impact(SustainBot):
     # --- figures -------------------------------------------------------------------------------
 
     def figures(self, net: NetworkRow, since: float, until: float) -> list[Figure]:
-        period = f"{day(since)}..{day(until)}"
+        period = f"{iso_day(since)}..{iso_day(until)}"
         members, active, roles = self._census(net, until)
         found = [Figure("members", role, "now", count) for role, count in roles.items()]
         found.append(Figure("members", "total", "now", members))
@@ -114,7 +118,7 @@ class Impact(SustainBot):
             "SELECT substr(day, 1, 7), active FROM impact_snapshots WHERE network_id = ?"
             " AND day >= ? AND day IN (SELECT MAX(day) FROM impact_snapshots"
             " WHERE network_id = ? GROUP BY substr(day, 1, 7)) ORDER BY day",
-            [net.id, day(since), net.id],
+            [net.id, iso_day(since), net.id],
         ).fetchall()
         return [
             Figure("activity", f"active_{ACTIVE_DAYS}d", month, value)
@@ -173,7 +177,10 @@ class Impact(SustainBot):
             if score is not None:
                 found.append(
                     Figure(
-                        "selfcheck", "latest_average", day(runs[-1].finished_at), round(score, 2)
+                        "selfcheck",
+                        "latest_average",
+                        iso_day(runs[-1].finished_at),
+                        round(score, 2),
                     )
                 )
         return found
@@ -197,16 +204,11 @@ class Impact(SustainBot):
         figures = self.figures(net, start, until)
         sections: dict[str, list[Text]] = {}
         for figure in figures:
-            sections.setdefault(figure.section, []).append(
-                ctx.t(
-                    "sustain.impact.line",
-                    label=ctx.t(f"sustain.impact.metric.{_label(figure.metric)}"),
-                    period=figure.period,
-                    value=_value(figure.value),
-                )
-            )
+            sections.setdefault(figure.section, []).append(_line(ctx, figure))
         parts = [
-            ctx.t("sustain.impact.title", network=net.name, since=day(start), until=day(until))
+            ctx.t(
+                "sustain.impact.title", network=net.name, since=ctx.day(start), until=ctx.day(until)
+            )
         ]
         for section, lines in sections.items():
             parts += [ctx.t(f"sustain.impact.section.{section}"), Text.bullets(lines)]
@@ -222,7 +224,7 @@ class Impact(SustainBot):
             return
         start, until = self._period(net, since)
         data = self.csv(ctx, net, self.figures(net, start, until))
-        filename = f"impact-{_slug(net.name)}-{day(until)}.csv"
+        filename = f"impact-{_slug(net.name)}-{iso_day(until)}.csv"
         try:
             await send_file(
                 ctx.account, ctx.room_id, data, filename, "text/csv", txn=f"{ctx.event_id}/csv",
@@ -253,3 +255,20 @@ def _value(value: float | int) -> str:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.casefold()).strip("-") or "network"
+
+
+def _line(ctx: Context, figure: Figure) -> Text:
+    """A figure for chat: the title gives the period, so a line says only when it differs
+    (today, a month, a day), in the reader's language."""
+    label = ctx.t(f"sustain.impact.metric.{_label(figure.metric)}")
+    value = _value(figure.value)
+    period = figure.period
+    if period == "now":
+        return ctx.t("sustain.impact.line.now", label=label, value=value)
+    if re.fullmatch(r"\d{4}-\d{2}", period):
+        month = format_skeleton("yMMMM", date.fromisoformat(period + "-01"), locale=ctx.language)
+        return ctx.t("sustain.impact.line.month", label=label, month=month, value=value)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", period):
+        day = day_text(date.fromisoformat(period), ctx.language)
+        return ctx.t("sustain.impact.line.day", label=label, date=day, value=value)
+    return ctx.t("sustain.impact.line", label=label, value=value)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import multiline, send_dm
+from bots.network.common import iso, multiline, send_dm
 from bots.network.schema import GENERAL, NetworkRow
-from bots.sustain.common import NETWORK, SustainBot, day
+from bots.sustain.common import NETWORK, SustainBot
 from core.account import Incoming
 from core.commands import Arg, Role, command
 from core.context import Context
 from core.messaging import MessagingError
+from core.people import Names
 from core.rooms import MatrixError
 from core.sending import SendError
 from core.storage import Migrations
@@ -138,7 +139,7 @@ class Questions(SustainBot):
             net.language,
             "sustain.ask.post",
             number=number,
-            asker=ctx.sender,
+            asker=Names(self.app, room_id).one(ctx.sender),
             question=multiline(question),
         )
         root = await self.post(net, GENERAL, post, txn=f"{ctx.event_id}/ask", mentions=[])
@@ -185,8 +186,8 @@ class Questions(SustainBot):
             key,
             number=q.number,
             question=shorten(" ".join((q.text or "").split()), 140),
-            asker=q.asker or "—",
-            date=day(q.asked_at),
+            asker=ctx.names.one(q.asker) if q.asker else ctx.t("sustain.someone"),
+            date=ctx.day(q.asked_at),
             link=self.link(q.room_id, q.root_event_id),
         )
 
@@ -272,13 +273,15 @@ class Questions(SustainBot):
     async def _escalate(self, net: NetworkRow, q: Question) -> bool:
         """Send the question to every Meta-Mentor; True if at least one got it."""
         sent = False
+        names = Names(self.app)
         for meta in self.data.meta_mentors(net.id):
+            language = self.language_of(meta, net)
             text = self.t(
-                self.language_of(meta, net),
+                language,
                 "sustain.ask.escalated",
                 number=q.number,
                 network=net.name,
-                asker=q.asker or "—",
+                asker=names.one(q.asker) if q.asker else self.t(language, "sustain.someone"),
                 hours=_hours_text(self.escalate_hours(net.id)),
                 question=multiline(q.text or ""),
                 link=self.link(q.room_id, q.root_event_id),
@@ -305,7 +308,8 @@ class Questions(SustainBot):
         found: dict[str, Any] = {}
         if asked:
             found["questions_asked"] = [
-                f"{net} #{number} ({day(at)}): {text}" for net, number, text, at in asked
+                {"network": net, "number": number, "asked_at": iso(at), "question": text}
+                for net, number, text, at in asked
             ]
         if answered:
             found["questions_answered_first"] = [f"{net} #{number}" for net, number in answered]

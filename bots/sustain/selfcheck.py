@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from bots.network.common import open_chat, sent_there
+from bots.network.common import iso, open_chat, sent_there
 from bots.network.schema import NetworkRow
 from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
@@ -325,7 +325,7 @@ class SelfCheck(SustainBot):
         the one before."""
         questions = load_questions()
         scores = [area_scores(self.db, run.id) for run in runs]
-        dates = " · ".join(day(run.finished_at) for run in runs)
+        dates = " · ".join(day(run.finished_at, language) for run in runs)
         lines = []
         for area, area_names in questions.areas.items():
             values = " · ".join(_score(s.get(area)) for s in scores)
@@ -366,23 +366,23 @@ class SelfCheck(SustainBot):
         previous: Run,
     ) -> Text:
         def named(areas: list[str]) -> str:
-            return (
-                ", ".join(
-                    questions.areas[a].get(language) or questions.areas[a]["en"] for a in areas
-                )
-                or "—"
+            return ", ".join(
+                questions.areas[a].get(language) or questions.areas[a]["en"] for a in areas
             )
 
         common = [a for a in questions.areas if a in before and a in after]
         better = [a for a in common if after[a] - before[a] >= 0.05]
         worse = [a for a in common if before[a] - after[a] >= 0.05]
-        return self.t(
-            language,
-            "sustain.selfcheck.verdict",
-            date=day(previous.finished_at),
-            better=named(better),
-            worse=named(worse),
-        )
+        parts = [
+            self.t(language, "sustain.selfcheck.verdict", date=day(previous.finished_at, language))
+        ]
+        if better:
+            parts.append(self.t(language, "sustain.selfcheck.verdict.better", better=named(better)))
+        if worse:
+            parts.append(self.t(language, "sustain.selfcheck.verdict.worse", worse=named(worse)))
+        if not better and not worse:
+            parts.append(self.t(language, "sustain.selfcheck.verdict.same"))
+        return Text.join(parts, " ")
 
     # --- personal data -----------------------------------------------------------------------
 
@@ -402,10 +402,13 @@ class SelfCheck(SustainBot):
                     [run_id],
                 )
             ]
-            state = day(finished) if finished else "…"
             runs.append(
-                f"{net}: {day(started)} – {state}"
-                + (f"; {'; '.join(comments)}" if comments else "")
+                {
+                    "network": net,
+                    "started": iso(started),
+                    "ended": iso(finished),
+                    "comments": comments,
+                }
             )
         return {"selfcheck_runs": runs} if runs else {}
 
