@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bots.resources.web import resources_routes
+from core.pages import page_routes, setup_pages
 from tests.resources_helpers import Shelf, link, remote, shelf
 
 
@@ -34,7 +35,8 @@ async def site() -> AsyncIterator[tuple[Shelf, TestClient]]:
         remote("$b2", "File from B", "mxc://b.example/abc", url=None, mxc="mxc://b.example/abc")
     )
     application = web.Application()
-    application.router.add_routes(resources_routes(s.catalogue))
+    setup_pages(application)
+    application.router.add_routes([*page_routes(), *resources_routes(s.catalogue)])
     async with TestClient(TestServer(application)) as client:
         yield s, client
 
