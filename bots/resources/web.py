@@ -21,7 +21,8 @@ from aiohttp import web
 from bots.resources.catalogue import Catalogue, PublicResource
 from bots.resources.links import Refused, clean_language, clean_tags
 from bots.resources.search import MAX_PER_PAGE, Page
-from core.pages import Ui, href, render, search_words, ui_for
+from core.i18n import language_name
+from core.pages import Ui, href, render, search_words, ui_for, when
 from directory.web import (
     BadParameter,
     api_error,
@@ -140,14 +141,14 @@ class ResourcesWeb:
 def _item(item: PublicResource, ui: Ui) -> dict[str, Any]:
     file = f"{item.filename or ''} {item.mxc}".strip() if item.mxc else None
     origins = "; ".join(
-        f"{o.network} ({o.homeserver}, {o.as_json()['published_at'][:10]})" for o in item.origins
+        f"{o.network} ({o.homeserver}, {ui.date(when(o.origin_ts))})" for o in item.origins
     )
     return {
         "title": item.title,
         "href": safe_href(item.url),
         "description": item.description,
         "tags": item.tags,
-        "language": item.language,
+        "language": item.language and language_name(item.language, ui.language, capital=True),
         "file": file,
         "origins": origins,
     }
