@@ -31,6 +31,7 @@ from markupsafe import Markup, escape
 
 from core.i18n import LANGUAGE_NAMES, default_catalog
 from core.languages import LANGUAGES
+from directory.hsds import fold  # the search's own folding: marks match what matched
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -135,15 +136,9 @@ def iso(origin_ts: int) -> str:
 _WORD = re.compile(r"\w+")
 
 
-def fold_word(word: str) -> str:
-    from directory.hsds import fold  # the search's own folding, so marks match what matched
-
-    return fold(word)
-
-
 def search_words(text: str | None) -> tuple[str, ...]:
     """The folded words of a search (two letters or more), as `mark()` looks for them."""
-    words = _WORD.findall(fold_word(text or ""))
+    words = _WORD.findall(fold(text or ""))
     return tuple(dict.fromkeys(word for word in words if len(word) >= 2))
 
 
@@ -155,7 +150,7 @@ def mark(text: Any, words: tuple[str, ...] = ()) -> Markup:
     parts: list[Markup] = []
     last = 0
     for found in _WORD.finditer(text):
-        if fold_word(found.group()).startswith(words):
+        if fold(found.group()).startswith(words):
             parts.append(escape(text[last : found.start()]))
             parts.append(Markup("<mark>%s</mark>") % found.group())
             last = found.end()
