@@ -131,7 +131,7 @@ async def test_a_public_resource_of_a_is_found_on_b_and_its_removal_follows(euro
         url = f"http://127.0.0.1:{bot_b.web_port}/resources?q=welcome"
         async with session.get(url) as response:
             page = await response.text()
-    assert "Welcome guide for mentors" in page and f"Network A ({hs1}" in page
+    assert "<mark>Welcome</mark> guide for mentors" in page and f"Network A ({hs1}" in page
     assert "Internal notes" not in page
 
     # Removing it on A redacts its exchange event (B's homeserver holds it redacted) and B's
