@@ -23,6 +23,8 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from core.pages import page_routes, setup_pages
+
 if TYPE_CHECKING:
     from core.app import App
 
@@ -52,6 +54,8 @@ def build_web(app: App) -> web.Application:
     application = web.Application(client_max_size=CLIENT_MAX_BYTES, middlewares=[errors])
     application[APP_KEY] = app
     application.router.add_get("/healthz", healthz)
+    setup_pages(application)
+    application.router.add_routes(page_routes())
     for bot in app.bots:
         application.router.add_routes(bot.routes())
     return application

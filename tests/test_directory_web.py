@@ -5,8 +5,6 @@ per organisation, the chart, the JSON API with its OpenAPI description, and thei
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import logging
 import re
@@ -20,6 +18,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
+from core.pages import mark, search_words, standalone_environment
 from devtools.homeserver import LocalSynapse
 from directory.bot import DirectoryBot
 from directory.hsds import RecordError, fold, to_published, validate
@@ -28,7 +27,6 @@ from directory.web import (
     Query,
     SearchView,
     Ui,
-    el,
     page_count,
     pick_language,
     safe_href,
@@ -392,9 +390,11 @@ async def test_security_headers_and_strict_csp(site: Site) -> None:
     assert "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert "script-src" not in csp  # no script at all, covered by default-src 'none'
     assert "form-action 'self'" in csp and "frame-ancestors 'none'" in csp
-    style = body.split("<style>", 1)[1].split("</style>", 1)[0]
-    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
-    assert f"style-src 'sha256-{digest}'" in csp  # the inline CSS is allowed by its hash
+    assert "style-src 'self'" in csp and "<style" not in body and "style=" not in body
+    assert '<link rel="stylesheet" href="/static/mentornet.css">' in body
+    status, style, css_headers = await site.get("/static/mentornet.css")
+    assert status == 200 and css_headers["Content-Type"] == "text/css; charset=utf-8"
+    assert "details.filters" in style and "mark{" in style  # the one shared stylesheet
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "http://" not in style and "https://" not in style and "@import" not in style
@@ -414,7 +414,8 @@ def test_a_total_too_large_to_count_is_shown_as_a_lower_bound() -> None:
     assert page_count(broad) == (500, True)
     assert page_count(SearchPage(10_000, items[:5], 3, 20, exact_total=False)) == (500, False)
     stats = {"organizations": 12_345, "by_network": {"Network A": 1}, "by_country": {"DE": 9}}
-    body = SearchView(Ui("de", False), Query(text="mentoring"), broad, None, stats).render()
+    view = SearchView(Ui("de", False), Query(text="mentoring"), broad, None, stats)
+    body = standalone_environment().get_template("directory.html").render(view.context())
     check_markup(body)
     text = visible_text(body)
     assert "Mehr als 10.000 Organisationen gefunden" in text and "Organisationen: 12.345" in text
@@ -436,7 +437,10 @@ async def test_organisation_page_shows_the_record_and_its_sources(site: Site) ->
     assert '<a href="mailto:info@paten-koeln.example">' in body
     assert "Services" in text and "Patenschaft" in text and "Geflüchtete" in text
     assert "Where this entry comes from" in text
-    assert "Network A a.example !dir-a:a.example $web5" in text
+    # Who listed it and when, in words; the Matrix ids only in the folded details.
+    assert "Listed by Network A on the Matrix server a.example on October 9, 2025." in text
+    assert "Network A a.example !dir-a:a.example $web5" in visible_text(folded(body))
+    assert "!dir-" not in visible_text(unfolded(body)) and "$web" not in unfolded(body)
     assert '<time datetime="2025-10-09T' in body
     assert f'href="/api/v1/organizations/{org_id}"' in body
     assert "@editor" not in body  # who sent a listing is not shown
@@ -450,21 +454,94 @@ async def test_organisation_page_shows_the_record_and_its_sources(site: Site) ->
     assert "Organisation not found" in visible_text(missing)
 
 
+async def test_organisation_page_says_who_listed_it_in_the_readers_language(site: Site) -> None:
+    org_id = validate(RECORDS[0]).id
+    _, german, _ = await site.get(f"/directory/org/{quote(org_id)}", language="de")
+    text = visible_text(unfolded(german))
+    assert "Eingetragen von Network A auf dem Matrix-Server a.example am 9. Oktober 2025." in text
+    assert "Eingetragen von Network B auf dem Matrix-Server b.example" in text
+    assert "!dir-" not in text and "$web" not in text
+    assert "!dir-b:b.example" in visible_text(folded(german))
+
+
+def folded(body: str) -> str:
+    """The page's folded <details> (whose content a reader opens on purpose)."""
+    return "".join(re.findall(r'<details class="ids">.*?</details>', body, flags=re.DOTALL))
+
+
+def unfolded(body: str) -> str:
+    """The page without its folded ids."""
+    return re.sub(r'<details class="ids">.*?</details>', "", body, flags=re.DOTALL)
+
+
 async def test_hostile_strings_are_shown_as_text(site: Site) -> None:
     org_id = validate(RECORDS[8]).id
-    for body in (
-        await site.page(q="hostile"),
-        await site.page(f"/directory/org/{quote(org_id)}"),
+    for body, name in (
+        (await site.page(q="hostile"), "<mark>Hostile</mark>"),  # the searched word marked
+        (await site.page(f"/directory/org/{quote(org_id)}"), "Hostile"),
     ):
         markup = check_markup(body)
         assert not any(tag in ("img", "b", "i", "u") for tag, _ in markup.tags)
         assert [tag for tag, _ in markup.tags].count("svg") <= 1  # the chart's, if any
-        assert "&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt; Hostile &amp; Co" in body
+        assert f"&lt;script&gt;alert(&#34;name&#34;)&lt;/script&gt; {name} &amp; Co" in body
         assert HOSTILE_NAME in visible_text(body)
         assert '<a href="https://hostile.example/?a=1&amp;b=2" rel="nofollow noopener">' in body
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
     assert HOSTILE_ALTERNATE in visible_text(body) and "&lt;u&gt;group&lt;/u&gt;" in body
-    assert "<title>&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt; Hostile &amp; Co –" in body
+    assert "<title>&lt;script&gt;alert(&#34;name&#34;)&lt;/script&gt; Hostile &amp; Co –" in body
+
+
+async def test_matched_words_are_marked_after_escaping(site: Site) -> None:
+    body = await site.page(q="patenschaft GEFLUCHTETE")
+    [card] = re.findall(r'<ol class="results".*?</ol>', body, flags=re.DOTALL)
+    # Every word beginning with a searched one is marked, diacritics and case aside ...
+    assert "<mark>Patenschaften</mark> Köln" in card
+    assert "<mark>Patenschaften</mark> für <mark>Geflüchtete</mark>" in card
+    assert "<dd><mark>Patenschaft</mark></dd>" in card  # the services, marked too
+    # Marks are made after escaping: a query's or a record's own markup stays text.
+    hostile = await site.page(q='hostile "><mark>x</mark><b>')
+    assert 'value="hostile &#34;&gt;&lt;mark&gt;x&lt;/mark&gt;&lt;b&gt;"' in hostile
+    assert "<b>" not in hostile and hostile.count("<mark>") == hostile.count("</mark>")
+    assert mark('<b>Köln</b> & "x"', search_words("koln")) == (
+        "&lt;b&gt;<mark>Köln</mark>&lt;/b&gt; &amp; &#34;x&#34;"
+    )
+
+
+async def test_result_cards_show_a_line_services_languages_place_and_website(site: Site) -> None:
+    body = await site.page(q="köln")
+    [card] = re.findall(r'<ol class="results".*?</ol>', body, flags=re.DOTALL)
+    text = visible_text(card)
+    assert "Patenschaften für Geflüchtete" in text  # the description's first line
+    assert "Services Patenschaft" in text and "Languages German" in text
+    assert "Place Köln , Germany" in text or "Place Köln, Germany" in text
+    hostile = await site.page(q="hostile")
+    [card] = re.findall(r'<ol class="results".*?</ol>', hostile, flags=re.DOTALL)
+    assert '<p class="line">&lt;img src=x onerror=alert(1)&gt;</p>' in card  # one line only
+    assert "Second line" not in card
+
+
+async def test_search_box_comes_first_with_filters_folded(site: Site) -> None:
+    body = await site.page(q="mentoring")
+    form = body.split("<form", 1)[1].split("</form>", 1)[0]
+    assert form.index('id="f-q"') < form.index('<details class="filters">')
+    assert '<details class="filters">' in form  # folded (the stylesheet opens it when wide)
+    assert body.index("</form>") < body.index('id="results"') < body.index('id="by-country"')
+    filtered = await site.page(q="mentoring", country="LU")
+    assert '<details class="filters" open>' in filtered  # a filter in use is shown
+
+
+async def test_home_page_links_to_the_directory_and_the_pages_to_each_other(site: Site) -> None:
+    home = await site.page("/")
+    markup = check_markup(home)
+    targets = {link.get("href") for link in markup.links}
+    assert {"/directory", "/resources"} <= targets
+    assert "Mentoring networks" in visible_text(home) and "Directory" in visible_text(home)
+    directory = check_markup(await site.page("/directory"))
+    assert {"/", "/resources"} <= {link.get("href") for link in directory.links}
+    _, german, _ = await site.get("/", language="de")
+    assert "Verzeichnis" in german and '<html lang="de">' in german
+    _, chosen, _ = await site.get("/", hl="fr")
+    assert 'href="/directory?hl=fr"' in chosen and 'href="/?hl=nl"' in chosen
 
 
 def test_javascript_websites_are_never_links() -> None:
@@ -482,7 +559,7 @@ def test_javascript_websites_are_never_links() -> None:
         "/relative",
     ):
         assert safe_href(url) is None, url
-        shown = el("dd", website_link(url))
+        shown = str(website_link(url))
         assert "<a" not in shown and "<script" not in shown, url
     assert safe_href("https://ok.example/a?b=c") == "https://ok.example/a?b=c"
     assert website_link("https://ok.example/?a=1&b=2") == (

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bots.resources.web import resources_routes
+from core.pages import page_routes, setup_pages
 from tests.resources_helpers import Shelf, link, remote, shelf
 
 
@@ -34,7 +35,8 @@ async def site() -> AsyncIterator[tuple[Shelf, TestClient]]:
         remote("$b2", "File from B", "mxc://b.example/abc", url=None, mxc="mxc://b.example/abc")
     )
     application = web.Application()
-    application.router.add_routes(resources_routes(s.catalogue))
+    setup_pages(application)
+    application.router.add_routes([*page_routes(), *resources_routes(s.catalogue)])
     async with TestClient(TestServer(application)) as client:
         yield s, client
 
@@ -94,3 +96,17 @@ async def test_the_page_escapes_everything_and_links_only_web_addresses(site) ->
     french = await client.get("/resources?q=guide", headers={"Accept-Language": "fr-BE"})
     page = await french.text()
     assert '<html lang="fr">' in page and "1 ressource trouvée" in page
+
+
+async def test_the_page_links_home_and_to_the_directory_and_uses_the_shared_css(site) -> None:
+    _, client = site
+    page = await (await client.get("/resources?q=guide")).text()
+    assert 'href="/"' in page and 'href="/directory"' in page
+    assert '<a href="/resources" aria-current="page">Resources</a>' in page
+    assert '<link rel="stylesheet" href="/static/mentornet.css">' in page and "<style" not in page
+    assert "<mark>guide</mark>" in page  # the searched word is marked in the title
+    css = await client.get("/static/mentornet.css")
+    assert css.status == 200 and css.content_type == "text/css"
+    home = await (await client.get("/", headers={"Accept-Language": "nl"})).text()
+    assert '<html lang="nl">' in home and 'href="/resources"' in home
+    assert 'href="/directory"' not in home.split("<main", 1)[1]  # only what this site serves
