@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 
 from core.i18n import LANGUAGE_NAMES, default_catalog
 from core.languages import LANGUAGES
-from directory.hsds import fold  # the search's own folding: marks match what matched
+from core.text import fold  # the search's own folding: marks match what matched
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"

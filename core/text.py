@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import string
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -112,6 +113,16 @@ class Text:
             "format": "org.matrix.custom.html",
             "formatted_body": sanitise(self.html),
         }
+
+
+def fold(text: str) -> str:
+    """Casefolded, without diacritics, whitespace collapsed: `  Genève ` → `geneve` (how the
+    directory's search compares words, and how the pages mark what matched)."""
+    if text.isascii():
+        return " ".join(text.casefold().split())
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
 
 
 def shorten(value: str, limit: int) -> str:

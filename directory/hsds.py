@@ -34,7 +34,6 @@ import ipaddress
 import json
 import re
 import typing
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from core.canonical import canonical_problem
+from core.text import fold
 from directory.codes import COUNTRIES, COUNTRY_HINTS, LANGUAGES
 
 EVENT_TYPE = "org.mentornet.directory.organization"
@@ -115,15 +115,6 @@ class RecordError(ValueError):
 
 
 # --- normalising ---------------------------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Casefolded, without diacritics, whitespace collapsed: `  Genève ` → `geneve`."""
-    if text.isascii():
-        return " ".join(text.casefold().split())
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.casefold().split())
 
 
 def website_key(website: str) -> str:
