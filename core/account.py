@@ -534,10 +534,14 @@ class Account:
         if handled or parked:
             log.info("pruned", extra={"handled_ids": handled, "parked_events": parked})
 
-    async def stop(self, grace: float = 10) -> None:
-        """Let running handlers finish (briefly), then close; unhandled events stay in the inbox."""
+    async def stop_handling(self, grace: float = 10) -> None:
+        """Let running handlers finish (briefly); unhandled events stay in the inbox."""
         self._stopping = True
         await self.inbox.stop(grace)
+
+    async def stop(self, grace: float = 10) -> None:
+        """Stop handling (see `stop_handling`), then close the client."""
+        await self.stop_handling(grace)
         await self.client.close()
 
 

@@ -27,7 +27,7 @@ from core.commands import (
 )
 from core.config import Config
 from core.context import Context
-from core.i18n import Catalog
+from core.i18n import default_catalog
 from core.messaging import adopt_direct_room, messaging_migrations
 from core.sending import SendError
 from core.storage import open_store
@@ -52,7 +52,7 @@ class App:
         self.clock = clock or Clock()
         self.store = open_store(config.storage.database)
         self.store.migrate(messaging_migrations)
-        self.catalog = Catalog.load()
+        self.catalog = default_catalog()
         self.registry = Registry()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.bots = [factory(self) for factory in bots]
@@ -104,13 +104,16 @@ class App:
     # --- life cycle ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Log in, serve until `stop` is set or an account fails for good, then shut down."""
-        await self.start()
-        syncs = [
-            asyncio.create_task(account.run(), name=name) for name, account in self.accounts.items()
-        ]
+        """Log in, serve until `stop` is set or an account fails for good, then shut down
+        (also when starting failed half way)."""
         stopper = asyncio.create_task(stop.wait())
+        syncs: list[asyncio.Task[None]] = []
         try:
+            await self.start()
+            syncs = [
+                asyncio.create_task(account.run(), name=name)
+                for name, account in self.accounts.items()
+            ]
             done, _ = await asyncio.wait([stopper, *syncs], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stopper:
@@ -146,6 +149,8 @@ class App:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self._end_ticks(grace)
+        for account in self.accounts.values():  # handlers finish before the bots stop
+            await account.stop_handling(grace)
         for bot in self.bots:
             await bot.stop()
         for account in self.accounts.values():
@@ -254,10 +259,25 @@ class App:
         ctx = Context(self, account, incoming, self.language(incoming.sender, incoming.room_id))
         body = self._command_text(incoming)
         if body is None:
-            for bot in self._event_bots(account, incoming):
-                await bot.on_event(ctx)
+            await self._pass_event(ctx, self._event_bots(account, incoming))
         else:
             await self._run_command(ctx, body)
+
+    async def _pass_event(self, ctx: Context, bots: list[Bot]) -> None:
+        """Each bot that asked for the event gets it, whatever another bot's handler did; a
+        send that failed is raised to the inbox afterwards (kept, or logged as unanswered)."""
+        unsent: SendError | None = None
+        for bot in bots:
+            try:
+                await bot.on_event(ctx)
+            except SendError as error:
+                unsent = unsent or error
+            except Exception:
+                log.exception(
+                    "event handler failed", extra={"bot": bot.name, "event": ctx.event_id}
+                )
+        if unsent is not None:
+            raise unsent
 
     async def _run_command(self, ctx: Context, body: str) -> None:
         """Run one command, answering every mistake with one clear line."""

@@ -143,6 +143,7 @@ class Inbox:
             await asyncio.wait(workers, timeout=grace)
         for worker in workers:
             worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)  # unwound before the close
 
 
 def _unanswered(item: Incoming, error: SendError) -> None:

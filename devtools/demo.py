@@ -77,9 +77,9 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
     # A demo homeserver for one newcomer: no rate limits to trip over while trying commands.
     hs = LocalSynapse(data / "synapse", port=hs_port, rate_limits="relaxed", log_level="WARNING")
     mail = MailCatcher(data / "mail", free_port())
-    mail.start()
-    await hs.start()
     try:
+        mail.start()
+        await hs.start()
         state["port"] = int(hs.url.rsplit(":", 1)[1])
         users = {name: await hs.register(name, pw, admin=False) for name, pw in passwords.items()}
         for user in users.values():

@@ -36,9 +36,13 @@ class MailCatcher:
 
     def start(self) -> None:
         self._controller.start()
+        self._started = True
 
     def stop(self) -> None:
-        self._controller.stop()
+        """Stop it if it runs; safe to call at any time."""
+        if getattr(self, "_started", False):
+            self._controller.stop()
+            self._started = False
 
     def messages(self) -> list[Path]:
         return sorted(self.folder.glob("*.eml")) if self.folder.exists() else []

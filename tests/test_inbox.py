@@ -137,3 +137,33 @@ async def test_pruning_keeps_commands_from_being_answered_twice(mentornet, perso
     assert parked == 0
     await asyncio.sleep(1)
     assert [len(mentor.replies_to(room, c)) for c in answered] == [1, 1, 1]
+
+
+class Listener(Bot):
+    """A bot that wants every plain message; `broken` ones fail on each."""
+
+    def __init__(self, name: str, broken: bool) -> None:
+        self.name = name
+        self.broken = broken
+        self.seen: list[str] = []
+
+    def wants(self, incoming: Any) -> bool:
+        return incoming.content.get("body") == "hello"
+
+    async def on_event(self, ctx: Any) -> None:
+        if self.broken:
+            raise RuntimeError("a bug in one bot")
+        self.seen.append(ctx.event_id)
+
+
+async def test_one_bots_failing_handler_hides_the_event_from_no_other(mentornet, person) -> None:
+    from bots import BOTS
+
+    broken, listening = Listener("broken", True), Listener("listening", False)
+    bot = await mentornet(start=False)
+    bot.bots = [*BOTS, lambda _: broken, lambda _: listening]
+    await bot.start()
+    mentor: Person = await person()
+    room = await bot.room_with(mentor)
+    sent = await mentor.send(room, "hello")
+    await until(lambda: listening.seen == [sent], what="the event reached the bot after it")
