@@ -149,13 +149,13 @@ class DirectoryBot(Bot):
             return
         if space and not self.app.store.get(KEY_SPACE):
             self.app.store.put(KEY_SPACE, space)
-        self._space_seen = space
         if space:
             await self.mirror.sync_space(self.app.account)
         else:
             own = self.app.store.get(KEY_DIRECTORY_ROOM)
             for room_id in self.mirror.followed() - {own}:
                 await self.mirror.unfollow(room_id)
+        self._space_seen = space  # only once it worked: a failed read is tried again
 
     async def publish(self) -> int:
         """Send every local change as a state event into our directory room (one run at a

@@ -428,10 +428,15 @@ class Invitations(Membership):
             await ctx.reply("invitations.join.used", network=net.name)
             return
         self._answer_in(ctx, invitation.language)  # the invitation is theirs
-        if invitation.used_by == ctx.sender and member is not None and member.status != LEFT:
-            await ctx.reply("invitations.join.yours", network=net.name)
+        if invitation.used_by == ctx.sender:  # used up: it never lets anyone back in
+            key = (
+                "invitations.join.yours"
+                if member and member.status != LEFT
+                else "invitations.join.used"
+            )
+            await ctx.reply(key, network=net.name)
             return
-        if invitation.used_by is None and invitation.expires_at <= now:
+        if invitation.expires_at <= now:
             inviter = self._inviter(ctx, invitation, net)
             await ctx.reply(
                 "invitations.join.expired",
