@@ -22,7 +22,7 @@ import pytest
 from core.clock import FakeClock
 from devtools.homeserver import LocalSynapse, free_port
 from devtools.mail import MailCatcher
-from tests.checkin_helpers import known_as
+from tests.checkin_helpers import known_as, until
 from tests.network_helpers import (
     create_network,
     database_rows,
@@ -178,6 +178,14 @@ async def test_a_graduate_registers_with_the_token_and_joins_with_the_code(
         assert zoe.user_id not in listed.body
         members = await meta.ask(net.office, "!network members")
         assert "Zoë <i>Zed</i>: coordinator (network office)" in members.body
+
+        # She leaves the network: her used code does not let her (or whoever has it) back in.
+        await zoe.client.room_leave(net.space)
+        status = "SELECT status FROM network_members WHERE user_id = ?"
+        await until(lambda: bot.app.store.db.execute(status, [zoe.user_id]).fetchone()[0] == "left")
+        back = await zoe.ask(chat, f"!join {code}")
+        assert "Ce code a déjà servi" in back.body, back.body
+        assert bot.app.store.db.execute(status, [zoe.user_id]).fetchone()[0] == "left"
     finally:
         await zoe.close()
 
