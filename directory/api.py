@@ -212,14 +212,7 @@ class DirectoryApi:
         """One page of services, service-at-locations, taxonomies or taxonomy terms."""
         query = params.query
         where, args = ["e.kind = ?"], [kind]
-        match = match_query(
-            query.text,
-            country=query.country,
-            city=query.city,
-            language=query.language,
-            target_group=query.target_group,
-            service=query.service,
-        )
+        match = match_query(query.text, **query.filters())
         if match is None:
             return page(0, query.page, query.per_page, [])
         order = "e.shown, e.position"

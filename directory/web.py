@@ -107,11 +107,19 @@ class Query:
     page: int = 1
     per_page: int = PAGE_SIZE
 
+    def filters(self) -> dict[str, str | None]:
+        """The search's filters, as `Directory.search` and `match_query` take them."""
+        return {
+            "country": self.country,
+            "city": self.city,
+            "language": self.language,
+            "target_group": self.target_group,
+            "service": self.service,
+        }
+
     @property
     def filtered(self) -> bool:
-        return any(
-            (self.text, self.country, self.city, self.language, self.target_group, self.service)
-        )
+        return bool(self.text) or any(self.filters().values())
 
     def params(self, **changes: Any) -> dict[str, str]:
         """The URL parameters that ask for this search (page 1 and empty values left out)."""
@@ -133,11 +141,7 @@ class Query:
     def run(self, directory: Directory) -> SearchPage:
         return directory.search(
             self.text,
-            country=self.country,
-            city=self.city,
-            language=self.language,
-            target_group=self.target_group,
-            service=self.service,
+            **self.filters(),
             page=self.page,
             per_page=self.per_page,
         )
@@ -398,7 +402,6 @@ class SearchView:
         """What `directory.html` renders."""
         ui, query, error = self.ui, self.query, self.error
         invalid = "q" if error and error.parameter == "search" else error and error.parameter
-        filters = (query.country, query.city, query.language, query.target_group, query.service)
         return {
             "ui": ui,
             "t": ui.t,
@@ -411,7 +414,7 @@ class SearchView:
             ),
             "error": error and self._error_message(),
             "invalid": invalid,
-            "filters_open": any(filters) or (invalid not in (None, "q")),
+            "filters_open": any(query.filters().values()) or (invalid not in (None, "q")),
             "query": query,
             "max_query": MAX_QUERY,
             "max_filter": MAX_FILTER,
