@@ -225,6 +225,30 @@ async def test_wrong_and_expired_codes_limited_tries_and_the_reminder(
     assert net.space not in anna.client.invited_rooms
 
 
+async def test_an_invitation_still_going_out_is_not_sent_again(mentornet, person, mailbox) -> None:
+    """The mail server has kept the invitation but is slow to say so; meanwhile the tick
+    finds it overdue (the clock jumps past the retry delay and the reminder's day). Anna
+    gets the invitation once, and then one reminder."""
+    clock = FakeClock()
+    settings = mailbox.settings(valid_days=3, remind_after_days=1)
+    bot = await mentornet(clock=clock, invitations=settings, bots={"tick_seconds": 0.2})
+    meta: Person = await person(name="metamentor")
+    net = await create_network(bot, meta)
+    mailbox.catcher.hold_answers()
+    asked = asyncio.create_task(meta.ask(net.office, "!network onboard anna@example.org"))
+    await mailbox.wait_for(1)  # arrived; the bot still waits for the server's "250"
+    clock.advance(days=1.5)
+    await asyncio.sleep(1.5)  # several ticks while the send is in flight
+    assert len(mailbox.messages()) == 1
+    mailbox.catcher.hold_answers(False)
+    assert "anna@example.org" in (await asked).body
+    first, reminder = await mailbox.wait_for(2)
+    assert first["Subject"].strip().endswith("invites you to Hamburg Mentors")
+    assert reminder["Subject"].strip().startswith("Reminder: ")
+    await asyncio.sleep(1)  # more ticks: nothing else goes out
+    assert len(mailbox.messages()) == 2
+
+
 async def test_mail_server_down_then_up_reminders_and_forget(
     mentornet, person, mailbox, caplog
 ) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import html
 import logging
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,6 +138,7 @@ class Invitations(Membership):
     def __init__(self, app: Any) -> None:
         super().__init__(app)
         app.store.migrate(migrations)  # a component of its own, next to the network tables
+        self._sending: set[int] = set()  # invitations whose e-mail is going out right now
 
     # --- storage ---------------------------------------------------------------------------
 
@@ -145,6 +147,15 @@ class Invitations(Membership):
             f"SELECT {_COLUMNS} FROM invitations WHERE {where} ORDER BY invited_at, id", values
         ).fetchall()
         return [Invitation(*row) for row in rows]
+
+    def _due(self, where: str, values: list[Any]) -> Iterator[Invitation]:
+        """The invitations matching `where`, each read again just before it is handed out:
+        one whose e-mail is going out right now, or that another send dealt with meanwhile,
+        is not due (a tick, `… remind` and an onboarding may overlap)."""
+        for found in self._invitations(where, values):
+            fresh = self._invitations(f"id = ? AND {where}", [found.id, *values])
+            if fresh and found.id not in self._sending:
+                yield fresh[0]
 
     def _update(self, invitation_id: int, **values: Any) -> None:
         sets = ", ".join(f"{column} = ?" for column in values)
@@ -371,6 +382,7 @@ class Invitations(Membership):
         # In the outbox while it is being sent: the tick leaves it alone until `delay` has
         # passed, and after a crash it goes out then.
         self._update(invitation.id, outbox=outbox, next_try_at=now + delay)
+        self._sending.add(invitation.id)
         try:
             if smtp is None:
                 raise MailError("no mail server is set up", "unconfigured")
@@ -382,6 +394,8 @@ class Invitations(Membership):
                 extra={"invitation": invitation.id, "reason": error.kind, "tries": tries},
             )
             return str(error)
+        finally:
+            self._sending.discard(invitation.id)
         sent = {"reminded_at": now} if reminder else {"sent_at": now}
         self._update(invitation.id, outbox=None, tries=0, next_try_at=None, last_error=None, **sent)
         log.info("invitation e-mail sent", extra={"invitation": invitation.id})
@@ -569,8 +583,10 @@ class Invitations(Membership):
         net = await self._network(ctx, network)
         if net is None:
             return
-        waiting = self._invitations(
-            "network_id = ? AND used_by IS NULL AND expires_at > ?", [net.id, self._now()]
+        waiting = list(
+            self._due(
+                "network_id = ? AND used_by IS NULL AND expires_at > ?", [net.id, self._now()]
+            )
         )
         if not waiting:
             await ctx.reply("invitations.remind.nobody", network=net.name)
@@ -620,14 +636,14 @@ class Invitations(Membership):
         )
         if config.smtp is None:
             return
-        for invitation in self._invitations(
+        for invitation in self._due(
             "outbox IS NOT NULL AND next_try_at <= ? AND used_by IS NULL AND expires_at > ?",
             [ts, ts],
         ):
             await self._retry(invitation)
         if config.remind_after_days > 0:
             due = ts - config.remind_after_days * 86400
-            for invitation in self._invitations(
+            for invitation in self._due(
                 "outbox IS NULL AND sent_at <= ? AND reminded_at IS NULL AND used_by IS NULL"
                 " AND expires_at > ?",
                 [due, ts],
