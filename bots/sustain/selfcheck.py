@@ -21,11 +21,12 @@ from core.account import Incoming
 from core.commands import Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.paths import CONFIG_DIR
 from core.storage import Migrations
 from core.text import Text
 
 migrations = Migrations("sustain-selfcheck")
-QUESTIONS_FILE = Path(__file__).resolve().parents[2] / "config" / "selfcheck.yaml"
+QUESTIONS_FILE = CONFIG_DIR / "selfcheck.yaml"
 STOP = {"stop", "stopp", "cancel", "abbrechen"}
 SKIP = {"skip", "-", "–", "pass", "überspringen", "weiter"}
 ANSWER = re.compile(r"^\s*([1-5])(?!\d)(?:\s*/\s*5)?\s*[-–—:,.;)]?\s*(.*)$", re.DOTALL)
