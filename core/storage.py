@@ -5,12 +5,15 @@ once each, in the order declared, and records them by name in `_sqlite_migration
 Databases from before kept a number per component in `schema_version`; `Store.migrate`
 carries that number over as the names of the first steps, so nothing is run again.
 
-Which API to use: the table API (`db[table].insert/upsert/get/rows_where`) for a write or a
-lookup of one table by its key, and for every upsert; raw SQL (`db.execute`) where SQL says
-it better: joins, aggregates, full-text search, set-based updates and deletes, conditional
-inserts (`INSERT OR IGNORE` of a fact seen before), and the inbox's writes for each event,
-where the table API's reading of the schema on every call (about 0.15 ms, a few queries)
-would cost far more than the write itself.
+Which to use: the table API (`db.table(name).upsert/insert/delete_where`) to write one record
+by its columns: every upsert (never a hand-written `ON CONFLICT … DO UPDATE`, nor an
+`INSERT OR REPLACE`, which deletes the old row first and cascades), and an insert that may
+find its row already there (`ignore=True`). Raw SQL (`db.execute`) for the schema steps (a
+`CREATE TABLE` shows every constraint), reads (a `SELECT` names its columns and rows at a
+glance, where `get` raises for a missing row), joins, aggregates, full-text search, updates
+computed in SQL (`revision = revision + 1`), `INSERT … SELECT`, deletes of many rows, and the
+inbox's writes for each event, where the table API's reading of the schema on every call
+(about 0.15 ms, a few queries) would cost far more than the write itself.
 """
 
 from __future__ import annotations
@@ -134,6 +137,9 @@ class Store:
 
     def put(self, key: str, value: Any) -> None:
         self.db.table("kv").upsert({"key": key, "value": value}, pk="key")
+
+    def delete(self, key: str) -> None:
+        self.db.table("kv").delete_where("key = ?", [key])
 
     def backup(self, destination: Path) -> None:
         """Write a consistent copy of the whole database, even while the bots write to it."""

@@ -280,11 +280,15 @@ class SelfCheck(SustainBot):
         question = load_questions().get(run.questions[run.position])
         area = question.area if question else "?"
         with self.app.store.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO selfcheck_answers (run_id, question_id, area, score,"
-                " comment, answered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [run.id, run.questions[run.position], area, score, comment, self.now()],
-            )
+            answer = {
+                "run_id": run.id,
+                "question_id": run.questions[run.position],
+                "area": area,
+                "score": score,
+                "comment": comment,
+                "answered_at": self.now(),
+            }
+            db.table("selfcheck_answers").upsert(answer, pk=("run_id", "question_id"))
             db.execute(
                 "UPDATE selfcheck_runs SET position = ? WHERE id = ?", [run.position + 1, run.id]
             )
