@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations as _NamedMigrations
+from sqlite_utils import Migrations as _NamedMigrations
 
 Step = Callable[[sqlite_utils.Database], None]
 NUMBERED = "schema_version"  # the per-component numbers of databases from before
