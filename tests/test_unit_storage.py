@@ -38,13 +38,22 @@ def test_get_and_put_round_trip(tmp_path: Path) -> None:
     reopened.close()
 
 
-def make_migrations(ran: list[str], fail_second: bool = False) -> Migrations:
+def make_migrations(
+    ran: list[str], fail_second: bool = False, third_between: bool = False
+) -> Migrations:
     migrations = Migrations("directory")
 
     @migrations.step
     def first(db) -> None:
         ran.append("first")
         db.execute("CREATE TABLE mentors (id INTEGER PRIMARY KEY, name TEXT)")
+
+    if third_between:  # a later version of the code declares a step between the two
+
+        @migrations.step
+        def third(db) -> None:
+            ran.append("third")
+            db.execute("CREATE TABLE notes (text TEXT)")
 
     @migrations.step
     def second(db) -> None:
@@ -87,6 +96,21 @@ def test_a_failing_step_rolls_back_completely(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_step_declared_between_applied_ones_runs_alone(tmp_path: Path) -> None:
+    """Steps are known by name: one added between two applied steps (or a step moved) runs
+    once, and neither applied step runs again or is taken for another."""
+    store = open_store(tmp_path / "m.db")
+    store.migrate(make_migrations([]))
+    ran: list[str] = []
+    later = make_migrations(ran, third_between=True)
+    assert later.names == ["first", "third", "second"]
+    assert store.migrate(later) == ["third"]
+    assert ran == ["third"]
+    assert store.applied(later) == ["first", "second", "third"]
+    assert "notes" in tables(tmp_path / "m.db")
+    store.close()
+
+
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     store = open_store(tmp_path / "m.db")
     store.migrate(make_migrations([]))
@@ -99,17 +123,15 @@ def numbered_database(path: Path, versions: dict[str, int], steps: list[Migratio
     """A database as the code before named steps left it: the first `versions[component]`
     steps of each component run, and their count kept in `schema_version`."""
     store = Store(path)
+    for migrations in steps:
+        store.migrate(migrations.first(versions[migrations.component]))
+    store.db.execute("DROP TABLE _sqlite_migrations")
     store.db.execute(
         "CREATE TABLE schema_version"
         " (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at REAL NOT NULL)"
     )
-    for migrations in steps:
-        for migration in migrations.first(versions[migrations.component])._migrations:
-            migration.fn(store.db)
-        store.db.execute(
-            "INSERT INTO schema_version VALUES (?, ?, 0)",
-            [migrations.component, versions[migrations.component]],
-        )
+    for component, version in versions.items():
+        store.db.execute("INSERT INTO schema_version VALUES (?, ?, 0)", [component, version])
     store.close()
 
 
