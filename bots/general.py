@@ -114,11 +114,8 @@ class General(Bot):
             name = language_name(ctx.language, ctx.language)
             await ctx.reply("lang.current", name=name, choices=choices)
             return
-        self.app.store.db.execute(
-            "INSERT INTO user_settings (user_id, language, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(user_id) DO UPDATE SET language = excluded.language,"
-            " updated_at = excluded.updated_at",
-            [ctx.sender, language, time.time()],
+        self.app.store.db.table("user_settings").upsert(
+            {"user_id": ctx.sender, "language": language, "updated_at": time.time()}, pk="user_id"
         )
         ctx.language = language
         await ctx.reply("lang.set", name=language_name(language, language))
@@ -133,11 +130,8 @@ class General(Bot):
     async def lang_room(self, ctx: Context, language: str) -> None:
         """The room's default language: it changes only this room, so the room's own power
         levels decide (in a room someone created, such as their chat with the bot, theirs)."""
-        self.app.store.db.execute(
-            "INSERT INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT(room_id) DO UPDATE SET language = excluded.language,"
-            " updated_at = excluded.updated_at",
-            [ctx.room_id, language, time.time()],
+        self.app.store.db.table("room_settings").upsert(
+            {"room_id": ctx.room_id, "language": language, "updated_at": time.time()}, pk="room_id"
         )
         await ctx.reply("lang_room.set", name=LANGUAGE_NAMES[language])
 

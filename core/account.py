@@ -509,9 +509,7 @@ class Account:
     async def _join_successor(self, old_room: str, new_room: str, via: list[str]) -> None:
         """Join the room that replaced `old_room`; if it is invite-only, the invite will do."""
         if await self._join(new_room, via):
-            self.store.db.execute(
-                "DELETE FROM kv WHERE key = ?", [self._key(f"upgrade:{new_room}")]
-            )
+            self.store.delete(self._key(f"upgrade:{new_room}"))
             await self.on_room_upgraded(self, old_room, new_room)
 
     # --- pruning and shutdown --------------------------------------------------------------

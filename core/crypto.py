@@ -57,13 +57,15 @@ class Crypto:
 
     def park(self, room_id: str, event: MegolmEvent) -> None:
         """Keep an event we cannot decrypt yet; ask the sender's devices for its key."""
-        self.store.db.execute(
-            "INSERT OR IGNORE INTO undecrypted"
-            " (event_id, account, room_id, session_id, event, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [event.event_id, self.account, room_id, event.session_id, json.dumps(event.source),
-             time.time()],
-        )  # fmt: skip
+        parked = {
+            "event_id": event.event_id,
+            "account": self.account,
+            "room_id": room_id,
+            "session_id": event.session_id,
+            "event": json.dumps(event.source),
+            "received_at": time.time(),
+        }
+        self.store.db.table("undecrypted").insert(parked, ignore=True)
         log.info("cannot decrypt yet, waiting for the key", extra={"event": event.event_id})
         self._key_requests.append(event)
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+from core.paths import LOCALE_DIR
+
+__all__ = ["LANGUAGES", "LOCALE_DIR", "SOURCE_LANGUAGE", "interface_languages"]
+
 SOURCE_LANGUAGE = "en"
 
 

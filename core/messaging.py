@@ -113,13 +113,17 @@ def _recorded(account: Account, user_id: str) -> str | None:
 
 
 def _record(account: Account, user_id: str, room_id: str) -> None:
-    account.store.db.execute(
-        "INSERT INTO direct_rooms (account, user_id, room_id, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(account, user_id) DO UPDATE SET room_id = excluded.room_id,"
-        " created_at = CASE WHEN room_id = excluded.room_id THEN created_at"
-        " ELSE excluded.created_at END",
-        [account.name, user_id, room_id, time.time()],
-    )
+    """`room_id` is the direct chat with `user_id`; one recorded again keeps its date."""
+    if _recorded(account, user_id) != room_id:
+        account.store.db.table("direct_rooms").upsert(
+            {
+                "account": account.name,
+                "user_id": user_id,
+                "room_id": room_id,
+                "created_at": time.time(),
+            },
+            pk=("account", "user_id"),
+        )
 
 
 def _chat(account: Account, room_id: str, user_id: str) -> DirectChat:

@@ -1,40 +1,65 @@
-"""The instance's SQLite file: WAL mode, numbered migrations per component, consistent backups."""
+"""The instance's SQLite file: WAL mode, named migrations per component, consistent backups.
+
+Storage goes through sqlite-utils. Its `Migrations` applies each component's schema steps,
+once each, in the order declared, and records them by name in `_sqlite_migrations`.
+Databases from before kept a number per component in `schema_version`; `Store.migrate`
+carries that number over as the names of the first steps, so nothing is run again.
+
+Which to use: the table API (`db.table(name).upsert/insert/delete_where`) to write one record
+by its columns: every upsert (never a hand-written `ON CONFLICT … DO UPDATE`, nor an
+`INSERT OR REPLACE`, which deletes the old row first and cascades), and an insert that may
+find its row already there (`ignore=True`). Raw SQL (`db.execute`) for the schema steps (a
+`CREATE TABLE` shows every constraint), reads (a `SELECT` names its columns and rows at a
+glance, where `get` raises for a missing row), joins, aggregates, full-text search, updates
+computed in SQL (`revision = revision + 1`), `INSERT … SELECT`, deletes of many rows, and the
+inbox's writes for each event, where the table API's reading of the schema on every call
+(about 0.15 ms, a few queries) would cost far more than the write itself.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils import Migrations as _NamedMigrations
 
 Step = Callable[[sqlite_utils.Database], None]
+NUMBERED = "schema_version"  # the per-component numbers of databases from before
 
 
 class StorageError(Exception):
     """The database cannot be used by this version of the code."""
 
 
-class Migrations:
-    """Numbered schema steps of one component (`core`, `directory`, …), applied in order.
+class Migrations(_NamedMigrations):
+    """The schema steps of one component (`core`, `directory`, …), sqlite-utils' own.
 
-    Declare steps with the decorator; step N is the N-th decorated function.
+    Declare steps with `@migrations.step`; a step is known by its function's name. Steps run
+    in the order declared, once each: only append, never rename, remove or change an applied
+    step (a database holding a step this code does not know is refused).
     """
 
     def __init__(self, component: str) -> None:
+        super().__init__(component)
         self.component = component
-        self.steps: list[Step] = []
 
     def step(self, function: Step) -> Step:
-        self.steps.append(function)
-        return function
+        return self()(function)
 
     @property
-    def latest(self) -> int:
-        return len(self.steps)
+    def names(self) -> list[str]:
+        return [migration.name for migration in self._migrations]
+
+    def first(self, count: int) -> Migrations:
+        """The same component as an older version of the code knew it: its first steps."""
+        older = Migrations(self.component)
+        older._migrations = self._migrations[:count]
+        return older
 
 
 class Store:
@@ -50,10 +75,6 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version"
-            " (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at REAL NOT NULL)"
-        )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
@@ -67,41 +88,58 @@ class Store:
             raise
         conn.execute("COMMIT")
 
-    def version(self, component: str) -> int:
-        row = self.db.execute(
-            "SELECT version FROM schema_version WHERE component = ?", [component]
-        ).fetchone()
-        return row[0] if row else 0
+    def applied(self, migrations: Migrations) -> list[str]:
+        """The names of the component's steps this database holds, in the order applied."""
+        return [migration.name for migration in migrations.applied(self.db)]
 
-    def migrate(self, migrations: Migrations) -> int:
-        """Apply the steps not yet applied, one transaction each; returns the new version."""
-        current = self.version(migrations.component)
-        if current > migrations.latest:
+    def migrate(self, migrations: Migrations) -> list[str]:
+        """Apply the steps not yet applied, one transaction each; returns their names."""
+        self._carry_numbered(migrations)
+        unknown = [name for name in self.applied(migrations) if name not in migrations.names]
+        if unknown:
             raise StorageError(
-                f"{self.path}: the {migrations.component} schema is at version {current}, "
-                f"newer than this code knows ({migrations.latest}); upgrade mentornet"
+                f"{self.path}: the {migrations.component} schema has steps this code does not"
+                f" know ({', '.join(unknown)}); upgrade mentornet"
             )
-        for number in range(current + 1, migrations.latest + 1):
-            with self.transaction() as db:
-                migrations.steps[number - 1](db)
-                db.execute(
-                    "INSERT INTO schema_version (component, version, applied_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT(component) DO UPDATE SET version = excluded.version,"
-                    " applied_at = excluded.applied_at",
-                    [migrations.component, number, time.time()],
-                )
-        return migrations.latest
+        pending = [migration.name for migration in migrations.pending(self.db)]
+        migrations.apply(self.db)
+        return pending
+
+    def _carry_numbered(self, migrations: Migrations) -> None:
+        """A database from before: its number N for the component becomes the names of the
+        first N steps, recorded as applied (not run), in one transaction."""
+        if not self.db[NUMBERED].exists():
+            return
+        row = self.db.execute(
+            f"SELECT version FROM {NUMBERED} WHERE component = ?", [migrations.component]
+        ).fetchone()
+        if row is None:
+            return
+        if row[0] > len(migrations.names):
+            raise StorageError(
+                f"{self.path}: the {migrations.component} schema is at version {row[0]}, "
+                f"newer than this code knows ({len(migrations.names)}); upgrade mentornet"
+            )
+        now = str(datetime.now(UTC))  # as sqlite-utils records an applied step
+        with self.transaction() as db:
+            migrations.ensure_migrations_table(db)
+            db.table(migrations.migrations_table).insert_all(
+                {"migration_set": migrations.component, "name": name, "applied_at": now}
+                for name in migrations.names[: row[0]]
+            )
+            db.execute(f"DELETE FROM {NUMBERED} WHERE component = ?", [migrations.component])
+            if not db.execute(f"SELECT 1 FROM {NUMBERED} LIMIT 1").fetchone():
+                db.execute(f"DROP TABLE {NUMBERED}")
 
     def get(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM kv WHERE key = ?", [key]).fetchone()
         return row[0] if row else default
 
     def put(self, key: str, value: Any) -> None:
-        self.db.execute(
-            "INSERT INTO kv (key, value) VALUES (?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )
+        self.db.table("kv").upsert({"key": key, "value": value}, pk="key")
+
+    def delete(self, key: str) -> None:
+        self.db.table("kv").delete_where("key = ?", [key])
 
     def backup(self, destination: Path) -> None:
         """Write a consistent copy of the whole database, even while the bots write to it."""

@@ -66,7 +66,7 @@ MAX_ID = 255
 BOOKMARK_EVERY = 1_000  # entities between two remembered places of a long list
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _UNSUPPORTED = ("minimal", "postcode", "proximity")
-KINDS = {
+KINDS: dict[str, type[Entity]] = {
     "service": Service,
     "service_at_location": ServiceAtLocation,
     "taxonomy_term": TaxonomyTerm,
@@ -211,7 +211,8 @@ class DirectoryApi:
     def list_entities(self, kind: str, params: Params) -> dict[str, Any]:
         """One page of services, service-at-locations, taxonomies or taxonomy terms."""
         query = params.query
-        where, args = ["e.kind = ?"], [kind]
+        where = ["e.kind = ?"]
+        args: list[str | int] = [kind]  # ids and texts, and a position past a bookmark
         match = match_query(query.text, **query.filters())
         if match is None:
             return page(0, query.page, query.per_page, [])

@@ -9,6 +9,7 @@ import asyncio
 import fnmatch
 import logging
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -492,6 +493,6 @@ def _service(ctx: Context, service: Any) -> Text:
     return Text.join(parts, "; ")
 
 
-def _languages(codes: list[str], language: str) -> str:
+def _languages(codes: Iterable[str], language: str) -> str:
     """Language codes by their CLDR names in the reader's language ("" for none)."""
     return ", ".join(language_name(code, language) for code in codes)

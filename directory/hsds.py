@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -329,6 +329,18 @@ def _split(separators: str) -> Callable:
     return split
 
 
+def _without_blanks(split: Callable) -> Callable:
+    """`split`, then blank entries left out (a label list may come as `"a;;b"` or `["a", ""]`)."""
+
+    def labels(value: Any) -> Any:
+        parts = split(value)
+        if isinstance(parts, list | tuple):
+            return [part for part in parts if not (part is None or str(part).strip() == "")]
+        return parts
+
+    return labels
+
+
 def _items(value: Any) -> Any:
     if value is None:
         return ()
@@ -366,8 +378,8 @@ Country = Annotated[str | None, BeforeValidator(_country)]
 LanguageCode = Annotated[str, BeforeValidator(language_code)]
 LocationType = Annotated[Literal["physical", "postal", "virtual"] | None, BeforeValidator(_lower)]
 Labels = Annotated[
-    tuple[Annotated[str | None, BeforeValidator(_target_group)], ...],
-    BeforeValidator(_split(";")),
+    tuple[Annotated[str, BeforeValidator(_target_group)], ...],
+    BeforeValidator(_without_blanks(_split(";"))),
 ]
 Codes = Annotated[tuple[LanguageCode, ...], BeforeValidator(_split(LIST_SEPARATORS))]
 
@@ -767,6 +779,9 @@ class Organization(Described):
     programs: Items[Program] = ()
     organization_identifiers: Items[OrganizationIdentifier] = ()
     services: Items[Service] = ()
+
+    if TYPE_CHECKING:
+        id: str  # always set once validated: `_derive` gives one from the dedupe key
 
     @model_validator(mode="before")
     @classmethod

@@ -579,7 +579,7 @@ def _add_row(
         elif key not in group.record:
             group.record[key] = value
             group.field_lines[key] = line
-    items = {
+    items: dict[str, dict[str, Any]] = {
         nested: {key: cells[col] for col, key in mapping.items() if cells.get(col, "").strip()}
         for nested, mapping in NESTED_COLUMNS.items()
     }
@@ -793,9 +793,9 @@ def _join(tables: dict[str, list[dict[str, Any]]]) -> None:
             term["taxonomy_detail"] = taxonomy
     rows_by_id = {key: row for rows in by_id.values() for key, row in rows.items()}
     for attribute in tables.get("attribute", []):
-        term = terms.get(attribute.get("taxonomy_term_id", ""))
-        if term is not None:
-            attribute["taxonomy_term"] = term
+        linked = terms.get(attribute.get("taxonomy_term_id", ""))
+        if linked is not None:
+            attribute["taxonomy_term"] = linked
         owner = rows_by_id.get(attribute.get("link_id", ""))
         if owner is not None:
             owner.setdefault("attributes", []).append(attribute)

@@ -190,10 +190,15 @@ class Mirror:
                 if not was_followed:  # do not leave half a room that does not count
                     self.directory.drop_room(room_id)
                 raise
-            self.store.db.execute(
-                "INSERT OR REPLACE INTO followed_rooms"
-                " (room_id, space_id, network, via, followed_at) VALUES (?, ?, ?, ?, ?)",
-                [room_id, self.space_id, state.name, ",".join(via), time.time()],
+            self.store.db.table("followed_rooms").upsert(
+                {
+                    "room_id": room_id,
+                    "space_id": self.space_id,
+                    "network": state.name,
+                    "via": ",".join(via),
+                    "followed_at": time.time(),
+                },
+                pk="room_id",
             )
         finally:
             copies = self._copies[room_id]
@@ -246,10 +251,9 @@ class Mirror:
         if room_id == self.store.get(KEY_DIRECTORY_ROOM):
             return 0
         with self.store.transaction() as db:
-            db.execute("DELETE FROM followed_rooms WHERE room_id = ?", [room_id])
-            db.execute(
-                "INSERT OR IGNORE INTO dropping_rooms (room_id, since) VALUES (?, ?)",
-                [room_id, time.time()],
+            db.table("followed_rooms").delete_where("room_id = ?", [room_id])
+            db.table("dropping_rooms").insert(
+                {"room_id": room_id, "since": time.time()}, ignore=True
             )
         dropped = await self._drop(room_id)
         log.info("unfollowed a directory room", extra={"room": room_id, "entries": dropped})

@@ -27,7 +27,7 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -289,6 +289,7 @@ class Directory:
         return SaveCounts(changes[Change.added], changes[Change.updated], changes[Change.unchanged])
 
     def _save_local(self, org_id: str, record: str) -> Change:
+        # Raw SQL: the revision counts up in the statement, and imports save thousands at once.
         row = self.db.execute(
             "SELECT record FROM directory_local WHERE id = ?", [org_id]
         ).fetchone()
@@ -407,22 +408,20 @@ class Directory:
         record = _dumps(to_dict(org, contacts=False))
         if old and old[0] == record and old[2] == provenance.event_id:
             return Change.unchanged, None
-        self.db.execute(
-            "INSERT OR REPLACE INTO directory_listings (room_id, org_id, record, dedupe_key,"
-            " network, homeserver, event_id, sender, origin_ts, mirrored_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                room_id,
-                state_key,
-                record,
-                org.dedupe_key,
-                provenance.network,
-                provenance.homeserver,
-                provenance.event_id,
-                provenance.sender,
-                int(provenance.origin_ts),
-                time.time(),
-            ],
+        self.db.table("directory_listings").upsert(
+            {
+                "room_id": room_id,
+                "org_id": state_key,
+                "record": record,
+                "dedupe_key": org.dedupe_key,
+                "network": provenance.network,
+                "homeserver": provenance.homeserver,
+                "event_id": provenance.event_id,
+                "sender": provenance.sender,
+                "origin_ts": int(provenance.origin_ts),
+                "mirrored_at": time.time(),
+            },
+            pk=("room_id", "org_id"),
         )
         if old and old[1] != org.dedupe_key:
             self._reshow(old[1])
@@ -781,7 +780,7 @@ def merge(orgs: list[Organization]) -> Organization:
     if len(orgs) == 1:
         return orgs[0]
     places = _groups([x for o in orgs for x in o.locations], _place_key)
-    kept = {x.id: group[0].id for group in places for x in group[1:] if x.id}
+    kept = {x.id: first for group in places if (first := group[0].id) for x in group[1:] if x.id}
     services = [_at_places(s, kept) for o in orgs for s in o.services]
     return orgs[0].model_copy(
         update={
@@ -803,7 +802,7 @@ def _unique(values: Iterable[T]) -> tuple[T, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _scalars(items: list[Entity], model: type[Entity]) -> dict[str, Any]:
+def _scalars(items: Sequence[Entity], model: type[Entity]) -> dict[str, Any]:
     """Each single-valued field of `model` from the first item that has a value for it."""
     return {
         field: next((v for item in items if (v := getattr(item, field)) not in (None, "")), None)
@@ -943,7 +942,7 @@ def _facets(org: Organization) -> set[tuple[str, str]]:
     """The (facet, value) pairs the filters look for; text values folded, with German variants."""
     facets = {("language", code) for code in org.languages}
     facets |= {("country", loc.country) for loc in org.locations if loc.country}
-    cities = [loc.city for loc in org.locations if loc.city]
+    cities = [city for loc in org.locations if (city := loc.city)]
     groups = [group for service in org.services for group in service.target_groups]
     words = [word for service in org.services for word in _words(service.name)]
     for facet, values in (("city", cities), ("target_group", groups), ("service", words)):

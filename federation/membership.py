@@ -178,5 +178,5 @@ async def leave_space(account: Account) -> Outcome:
     with contextlib.suppress(MatrixError):  # not a space admin: the parent link suffices
         await unlink_child(account, space_id, room_id)
     await account.rooms.leave(space_id)
-    account.store.db.execute("DELETE FROM kv WHERE key = ?", [KEY_SPACE])
+    account.store.delete(KEY_SPACE)
     return Outcome(space_id, room_id, f"Left the space {space_id}; our entries are withdrawn.")

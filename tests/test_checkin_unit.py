@@ -23,7 +23,7 @@ from bots.checkin.questions import (
 from bots.checkin.rules import RuleError, parse_date, parse_duration, parse_rule, zone
 from bots.checkin.stats import NO_ANSWER, NOT_ASKED, RoundStat, Stats, drift
 from bots.checkin.summary import silent_streaks
-from core.storage import Migrations, Store
+from core.storage import Store
 
 BERLIN, NEW_YORK, TOKYO = (
     ZoneInfo("Europe/Berlin"),
@@ -189,9 +189,7 @@ def test_a_poll_is_ended_in_the_namespace_it_was_started_in() -> None:
 
 def test_the_poll_end_step_marks_polls_of_closed_rounds_as_dealt_with(tmp_path: Path) -> None:
     store = Store(tmp_path / "old.db")
-    before = Migrations("checkin")
-    before.steps = schema.migrations.steps[:1]
-    store.migrate(before)
+    store.migrate(schema.migrations.first(1))
     questions = snapshot([Question(1, "mood", "mood", {}), Question(2, "text", "well", {})])
     for round_id, closed in ((1, 100.0), (2, None)):
         store.db.execute(

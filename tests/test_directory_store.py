@@ -391,9 +391,7 @@ def test_merged_services_name_the_place_kept_of_a_place_both_list(directory: Dir
 
 def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     store = open_store(tmp_path / "old.db")
-    first = store_module.Migrations("directory")
-    first.steps = store_module.directory_migrations.steps[:1]
-    store.migrate(first)  # as the code before merging left it
+    store.migrate(store_module.directory_migrations.first(1))  # as the code before merging left it
     for room, record in [
         (ROOM_A, {"id": "x1", "name": "Kompass", "website": "https://kompass.at"}),
         (ROOM_B, {"id": "x2", "name": "Kompass", "website": "https://kompass.at",
@@ -415,9 +413,7 @@ def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path:
     """A database merged before the API existed gets its index of services from the merged
     records, so the API lists every network's services of an organisation."""
     store = open_store(tmp_path / "merged.db")
-    before = store_module.Migrations("directory")
-    before.steps = store_module.directory_migrations.steps[:2]  # merged listings, no API yet
-    store.migrate(before)
+    store.migrate(store_module.directory_migrations.first(2))  # merged listings, no API yet
     old = Directory.__new__(Directory)
     old.store, old.db = store, store.db
     for n, (room, service) in enumerate([(ROOM_A, "Tandem"), (ROOM_B, "Buddy")]):

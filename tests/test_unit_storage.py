@@ -19,9 +19,9 @@ def tables(path: Path) -> set[str]:
 def test_open_store_creates_core_schema_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "m.db"
     store = open_store(path)
-    assert store.version("core") == core_migrations.latest >= 2
+    assert store.applied(core_migrations) == ["_kv_and_settings", "_inbox"]
     store.close()
-    assert {"schema_version", "kv", "user_settings", "inbox", "handled_events"} <= tables(path)
+    assert {"_sqlite_migrations", "kv", "user_settings", "inbox", "handled_events"} <= tables(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -38,13 +38,22 @@ def test_get_and_put_round_trip(tmp_path: Path) -> None:
     reopened.close()
 
 
-def make_migrations(ran: list[str], fail_second: bool = False) -> Migrations:
+def make_migrations(
+    ran: list[str], fail_second: bool = False, third_between: bool = False
+) -> Migrations:
     migrations = Migrations("directory")
 
     @migrations.step
     def first(db) -> None:
         ran.append("first")
         db.execute("CREATE TABLE mentors (id INTEGER PRIMARY KEY, name TEXT)")
+
+    if third_between:  # a later version of the code declares a step between the two
+
+        @migrations.step
+        def third(db) -> None:
+            ran.append("third")
+            db.execute("CREATE TABLE notes (text TEXT)")
 
     @migrations.step
     def second(db) -> None:
@@ -61,12 +70,12 @@ def make_migrations(ran: list[str], fail_second: bool = False) -> Migrations:
 def test_migrations_apply_in_order_once(tmp_path: Path) -> None:
     ran: list[str] = []
     store = open_store(tmp_path / "m.db")
-    assert store.migrate(make_migrations(ran)) == 2
+    assert store.migrate(make_migrations(ran)) == ["first", "second"]
     store.close()
     store = open_store(tmp_path / "m.db")
-    assert store.migrate(make_migrations(ran)) == 2
+    assert store.migrate(make_migrations(ran)) == []
     assert ran == ["first", "second"]
-    assert store.version("directory") == 2
+    assert store.applied(make_migrations([])) == ["first", "second"]
     assert store.db.execute("SELECT name, city FROM mentors").fetchall() == [("Ana", "Köln")]
     store.close()
 
@@ -75,7 +84,7 @@ def test_a_failing_step_rolls_back_completely(tmp_path: Path) -> None:
     store = open_store(tmp_path / "m.db")
     with pytest.raises(RuntimeError, match="step two broke"):
         store.migrate(make_migrations([], fail_second=True))
-    assert store.version("directory") == 1
+    assert store.applied(make_migrations([])) == ["first"]
     store.close()
     assert "tags" not in tables(tmp_path / "m.db")
     with sqlite3.connect(tmp_path / "m.db") as conn:
@@ -83,21 +92,83 @@ def test_a_failing_step_rolls_back_completely(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM mentors").fetchone() == (0,)
     # Fixed code can then finish the job.
     store = open_store(tmp_path / "m.db")
-    assert store.migrate(make_migrations([])) == 2
+    assert store.migrate(make_migrations([])) == ["second"]
+    store.close()
+
+
+def test_a_step_declared_between_applied_ones_runs_alone(tmp_path: Path) -> None:
+    """Steps are known by name: one added between two applied steps (or a step moved) runs
+    once, and neither applied step runs again or is taken for another."""
+    store = open_store(tmp_path / "m.db")
+    store.migrate(make_migrations([]))
+    ran: list[str] = []
+    later = make_migrations(ran, third_between=True)
+    assert later.names == ["first", "third", "second"]
+    assert store.migrate(later) == ["third"]
+    assert ran == ["third"]
+    assert store.applied(later) == ["first", "second", "third"]
+    assert "notes" in tables(tmp_path / "m.db")
     store.close()
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     store = open_store(tmp_path / "m.db")
     store.migrate(make_migrations([]))
-    older = Migrations("directory")
-    older.step(lambda db: None)
-    with pytest.raises(StorageError, match=r"directory schema is at version 2.*\(1\)"):
-        store.migrate(older)
-    store.db.execute("UPDATE schema_version SET version = 99 WHERE component = 'core'")
+    with pytest.raises(StorageError, match=r"directory schema has steps .*\(second\)"):
+        store.migrate(make_migrations([]).first(1))
     store.close()
-    with pytest.raises(StorageError, match="core schema"):
-        open_store(tmp_path / "m.db")
+
+
+def numbered_database(path: Path, versions: dict[str, int], steps: list[Migrations]) -> None:
+    """A database as the code before named steps left it: the first `versions[component]`
+    steps of each component run, and their count kept in `schema_version`."""
+    store = Store(path)
+    for migrations in steps:
+        store.migrate(migrations.first(versions[migrations.component]))
+    store.db.execute("DROP TABLE _sqlite_migrations")
+    store.db.execute(
+        "CREATE TABLE schema_version"
+        " (component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for component, version in versions.items():
+        store.db.execute("INSERT INTO schema_version VALUES (?, ?, 0)", [component, version])
+    store.close()
+
+
+def test_a_numbered_database_upgrades_without_running_a_step_again(tmp_path: Path) -> None:
+    """The database of an instance that ran the numbered steps: core complete, the directory
+    at its first step. Opened by this code, only the directory's second step runs, once."""
+    path = tmp_path / "old.db"
+    numbered_database(path, {"core": 2, "directory": 1}, [core_migrations, make_migrations([])])
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO kv VALUES ('sync_token', 's42')")
+        conn.execute("INSERT INTO mentors (name) VALUES ('Ana')")
+    ran: list[str] = []
+    store = open_store(path)  # a core step run again would fail: its tables exist
+    assert store.migrate(make_migrations(ran)) == ["second"]
+    assert ran == ["second"]
+    assert store.applied(core_migrations) == ["_kv_and_settings", "_inbox"]
+    assert store.applied(make_migrations([])) == ["first", "second"]
+    assert store.get("sync_token") == "s42"
+    rows = store.db.execute("SELECT name, city FROM mentors ORDER BY id").fetchall()
+    assert rows == [("Ana", None), ("Ana", "Köln")]
+    store.close()
+    assert "schema_version" not in tables(path)  # every component carried over
+    store = open_store(path)
+    assert store.migrate(make_migrations(ran)) == [] and ran == ["second"]
+    store.close()
+
+
+def test_a_numbered_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    numbered_database(path, {"core": 2}, [core_migrations])
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'core'")
+    with pytest.raises(StorageError, match=r"core schema is at version 99.*\(2\)"):
+        open_store(path)
+    with sqlite3.connect(path) as conn:  # refused before anything was recorded
+        assert "_sqlite_migrations" not in tables(path)
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (99,)
 
 
 def test_backup_is_consistent_while_another_connection_writes(tmp_path: Path) -> None:
@@ -135,5 +206,5 @@ def test_backup_is_consistent_while_another_connection_writes(tmp_path: Path) ->
             count, distinct = conn.execute(query).fetchone()
             assert count >= 400
             assert count == 2 * distinct
-            versions = dict(conn.execute("SELECT component, version FROM schema_version"))
-            assert versions == {"core": core_migrations.latest}
+            steps = conn.execute("SELECT migration_set, name FROM _sqlite_migrations ORDER BY id")
+            assert steps.fetchall() == [("core", "_kv_and_settings"), ("core", "_inbox")]

@@ -243,13 +243,7 @@ class CheckinStore:
 
     def save_settings(self, settings: Settings, now: float) -> None:
         values = dict(settings.__dict__, updated_at=now)
-        columns = list(values)
-        self.db.execute(
-            f"INSERT INTO checkin_settings ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT(network_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in columns[1:]),
-            [values[c] for c in columns],
-        )
+        self.db.table("checkin_settings").upsert(values, pk="network_id")
 
     def scheduled(self) -> list[Settings]:
         rows = self.db.execute(
@@ -543,14 +537,8 @@ class CheckinStore:
         return Answer(*row) if row else None
 
     def save_answer(self, answer: Answer) -> None:
-        values = answer.__dict__
-        columns = list(values)
-        self.db.execute(
-            f"INSERT INTO checkin_answers ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' for _ in columns)})"
-            " ON CONFLICT(round_id, user_id, question_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in columns[3:]),
-            [values[c] for c in columns],
+        self.db.table("checkin_answers").upsert(
+            answer.__dict__, pk=("round_id", "user_id", "question_id")
         )
 
     def has_alert(self, answer: Answer) -> bool:

@@ -204,10 +204,8 @@ class Privacy(Bot):
         now = self.app.clock.now()
         prefix = self.app.config.bots.command_prefix
         if confirm is None:
-            db.execute(
-                "INSERT INTO forget_requests (user_id, requested_at) VALUES (?, ?)"
-                " ON CONFLICT(user_id) DO UPDATE SET requested_at = excluded.requested_at",
-                [ctx.sender, now.timestamp()],
+            db.table("forget_requests").upsert(
+                {"user_id": ctx.sender, "requested_at": now.timestamp()}, pk="user_id"
             )
             networks = self._call_network("networks_of", ctx.sender) or []
             lines = [
@@ -244,13 +242,19 @@ class Privacy(Bot):
         # The first try runs right after this; the tick takes over later if it is cut short.
         with self.app.store.transaction() as db:
             db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
-            db.execute(
-                "INSERT OR REPLACE INTO forget_pending (user_id, account, room_id, event_id,"
-                " language, chats, pending, tries, next_try_at, requested_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                [ctx.sender, ctx.account.name, ctx.room_id, ctx.event_id, ctx.language,
-                 json.dumps(chats), json.dumps(bots), now + RETRY_FIRST, now],
-            )  # fmt: skip
+            pending = {
+                "user_id": ctx.sender,
+                "account": ctx.account.name,
+                "room_id": ctx.room_id,
+                "event_id": ctx.event_id,
+                "language": ctx.language,
+                "chats": json.dumps(chats),
+                "pending": json.dumps(bots),
+                "tries": 0,
+                "next_try_at": now + RETRY_FIRST,
+                "requested_at": now,
+            }
+            db.table("forget_pending").upsert(pending, pk="user_id")
 
     def _call_network(self, method: str, user_id: str) -> Any:
         for bot in self._others():

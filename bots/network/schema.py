@@ -220,10 +220,8 @@ class NetworkStore:
                     "INSERT INTO network_rooms (network_id, purpose, room_id) VALUES (?, ?, ?)",
                     [network_id, purpose, room_id],
                 )
-                db.execute(
-                    "INSERT INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT(room_id) DO UPDATE SET language = excluded.language",
-                    [room_id, language, now],
+                db.table("room_settings").upsert(
+                    {"room_id": room_id, "language": language, "updated_at": now}, pk="room_id"
                 )
         return network_id
 
@@ -255,11 +253,14 @@ class NetworkStore:
         user_id: str | None = None,
     ) -> None:
         with self.store.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO agreement_messages"
-                " (event_id, network_id, version, room_id, user_id) VALUES (?, ?, ?, ?, ?)",
-                [event_id, network_id, version, room_id, user_id],
-            )
+            message = {
+                "event_id": event_id,
+                "network_id": network_id,
+                "version": version,
+                "room_id": room_id,
+                "user_id": user_id,
+            }
+            db.table("agreement_messages").upsert(message, pk="event_id")
             if user_id is None:
                 db.execute(
                     "UPDATE networks SET agreement_event_id = ? WHERE id = ?",
@@ -337,15 +338,7 @@ class NetworkStore:
 
     def save_member(self, member: Member) -> None:
         """Insert the member, or replace what is known about them."""
-        values = member.__dict__
-        columns = list(values)
-        self.db.execute(
-            f"INSERT INTO network_members ({', '.join(columns)})"
-            f" VALUES ({', '.join('?' for _ in columns)})"
-            " ON CONFLICT(network_id, user_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in columns[2:]),
-            [values[c] for c in columns],
-        )
+        self.db.table("network_members").upsert(member.__dict__, pk=("network_id", "user_id"))
 
     def remove_member(self, network_id: int, user_id: str) -> None:
         self.db.execute(

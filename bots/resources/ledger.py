@@ -57,10 +57,9 @@ class Ledger:
 
     def set_file_room(self, room_id: str, user_id: str, on: bool) -> None:
         if on:
-            self.db.execute(
-                "INSERT OR REPLACE INTO resource_file_rooms (room_id, enabled_by, enabled_at)"
-                " VALUES (?, ?, ?)",
-                [room_id, user_id, time.time()],
+            self.db.table("resource_file_rooms").upsert(
+                {"room_id": room_id, "enabled_by": user_id, "enabled_at": time.time()},
+                pk="room_id",
             )
         else:
             self.db.execute("DELETE FROM resource_file_rooms WHERE room_id = ?", [room_id])

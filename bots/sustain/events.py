@@ -132,11 +132,7 @@ def settings(db: Any, network_id: int) -> tuple[str, str | None]:
 
 
 def save_setting(db: Any, network_id: int, column: str, value: str) -> None:
-    db.execute(
-        f"INSERT INTO event_settings (network_id, {column}) VALUES (?, ?)"
-        f" ON CONFLICT(network_id) DO UPDATE SET {column} = excluded.{column}",
-        [network_id, value],
-    )
+    db.table("event_settings").upsert({"network_id": network_id, column: value}, pk="network_id")
 
 
 class Events(SustainBot):
@@ -363,13 +359,14 @@ class Events(SustainBot):
         row_id = self._posts.get(relation.get("event_id", ""))
         if row_id is None:
             return
-        self.db.execute(
-            "INSERT INTO event_rsvps (event_id, user_id, answer, reaction_event_id, answered_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id, user_id) DO UPDATE SET"
-            " answer = excluded.answer, reaction_event_id = excluded.reaction_event_id,"
-            " answered_at = excluded.answered_at",
-            [row_id, ctx.sender, RSVP[relation["key"]], ctx.event_id, self.now()],
-        )
+        rsvp = {
+            "event_id": row_id,
+            "user_id": ctx.sender,
+            "answer": RSVP[relation["key"]],
+            "reaction_event_id": ctx.event_id,
+            "answered_at": self.now(),
+        }
+        self.db.table("event_rsvps").upsert(rsvp, pk=("event_id", "user_id"))
         self._reactions.add(ctx.event_id)
 
     # --- reminders ---------------------------------------------------------------------------

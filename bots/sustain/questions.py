@@ -201,10 +201,8 @@ class Questions(SustainBot):
         net = await self.find(ctx)
         if net is None:
             return
-        self.db.execute(
-            "INSERT INTO question_settings (network_id, escalate_hours) VALUES (?, ?)"
-            " ON CONFLICT(network_id) DO UPDATE SET escalate_hours = excluded.escalate_hours",
-            [net.id, hours],
+        self.db.table("question_settings").upsert(
+            {"network_id": net.id, "escalate_hours": hours}, pk="network_id"
         )
         await ctx.reply(
             "sustain.questions.escalate.set", network=net.name, hours=_hours_text(hours)

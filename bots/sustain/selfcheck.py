@@ -21,11 +21,12 @@ from core.account import Incoming
 from core.commands import Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.paths import CONFIG_DIR
 from core.storage import Migrations
 from core.text import Text
 
 migrations = Migrations("sustain-selfcheck")
-QUESTIONS_FILE = Path(__file__).resolve().parents[2] / "config" / "selfcheck.yaml"
+QUESTIONS_FILE = CONFIG_DIR / "selfcheck.yaml"
 STOP = {"stop", "stopp", "cancel", "abbrechen"}
 SKIP = {"skip", "-", "–", "pass", "überspringen", "weiter"}
 ANSWER = re.compile(r"^\s*([1-5])(?!\d)(?:\s*/\s*5)?\s*[-–—:,.;)]?\s*(.*)$", re.DOTALL)
@@ -279,11 +280,15 @@ class SelfCheck(SustainBot):
         question = load_questions().get(run.questions[run.position])
         area = question.area if question else "?"
         with self.app.store.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO selfcheck_answers (run_id, question_id, area, score,"
-                " comment, answered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [run.id, run.questions[run.position], area, score, comment, self.now()],
-            )
+            answer = {
+                "run_id": run.id,
+                "question_id": run.questions[run.position],
+                "area": area,
+                "score": score,
+                "comment": comment,
+                "answered_at": self.now(),
+            }
+            db.table("selfcheck_answers").upsert(answer, pk=("run_id", "question_id"))
             db.execute(
                 "UPDATE selfcheck_runs SET position = ? WHERE id = ?", [run.position + 1, run.id]
             )

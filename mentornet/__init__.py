@@ -1,0 +1,1 @@
+"""The command line over every layer: `mentornet` (installed) and `main.py` (checkout)."""
