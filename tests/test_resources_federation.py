@@ -15,6 +15,7 @@ import aiohttp
 import nio
 import pytest
 
+from bots.resources.exchange import may_post
 from core.rooms import room_path
 from federation import membership
 from federation.rooms import (
@@ -285,6 +286,33 @@ async def test_a_network_that_leaves_can_no_longer_post(europe) -> None:
         exchange, RESOURCE, post("Still here", "Network B", "https://b.example/late")
     )
     assert isinstance(refused, nio.RoomSendError) and refused.status_code == "M_FORBIDDEN"
+
+
+async def test_a_level_taken_back_holds_when_the_network_left_without_seeing_it(europe) -> None:
+    """A space admin takes B's level back while B's homeserver is down; back up, B leaves the
+    exchange room before that change reached its homeserver, so its leave is built on the
+    older levels (the room's history forks). A's homeserver keeps the change (state
+    resolution); its sync, though, hands A's bot the older levels as the state before the
+    leave. A's bot must go on judging B by the room's resolved levels."""
+    bot_a, bot_b, hs2 = europe["a"], europe["b"], europe["hs2"]
+    account_a = bot_a.app.account
+    exchange = await exchange_ready(bot_a)
+    await exchange_ready(bot_b)
+    await approved(bot_b, exchange)
+
+    await hs2.stop()
+    try:
+        revoked = await membership.revoke(account_a, europe["dir_room_b"])
+    finally:
+        await hs2.start()
+    assert revoked == {bot_b.user_id}
+    await until(lambda: level(bot_a, exchange, bot_b.user_id) == 0)
+    await bot_b.app.account.rooms.leave(exchange)  # B's homeserver never saw the change
+    room = account_a.client.rooms[exchange]
+    await until(lambda: bot_b.user_id not in room.users)  # A's bot has the leave
+    assert level(bot_a, exchange, bot_b.user_id) == 0
+    assert await account_a.power_level(exchange, bot_b.user_id) == 0
+    assert not (await may_post(account_a, exchange))(bot_b.user_id)
 
 
 async def test_a_resource_bot_with_its_own_account_posts_for_its_network(
