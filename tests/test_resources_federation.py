@@ -25,6 +25,7 @@ from federation.rooms import (
     RESOURCE,
     SPACE_CHILD,
     room_type,
+    set_posters,
 )
 from tests.federation_helpers import build_europe, dir_bot, until
 from tests.resources_helpers import resource_bot
@@ -338,3 +339,24 @@ async def test_a_resource_bot_with_its_own_account_posts_for_its_network(
     await until(lambda: titles(bot_a) == ["Guide from B's own bot"])
     answer = await europe["editor_a"].ask(europe["room_a"], "!res search guide scope:europe")
     assert f"from Network B ({hs2.server_name})" in answer.body
+
+
+async def test_changes_of_who_may_post_made_at_once_all_hold(mentornet, new_user) -> None:
+    """A space admin's instance approves one network as another leaves, at the same moment:
+    both changes of the exchange room's levels hold, neither built on a read of the room
+    that the other one made stale."""
+    bot = await mentornet()
+    account = bot.app.account
+    await membership.start_space(account, bot.app.config, "Europe")
+    exchange = account.store.get(KEY_EXCHANGE_ROOM)
+    creators = await membership.creators_of(account, exchange)
+    leaving, staying, joining = [(await new_user())[0] for _ in range(3)]
+    await set_posters(account, exchange, creators, grant=[leaving, staying])
+
+    await asyncio.gather(
+        set_posters(account, exchange, creators, grant=[joining]),
+        set_posters(account, exchange, creators, revoke=[leaving]),
+    )
+    users = (await account.rooms.get_state(exchange, "m.room.power_levels"))["users"]
+    assert users.get(joining) == users.get(staying) == PUBLISHER_LEVEL
+    assert not users.get(leaving)
