@@ -260,6 +260,7 @@ class Account:
     ) -> None:
         await self._handle_invites(response)
         for room_id in response.rooms.leave:  # left or kicked: nio would still list us in it
+            self._levels_due.discard(room_id)
             room = self.client.rooms.get(room_id)
             if room is not None:
                 room.remove_member(self.user_id)
@@ -361,6 +362,8 @@ class Account:
         And a change on a fork that resolution rejects still shows in the timeline. A room
         whose levels cannot be read keeps the sync's and is read again after the next sync."""
         due = set(synced) | {room for room in self._levels_due if room in self.client.rooms}
+        if not due:
+            return
         limit = asyncio.Semaphore(LEVEL_READS)
         rooms = sorted(due)
         read = await asyncio.gather(*(self._read_levels(room, limit) for room in rooms))
