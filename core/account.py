@@ -31,6 +31,7 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import MessageDirection
+from nio.events.room_events import PowerLevels
 
 from core.canonical import canonical_problem
 from core.config import AccountConfig
@@ -50,10 +51,19 @@ PRUNE_CHUNK = 5000  # rows deleted in one go
 # listed in m.room.power_levels; in earlier versions they are ordinary users with a level.
 CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
 CREATOR_LEVEL = 2**53 - 1
+LEVEL_READS = 8  # power-levels reads of one sync at a time (the first sync names every room)
 
 
 class AccountError(Exception):
     """The account cannot log in; the message says why."""
+
+
+class RoomLevels(PowerLevels):
+    """A room's power levels as the account holds them: set whole from the room's resolved
+    state (`Account._refresh_levels`); matrix-nio's merging of a sync's events is ignored."""
+
+    def update(self, new_levels: Any) -> None:
+        return None
 
 
 Wants = Callable[["Account", Incoming], bool]
@@ -116,6 +126,7 @@ class Account:
         self._full_state_filter_id: str | None = None
         self._stopping = False
         self._creators: dict[str, frozenset[str]] = {}
+        self._levels_due: set[str] = set()  # rooms whose levels could not be read: again
         self._pruned_at: float | None = None
 
     @property
@@ -249,10 +260,12 @@ class Account:
     ) -> None:
         await self._handle_invites(response)
         for room_id in response.rooms.leave:  # left or kicked: nio would still list us in it
+            self._levels_due.discard(room_id)
             room = self.client.rooms.get(room_id)
             if room is not None:
                 room.remove_member(self.user_id)
         fresh: list[Incoming] = []
+        levels: dict[str, PowerLevels] = {}
         now = time.monotonic()
         for room_id, room in response.rooms.join.items():
             live = list(room.timeline.events)
@@ -263,7 +276,9 @@ class Account:
             for event in [*room.state, *earlier, *live]:
                 self._note_creators(room_id, event)
                 await self._follow_tombstone(room_id, event)
-            self._replace_power_levels(room_id, [*earlier, *room.state, *live])
+            changes = [e for e in [*earlier, *room.state, *live] if isinstance(e, PowerLevelsEvent)]
+            if changes:
+                levels[room_id] = changes[-1].power_levels
             joins = self._joins(earlier + live)
             # Bulky state that reached the homeserver outside the timeline (a federation gap)
             # is in the `state` section: the state at the start of `live`. After a join, that
@@ -275,6 +290,7 @@ class Account:
             if skip_timeline:  # history is not for us, but tracked state must not have gaps
                 timeline = [e for e in timeline if source_of(e).get("type") in bulky]
             fresh += self._wanted(room_id, timeline, now)
+        await self._refresh_levels(levels)
         fresh += self.crypto.retry(response, now)
         self.inbox.store_batch(fresh, self._key("sync_token"), response.next_batch)
         for item in fresh:
@@ -336,13 +352,43 @@ class Account:
         if source.get("type") == "m.room.create" and source.get("state_key") == "":
             self._creators[room_id] = room_creators(source)
 
-    def _replace_power_levels(self, room_id: str, events: list[Any]) -> None:
-        """A power-levels event replaces the room's levels; matrix-nio merges it into the old
-        ones, so someone taken out of `users` would keep their old level."""
-        latest = [e for e in events if isinstance(e, PowerLevelsEvent)]
-        room = self.client.rooms.get(room_id)
-        if latest and room is not None:
-            room.power_levels = latest[-1].power_levels
+    async def _refresh_levels(self, synced: dict[str, PowerLevels]) -> None:
+        """Set the levels of the rooms a sync changed them in (`synced`: the last levels it
+        carried for each) from the homeserver's current state, which is the rooms' resolved
+        state; the sync's own events are not. Its `state` section is the state at the start
+        of its timeline: when the timeline starts with an event built on an older fork (a
+        member of another server who left before our server's change reached theirs), that
+        section brings back the levels of that fork, although state resolution kept ours.
+        And a change on a fork that resolution rejects still shows in the timeline. A room
+        whose levels cannot be read keeps the sync's and is read again after the next sync."""
+        due = set(synced) | {room for room in self._levels_due if room in self.client.rooms}
+        if not due:
+            return
+        limit = asyncio.Semaphore(LEVEL_READS)
+        rooms = sorted(due)
+        read = await asyncio.gather(*(self._read_levels(room, limit) for room in rooms))
+        self._levels_due.clear()
+        for room_id, levels in zip(rooms, read, strict=True):
+            room = self.client.rooms.get(room_id)
+            if levels is None:
+                self._levels_due.add(room_id)
+                levels = synced.get(room_id)
+            if room is not None and levels is not None:
+                room.power_levels = RoomLevels(levels.defaults, dict(levels.users), levels.events)
+
+    async def _read_levels(self, room_id: str, limit: asyncio.Semaphore) -> PowerLevels | None:
+        """The room's current power levels on the homeserver; None if they cannot be read."""
+        async with limit:
+            try:
+                content = await self.rooms.get_state(room_id, "m.room.power_levels")
+            except MatrixError as error:
+                log.warning("power levels not read", extra={"room": room_id, "error": str(error)})
+                return None
+        event = PowerLevelsEvent.from_dict(
+            {"type": "m.room.power_levels", "state_key": "", "event_id": "$current",
+             "sender": self.user_id, "origin_server_ts": 0, "content": content}
+        )  # fmt: skip
+        return event.power_levels if isinstance(event, PowerLevelsEvent) else None
 
     # --- sending ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -86,28 +87,49 @@ class Rooms:
         result = await self.call("PUT", room_path(room_id, "state", event_type, state_key), content)
         return str(result.get("event_id", ""))
 
-    async def set_level(self, room_id: str, user_id: str, level: int | None) -> None:
-        """Give `user_id` a power level in the room (read-modify-write of the current state);
-        None or 0 removes them from the list, so they have the room's default."""
+    async def update_state(
+        self,
+        room_id: str,
+        event_type: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        state_key: str = "",
+    ) -> str | None:
+        """Read-modify-write of a state event: `change` gets the current content (empty when
+        there is none) and returns the new one, or None to leave it. One update of a room at
+        a time for this account (`lock`), each from the state as it is then, so that two tasks
+        (an approval and a revocation, two roles given at once) never build on the same read
+        and undo each other. Returns the new event's id, None when nothing changed."""
         async with self.lock(room_id):
-            content = await self.get_state(room_id, "m.room.power_levels")
+            content = await self.get_state(room_id, event_type, state_key)
+            new = change(content)
+            if new is None:
+                return None
+            return await self.put_state(room_id, event_type, state_key, new)
+
+    async def set_level(self, room_id: str, user_id: str, level: int | None) -> None:
+        """Give `user_id` a power level in the room; None or 0 removes them from the list, so
+        they have the room's default."""
+
+        def change(content: dict[str, Any]) -> dict[str, Any] | None:
             users = dict(content.get("users") or {})
             if level:
                 if users.get(user_id) == level:
-                    return
+                    return None
                 users[user_id] = level
             elif users.pop(user_id, None) is None:
-                return
-            await self.put_state(room_id, "m.room.power_levels", "", {**content, "users": users})
+                return None
+            return {**content, "users": users}
+
+        await self.update_state(room_id, "m.room.power_levels", change)
 
     async def pin(self, room_id: str, event_id: str, replaces: str | None = None) -> None:
         """Pin an event in the room, unpinning the one it replaces."""
-        async with self.lock(room_id):
-            content = await self.get_state(room_id, "m.room.pinned_events")
+
+        def change(content: dict[str, Any]) -> dict[str, Any]:
             pinned = [e for e in content.get("pinned") or [] if e not in (replaces, event_id)]
-            await self.put_state(
-                room_id, "m.room.pinned_events", "", {"pinned": [*pinned, event_id]}
-            )
+            return {"pinned": [*pinned, event_id]}
+
+        await self.update_state(room_id, "m.room.pinned_events", change)
 
     # --- account data ----------------------------------------------------------------------
 

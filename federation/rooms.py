@@ -200,26 +200,35 @@ async def set_posters(
 ) -> tuple[set[str], set[str]]:
     """Give `grant` the level to post resources in the exchange room and take it from
     `revoke` (down to 0), with one power-levels event; nobody's higher level
-    is lowered, and the room's `creators` are never listed (room v12). Needs the power to
-    change the room's power levels. Returns (granted, revoked): who actually changed."""
-    levels = await account.rooms.get_state(exchange_id, "m.room.power_levels")
-    users = dict(levels.get("users") or {})
-    needed = resource_level(levels)
-    granted = {u for u in set(grant) - creators if user_level(levels, creators, u) < needed}
-    keep = creators | set(grant)
-    revoked = {u for u in set(revoke) - keep if 0 < int(users.get(u, 0)) <= needed}
-    if not granted and not revoked:
-        return set(), set()
-    for user in granted:
-        users[user] = needed
-    for user in revoked:  # 0 rather than left out: explicit for every client's copy
-        users[user] = 0
-    await account.rooms.put_state(exchange_id, "m.room.power_levels", "", levels | {"users": users})
-    log.info(
-        "changed who may post resources",
-        extra={"room": exchange_id, "granted": sorted(granted), "revoked": sorted(revoked)},
-    )
-    return granted, revoked
+    is lowered, and the room's `creators` are never listed (room v12). Decided on the room's
+    levels as they are when the change is made, one change of the room at a time
+    (`Rooms.update_state`). Needs the power to change the room's power levels. Returns
+    (granted, revoked): who actually changed."""
+    changed: tuple[set[str], set[str]] = (set(), set())
+
+    def change(levels: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal changed
+        users = dict(levels.get("users") or {})
+        needed = resource_level(levels)
+        granted = {u for u in set(grant) - creators if user_level(levels, creators, u) < needed}
+        keep = creators | set(grant)
+        revoked = {u for u in set(revoke) - keep if 0 < int(users.get(u, 0)) <= needed}
+        changed = granted, revoked
+        if not granted and not revoked:
+            return None
+        for user in granted:
+            users[user] = needed
+        for user in revoked:  # 0 rather than left out: explicit for every client's copy
+            users[user] = 0
+        return levels | {"users": users}
+
+    if await account.rooms.update_state(exchange_id, "m.room.power_levels", change) is not None:
+        granted, revoked = changed
+        log.info(
+            "changed who may post resources",
+            extra={"room": exchange_id, "granted": sorted(granted), "revoked": sorted(revoked)},
+        )
+    return changed
 
 
 async def find_exchange_room(account: Account, space: str) -> tuple[str, list[str]] | None:

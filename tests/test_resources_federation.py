@@ -15,6 +15,7 @@ import aiohttp
 import nio
 import pytest
 
+from bots.resources.exchange import may_post
 from core.rooms import room_path
 from federation import membership
 from federation.rooms import (
@@ -24,6 +25,7 @@ from federation.rooms import (
     RESOURCE,
     SPACE_CHILD,
     room_type,
+    set_posters,
 )
 from tests.federation_helpers import build_europe, dir_bot, until
 from tests.resources_helpers import resource_bot
@@ -287,6 +289,33 @@ async def test_a_network_that_leaves_can_no_longer_post(europe) -> None:
     assert isinstance(refused, nio.RoomSendError) and refused.status_code == "M_FORBIDDEN"
 
 
+async def test_a_level_taken_back_holds_when_the_network_left_without_seeing_it(europe) -> None:
+    """A space admin takes B's level back while B's homeserver is down; back up, B leaves the
+    exchange room before that change reached its homeserver, so its leave is built on the
+    older levels (the room's history forks). A's homeserver keeps the change (state
+    resolution); its sync, though, hands A's bot the older levels as the state before the
+    leave. A's bot must go on judging B by the room's resolved levels."""
+    bot_a, bot_b, hs2 = europe["a"], europe["b"], europe["hs2"]
+    account_a = bot_a.app.account
+    exchange = await exchange_ready(bot_a)
+    await exchange_ready(bot_b)
+    await approved(bot_b, exchange)
+
+    await hs2.stop()
+    try:
+        revoked = await membership.revoke(account_a, europe["dir_room_b"])
+    finally:
+        await hs2.start()
+    assert revoked == {bot_b.user_id}
+    await until(lambda: level(bot_a, exchange, bot_b.user_id) == 0)
+    await bot_b.app.account.rooms.leave(exchange)  # B's homeserver never saw the change
+    room = account_a.client.rooms[exchange]
+    await until(lambda: bot_b.user_id not in room.users)  # A's bot has the leave
+    assert level(bot_a, exchange, bot_b.user_id) == 0
+    assert await account_a.power_level(exchange, bot_b.user_id) == 0
+    assert not (await may_post(account_a, exchange))(bot_b.user_id)
+
+
 async def test_a_resource_bot_with_its_own_account_posts_for_its_network(
     federation, mentornet, person, new_user
 ) -> None:
@@ -310,3 +339,24 @@ async def test_a_resource_bot_with_its_own_account_posts_for_its_network(
     await until(lambda: titles(bot_a) == ["Guide from B's own bot"])
     answer = await europe["editor_a"].ask(europe["room_a"], "!res search guide scope:europe")
     assert f"from Network B ({hs2.server_name})" in answer.body
+
+
+async def test_changes_of_who_may_post_made_at_once_all_hold(mentornet, new_user) -> None:
+    """A space admin's instance approves one network as another leaves, at the same moment:
+    both changes of the exchange room's levels hold, neither built on a read of the room
+    that the other one made stale."""
+    bot = await mentornet()
+    account = bot.app.account
+    await membership.start_space(account, bot.app.config, "Europe")
+    exchange = account.store.get(KEY_EXCHANGE_ROOM)
+    creators = await membership.creators_of(account, exchange)
+    leaving, staying, joining = [(await new_user())[0] for _ in range(3)]
+    await set_posters(account, exchange, creators, grant=[leaving, staying])
+
+    await asyncio.gather(
+        set_posters(account, exchange, creators, grant=[joining]),
+        set_posters(account, exchange, creators, revoke=[leaving]),
+    )
+    users = (await account.rooms.get_state(exchange, "m.room.power_levels"))["users"]
+    assert users.get(joining) == users.get(staying) == PUBLISHER_LEVEL
+    assert not users.get(leaving)
