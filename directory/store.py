@@ -69,6 +69,9 @@ FTS_COLUMNS = (
     "facets",
 )
 FTS_WEIGHTS = (10.0, 6.0, 1.0, 4.0, 1.5, 3.0, 3.0, 0.0)
+# The name tier of a broad query (see RANK_LIMIT) is looked up in `directory_names`, which
+# holds only these columns of `directory_fts`: its doclists are a fraction of the size.
+NAME_COLUMNS = ("name", "alternate_name", "facets")
 # Words match on their first PREFIX_LONG (of 6+ letters) or PREFIX_SHORT (4-5) letters.
 PREFIX_SHORT, PREFIX_LONG = 4, 6
 # Every text query is ranked by bm25, which reads each match it ranks. A query with more than
@@ -78,7 +81,15 @@ PREFIX_SHORT, PREFIX_LONG = 4, 6
 RANK_LIMIT = 500
 COUNT_LIMIT = 10_000  # totals above this are reported as "more than COUNT_LIMIT"
 SORT_LIMIT = 500  # filters matching more are listed by walking the name index
-_RANK = "bm25(directory_fts, " + ", ".join(map(str, FTS_WEIGHTS)) + ")"
+_RANKS = {
+    table: f"bm25({table}, "
+    + ", ".join(str(FTS_WEIGHTS[FTS_COLUMNS.index(c)]) for c in columns)
+    + ")"
+    for table, columns in (("directory_fts", FTS_COLUMNS), ("directory_names", NAME_COLUMNS))
+}
+_FTS_OPTIONS = (
+    f"tokenize = 'unicode61 remove_diacritics 2', prefix = '{PREFIX_SHORT} {PREFIX_LONG}'"
+)
 MAX_PER_PAGE = 100
 _GERMAN = str.maketrans(
     {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ẞ": "SS"}
@@ -112,10 +123,8 @@ def _schema(db: sqlite_utils.Database) -> None:
         " shown INTEGER NOT NULL, PRIMARY KEY (facet, value, shown)) WITHOUT ROWID"
     )
     db.execute("CREATE INDEX directory_facets_shown ON directory_facets (shown)")
-    columns = ", ".join(FTS_COLUMNS)
     db.execute(
-        f"CREATE VIRTUAL TABLE directory_fts USING fts5({columns},"
-        f" tokenize = 'unicode61 remove_diacritics 2', prefix = '{PREFIX_SHORT} {PREFIX_LONG}')"
+        f"CREATE VIRTUAL TABLE directory_fts USING fts5({', '.join(FTS_COLUMNS)}, {_FTS_OPTIONS})"
     )
 
 
@@ -127,8 +136,8 @@ def _merged_records(db: sqlite_utils.Database) -> None:
     groups = db.execute(
         "SELECT dedupe_key FROM directory_listings GROUP BY dedupe_key HAVING count(*) > 1"
     ).fetchall()
-    for (key,) in groups:
-        _reshow(db, key)
+    for (key,) in groups:  # `directory_names` comes in a later step
+        _reshow(db, key, {"directory_fts": FTS_COLUMNS})
 
 
 # The services, service-at-locations, taxonomy terms and taxonomies inside each shown record,
@@ -181,6 +190,16 @@ def _entities(db: sqlite_utils.Database) -> None:
             _ENTITIES.format(shown=":shown", record=":record", room=":room", org=":org"),
             {"shown": rowid, "record": record, "room": room_id, "org": org_id},
         )
+
+
+@directory_migrations.step
+def _names(db: sqlite_utils.Database) -> None:
+    """The name columns of `directory_fts` in a table of their own, for the name tier."""
+    columns = ", ".join(NAME_COLUMNS)
+    db.execute(f"CREATE VIRTUAL TABLE directory_names USING fts5({columns}, {_FTS_OPTIONS})")
+    db.execute(
+        f"INSERT INTO directory_names (rowid, {columns}) SELECT rowid, {columns} FROM directory_fts"
+    )
 
 
 class Change(StrEnum):
@@ -259,6 +278,24 @@ class SaveCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class _Tier:
+    """The matches of one FTS query: `match` in `table`, less those of `without` in
+    `directory_names` (the name tier, when this is the rest of a broad query)."""
+
+    match: str
+    table: str = "directory_fts"
+    without: str | None = None
+
+    def where(self) -> tuple[str, list[str]]:
+        """The WHERE clause selecting these matches in `table`, and its parameters."""
+        where = f"{self.table} MATCH ?"
+        if self.without is None:
+            return where, [self.match]
+        subquery = "SELECT rowid FROM directory_names WHERE directory_names MATCH ?"
+        return f"{where} AND rowid NOT IN ({subquery})", [self.match, self.without]
 
 
 class Directory:
@@ -528,9 +565,9 @@ class Directory:
             total, rowids = self._list_by_name(" AND ".join(phrases), per_page, offset)
             return SearchPage(total, self._load(rowids), page, per_page)
         match = " AND ".join(phrases)
-        total = self._count(match, COUNT_LIMIT + 1)
+        total = self._count(_Tier(match), COUNT_LIMIT + 1)
         if total <= RANK_LIMIT:
-            rowids = self._fts_page(match, per_page, offset)
+            rowids = self._fts_page(_Tier(match), per_page, offset)
         else:
             rowids = self._tiered_page(terms, tokens, per_page, offset)
         return SearchPage(
@@ -541,61 +578,61 @@ class Directory:
             exact_total=total <= COUNT_LIMIT,
         )
 
-    def _count(self, match: str, limit: int = -1) -> int:
+    def _count(self, tier: _Tier, limit: int = -1) -> int:
+        where, params = tier.where()
         return self.db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM directory_fts WHERE directory_fts MATCH ?"
-            " LIMIT ?)",
-            [match, limit],
+            f"SELECT count(*) FROM (SELECT 1 FROM {tier.table} WHERE {where} LIMIT ?)",
+            [*params, limit],
         ).fetchone()[0]
 
     def _fts_page(
-        self, match: str, limit: int, offset: int, upper: int | None = None, lower: int = 0
+        self, tier: _Tier, limit: int, offset: int, upper: int | None = None, lower: int = 0
     ) -> list[int]:
         """A page of the matches with `lower` < rowid ≤ `upper` by bm25, then newest first."""
+        where, params = tier.where()
         rows = self.db.execute(
-            "SELECT rowid FROM directory_fts WHERE directory_fts MATCH ? AND rowid > ?"
-            f"{'' if upper is None else ' AND rowid <= ?'} ORDER BY {_RANK}, rowid DESC"
-            " LIMIT ? OFFSET ?",
-            [match, lower, *([] if upper is None else [upper]), limit, offset],
+            f"SELECT rowid FROM {tier.table} WHERE {where} AND rowid > ?"
+            f"{'' if upper is None else ' AND rowid <= ?'} ORDER BY {_RANKS[tier.table]},"
+            " rowid DESC LIMIT ? OFFSET ?",
+            [*params, lower, *([] if upper is None else [upper]), limit, offset],
         )
         return [row[0] for row in rows]
 
     def _tiered_page(
         self, terms: list[str], facets: list[str], limit: int, offset: int
     ) -> list[int]:
-        """A page of a broad query: organisations with every word in their name first, then
-        the rest, each tier ranked by bm25 (see `_windowed_page`)."""
-        named = " AND ".join(["{name alternate_name} : (" + " AND ".join(terms) + ")", *facets])
+        """A page of a broad query: organisations with every word in their name first, ranked
+        by bm25 of their names, then the rest, ranked by bm25 (see `_windowed_page`)."""
+        names = " AND ".join(["{name alternate_name} : (" + " AND ".join(terms) + ")", *facets])
+        named = _Tier(names, "directory_names")
         named_count = self._count(named, offset + limit)
         rowids = self._windowed_page(named, limit, offset) if offset < named_count else []
         if len(rowids) < limit:  # the named tier ended on this page: named_count is exact
-            rest = " AND ".join([*terms, *facets])
-            if named_count:
-                rest += f" NOT ({named})"
+            rest = _Tier(" AND ".join([*terms, *facets]), without=names if named_count else None)
             rowids += self._windowed_page(rest, limit - len(rowids), max(0, offset - named_count))
         return rowids
 
-    def _windowed_page(self, match: str, limit: int, offset: int) -> list[int]:
+    def _windowed_page(self, tier: _Tier, limit: int, offset: int) -> list[int]:
         """A page by bm25 of a query's matches in windows of RANK_LIMIT, newest window first."""
         window, skip = divmod(offset, RANK_LIMIT)
-        upper = self._nth_newest(match, window * RANK_LIMIT) if window else None
+        upper = self._nth_newest(tier, window * RANK_LIMIT) if window else None
         if window and upper is None:
             return []
         rowids: list[int] = []
         while len(rowids) < limit:
-            lower = self._nth_newest(match, (window + 1) * RANK_LIMIT)
-            rowids += self._fts_page(match, limit - len(rowids), skip, upper, lower or 0)
+            lower = self._nth_newest(tier, (window + 1) * RANK_LIMIT)
+            rowids += self._fts_page(tier, limit - len(rowids), skip, upper, lower or 0)
             if lower is None:
                 break
             window, skip, upper = window + 1, 0, lower
         return rowids
 
-    def _nth_newest(self, match: str, n: int) -> int | None:
+    def _nth_newest(self, tier: _Tier, n: int) -> int | None:
         """The rowid of the match at position `n` (0 = the newest), None if there are fewer."""
+        where, params = tier.where()
         row = self.db.execute(
-            "SELECT rowid FROM directory_fts WHERE directory_fts MATCH ?"
-            " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-            [match, n],
+            f"SELECT rowid FROM {tier.table} WHERE {where} ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            [*params, n],
         ).fetchone()
         return row[0] if row else None
 
@@ -608,7 +645,7 @@ class Directory:
                 [limit, offset],
             )
             return total, [row[0] for row in rows]
-        total = self._count(match)
+        total = self._count(_Tier(match))
         if total > SORT_LIMIT:  # walk the name index, stopping at the page
             sql = (
                 "SELECT rowid FROM directory_shown INDEXED BY directory_shown_sort"
@@ -681,8 +718,11 @@ def _in_order(sources: dict[tuple[str, str], Source], order: str | None) -> tupl
 # --- the shown organisation of a group of listings -----------------------------------------
 
 
-def _reshow(db: sqlite_utils.Database, key: str) -> None:
-    """Bring the shown organisation of one dedupe key, its text and facets up to date."""
+def _reshow(
+    db: sqlite_utils.Database, key: str, indexes: Mapping[str, tuple[str, ...]] | None = None
+) -> None:
+    """Bring the shown organisation of one dedupe key, its text and facets up to date (in
+    `indexes`, by default every FTS table)."""
     listings = [
         (room_id, org_id, from_dict(json.loads(record)), origin_ts)
         for room_id, org_id, record, origin_ts in db.execute(
@@ -693,8 +733,7 @@ def _reshow(db: sqlite_utils.Database, key: str) -> None:
     ]
     row = db.execute("SELECT rowid FROM directory_shown WHERE dedupe_key = ?", [key]).fetchone()
     if row:
-        db.execute("DELETE FROM directory_fts WHERE rowid = ?", [row[0]])
-        db.execute("DELETE FROM directory_facets WHERE shown = ?", [row[0]])
+        _unindex(db, row[0], indexes or _INDEXES)
     if not listings:
         if row:
             db.execute("DELETE FROM directory_shown WHERE rowid = ?", [row[0]])
@@ -724,16 +763,35 @@ def _reshow(db: sqlite_utils.Database, key: str) -> None:
             " VALUES (?, ?, ?, ?, ?, ?)",
             values,
         ).lastrowid
+    _index(db, shown, org, indexes or _INDEXES)
+
+
+_INDEXES = {"directory_fts": FTS_COLUMNS, "directory_names": NAME_COLUMNS}
+
+
+def _index(
+    db: sqlite_utils.Database, shown: int, org: Organization, indexes: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Index a shown organisation's text (in each FTS table of `indexes`) and filter values."""
     facets = _facets(org)
-    placeholders = ", ".join("?" * (len(FTS_COLUMNS) + 1))
-    db.execute(
-        f"INSERT INTO directory_fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({placeholders})",
-        [shown, *_fts_text(org, facets)],
-    )
+    text = dict(zip(FTS_COLUMNS, _fts_text(org, facets), strict=True))
+    for table, columns in indexes.items():
+        db.execute(
+            f"INSERT INTO {table} (rowid, {', '.join(columns)})"
+            f" VALUES (?, {', '.join('?' * len(columns))})",
+            [shown, *(text[column] for column in columns)],
+        )
     db.conn.executemany(
         "INSERT OR IGNORE INTO directory_facets (facet, value, shown) VALUES (?, ?, ?)",
         [(facet, value, shown) for facet, value in facets],
     )
+
+
+def _unindex(db: sqlite_utils.Database, shown: int, indexes: Mapping[str, Any]) -> None:
+    """Forget what `_index` indexed for a shown organisation."""
+    for table in indexes:
+        db.execute(f"DELETE FROM {table} WHERE rowid = ?", [shown])
+    db.execute("DELETE FROM directory_facets WHERE shown = ?", [shown])
 
 
 def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int, str, str]:

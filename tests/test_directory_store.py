@@ -418,12 +418,10 @@ def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path:
     before = store_module.Migrations("directory")
     before.steps = store_module.directory_migrations.steps[:2]  # merged listings, no API yet
     store.migrate(before)
-    old = Directory.__new__(Directory)
-    old.store, old.db = store, store.db
     for n, (room, service) in enumerate([(ROOM_A, "Tandem"), (ROOM_B, "Buddy")]):
         org = validate({"id": f"k{n}", "name": "Kompass", "website": "https://kompass.at",
                         "services": [{"name": service}]})  # fmt: skip
-        old.apply_listing(room, org.id, to_published(org), provenance(room, n))
+        _insert_old_listing(store, room, org)
     directory = Directory(store)  # the API's index is built
     services = directory.db.execute(
         "SELECT json_extract(coalesce(s.record, l.record), e.path || '.name')"
@@ -432,6 +430,42 @@ def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path:
         " WHERE e.kind = 'service' ORDER BY e.position"
     ).fetchall()
     assert sorted(name for (name,) in services) == ["Buddy", "Tandem"]
+    store.close()
+
+
+def _insert_old_listing(store: Store, room: str, org: Any) -> None:
+    """A listing as the code of an older schema (before `directory_names`) stored it."""
+    store.db.execute(
+        "INSERT INTO directory_listings VALUES (?, ?, ?, ?, 'N', 's', '$e', '@b:s', 1, 0)",
+        [room, org.id, store_module._dumps(store_module.to_dict(org)), org.dedupe_key],
+    )
+    store_module._reshow(store.db, org.dedupe_key, {"directory_fts": store_module.FTS_COLUMNS})
+
+
+def test_an_upgraded_database_ranks_name_matches_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name tier of a broad query comes from the upgrade's copy of the names: a name or
+    alternate name match first, though newer description matches rank higher by bm25."""
+    monkeypatch.setattr(store_module, "RANK_LIMIT", 1)
+    store = open_store(tmp_path / "old.db")
+    before = store_module.Migrations("directory")
+    before.steps = store_module.directory_migrations.steps[:3]
+    store.migrate(before)
+    for record in [
+        {"name": "Kompass Mentoring for women and families in the city of Vienna"},
+        {"name": "Tandem", "alternate_name": "Kompass Tandem"},
+        {"name": "Buddy", "description": "kompass kompass kompass kompass"},
+        {"name": "Lotse", "description": "kompass kompass kompass"},
+    ]:
+        _insert_old_listing(store, ROOM_A, validate(record))
+    directory = Directory(store)
+    assert names(directory.search("kompass")) == [
+        "Tandem",
+        "Kompass Mentoring for women and families in the city of Vienna",
+        "Lotse",
+        "Buddy",
+    ]
     store.close()
 
 
