@@ -9,11 +9,13 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
   one per (room, state key), with provenance. Never contacts.
 - `directory_shown`: organisations as shown, one per dedupe key (website host+path, else
   name + city), so one organisation listed by two networks is one search result with all
-  its sources. The record shown merges the group's listings (see `merge`): services,
-  languages, locations and phones united, each single value from the most complete listing
-  that has it. A group of one listing shows that listing's record (`record` NULL); a merged
-  one stores the merged record and its sources' order. The shown record's text is indexed in
-  `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its filter values in
+  its sources. The record shown merges the group's listings (see `merge`): every list
+  (services, locations, phones, schedules, programs, …) united, each single value from the
+  most complete listing that has it. A group of one listing shows that listing's record
+  (`record` NULL); a merged one stores the merged record and its sources' order. The shown
+  record's text is indexed in `directory_fts` (FTS5, `unicode61 remove_diacritics 2`), its
+  names again in `directory_names` (for the name tier of a broad query), and its filter
+  values in
   `directory_facets` (facet, value, shown), kept in step with the listings in the same
   transaction. The services, service-at-locations and taxonomy terms inside each shown
   record are indexed for the API in `directory_entities`, kept by triggers on
@@ -43,8 +45,10 @@ from directory.hsds import (
     Location,
     Organization,
     Phone,
+    Program,
     RecordError,
     Service,
+    ServiceArea,
     ServiceAtLocation,
     fold,
     from_dict,
@@ -827,20 +831,22 @@ def _count_values(value: Any) -> int:
 def merge(orgs: list[Organization]) -> Organization:
     """One organisation from its listings, most complete first (see `_merge_order`).
 
-    Services, locations (with their addresses), phones and languages are united: a service by
-    its name, a location by its place (else its coordinates, else its name or link), an
-    address by its lines, a phone by its digits, a service's language by its code, each
-    merged the same way; a service's places (service-at-locations) are united by location,
-    and one that names a location united with another names the one kept. Every single
-    value (name, description, website, a service's fees, a location's coordinates, …) comes
-    from the first listing that has one; the id and whatever else is not united (schedules,
-    programs, …) are the first listing's.
+    Every list is united: services by name, locations (with their addresses) by place (else
+    coordinates, else name or link), addresses by their lines, phones by their digits,
+    languages by code, programs and service areas by name, and schedules, cost options,
+    funding, required documents, accessibility and identifiers by what they say (their
+    values but ids); each group merged the same way. A service's places
+    (service-at-locations) are united by location; a service or place that names a location
+    or program united with another names the one kept. Every single value (name,
+    description, website, a service's fees, a location's coordinates, …) comes from the
+    first listing that has one; the id is the first listing's.
     """
     if len(orgs) == 1:
         return orgs[0]
     places = _groups([x for o in orgs for x in o.locations], _place_key)
-    kept = {x.id: group[0].id for group in places for x in group[1:] if x.id}
-    services = [_at_places(s, kept) for o in orgs for s in o.services]
+    programs = _groups([x for o in orgs for x in o.programs], _named_key)
+    kept = {x.id: group[0].id for group in [*places, *programs] for x in group[1:] if x.id}
+    services = [_relinked(s, kept) for o in orgs for s in o.services]
     return orgs[0].model_copy(
         update={
             **_scalars(orgs, Organization),
@@ -848,6 +854,8 @@ def merge(orgs: list[Organization]) -> Organization:
             "services": _united(services, _service_key, _service),
             "locations": tuple(_place(group) if group[1:] else group[0] for group in places),
             "phones": _united([p for o in orgs for p in o.phones], _phone_key, _phone),
+            "programs": tuple(_merged(group) if group[1:] else group[0] for group in programs),
+            **_by_content(orgs, "funding", "organization_identifiers"),
             "contacts": (),
         }
     )
@@ -897,7 +905,10 @@ def _service(services: list[Service]) -> Service:
         services,
         target_groups=_unique(g for s in services for g in s.target_groups),
         languages=_united([x for s in services for x in s.languages], _language_key, _merged),
-        service_at_locations=_united(links, _link_key, _merged),
+        service_at_locations=_united(links, _link_key, _link),
+        phones=_united([p for s in services for p in s.phones], _phone_key, _phone),
+        service_areas=_united([a for s in services for a in s.service_areas], _named_key, _merged),
+        **_by_content(services, "schedules", "cost_options", "funding", "required_documents"),
     )
 
 
@@ -905,17 +916,60 @@ def _link_key(link: ServiceAtLocation) -> str:
     return f"@{link.location_id}" if link.location_id else f"#{link.id}"
 
 
-def _at_places(service: Service, kept: dict[str, str]) -> Service:
-    """The service with its places naming the location kept where theirs was united."""
-    if not any(link.location_id in kept for link in service.service_at_locations):
-        return service
-    links = tuple(
-        link.model_copy(update={"location_id": kept[link.location_id]})
-        if link.location_id in kept
-        else link
-        for link in service.service_at_locations
+def _link(links: list[ServiceAtLocation]) -> ServiceAtLocation:
+    return _merged(
+        links,
+        phones=_united([p for x in links for p in x.phones], _phone_key, _phone),
+        **_by_content(links, "schedules"),
     )
-    return service.model_copy(update={"service_at_locations": links})
+
+
+def _relinked(service: Service, kept: dict[str, str]) -> Service:
+    """The service naming the location or program kept where its own was united."""
+    links = service.service_at_locations
+    if service.program_id not in kept and not any(x.location_id in kept for x in links):
+        return service
+    return service.model_copy(
+        update={
+            "program_id": kept.get(service.program_id or "", service.program_id),
+            "service_at_locations": tuple(
+                link.model_copy(update={"location_id": kept[link.location_id]})
+                if link.location_id in kept
+                else link
+                for link in links
+            ),
+        }
+    )
+
+
+def _named_key(item: Program | ServiceArea) -> str:
+    """A program or service area by its name, else by what it says."""
+    return "#" + fold(item.name) if item.name else _content_key(item)
+
+
+def _by_content(items: list[Any], *fields: str) -> dict[str, tuple]:
+    """Each list `field` of `items` united, its entries by what they say (`_content_key`)."""
+    return {
+        field: _united([x for item in items for x in getattr(item, field)], _content_key, _merged)
+        for field in fields
+    }
+
+
+def _content_key(item: Entity) -> str:
+    """What an entry says: its values (folded) without ids and links to other objects."""
+    return _dumps(_said(item.model_dump(mode="json", exclude_none=True)))
+
+
+def _said(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _said(item)
+            for key, item in sorted(value.items())
+            if key != "id" and key not in REFERENCES
+        }
+    if isinstance(value, list):
+        return [_said(item) for item in value]
+    return fold(value) if isinstance(value, str) else value
 
 
 def _language_key(language: Language) -> str:
@@ -937,6 +991,7 @@ def _place(locations: list[Location]) -> Location:
         addresses=_united([a for x in locations for a in x.addresses], _address_key, _merged),
         languages=_united([g for x in locations for g in x.languages], _language_key, _merged),
         phones=_united([p for x in locations for p in x.phones], _phone_key, _phone),
+        **_by_content(locations, "schedules", "accessibility"),
     )
 
 

@@ -389,6 +389,42 @@ def test_merged_services_name_the_place_kept_of_a_place_both_list(directory: Dir
     assert places == {"Duo": ["a-office"], "Workshops": ["a-office"]}
 
 
+def test_merged_listings_unite_schedules_programs_and_service_areas(
+    directory: Directory,
+) -> None:
+    """What both networks say once is there once, what only one says is kept, and a service
+    of B's names A's program where both list the same one."""
+    weekly = {"freq": "WEEKLY", "byday": "MO", "opens_at": "10:00", "closes_at": "12:00"}
+    publish(directory, ROOM_A, {
+        "id": "a-k", "name": "Kompass", "website": "https://kompass.at",
+        "description": "Mentoring in Vienna", "email": "info@kompass.at", "legal_status": "Verein",
+        "languages": ["de", "en", "tr", "ar", "fa", "uk", "ru", "fr", "es", "it"],
+        "programs": [{"id": "a-newcomers", "name": "Newcomers"}],
+        "locations": [{"city": "Wien", "country": "AT", "schedules": [weekly]}],
+        "services": [{"name": "Tandem", "program_id": "a-newcomers", "schedules": [weekly],
+                      "service_areas": [{"name": "Wien"}]}],
+    }, 1)  # fmt: skip
+    publish(directory, ROOM_B, {
+        "id": "b-k", "name": "Kompass", "website": "https://kompass.at",
+        "programs": [{"id": "b-newcomers", "name": "newcomers"}, {"name": "Women"}],
+        "locations": [{"city": "Wien", "country": "AT",
+                       "schedules": [weekly, {"freq": "WEEKLY", "byday": "TH"}]}],
+        "services": [
+            {"name": "Tandem", "schedules": [{**weekly, "id": "b-weekly"}, {"byday": "FR"}],
+             "service_areas": [{"name": "WIEN"}, {"name": "Niederösterreich"}]},
+            {"name": "Job coaching", "program_id": "b-newcomers"},
+        ],
+    }, 2)  # fmt: skip
+    org = directory.get("a-k").organization
+    assert [program.name for program in org.programs] == ["Newcomers", "Women"]
+    tandem, coaching = org.services
+    assert [(x.byday, x.opens_at) for x in tandem.schedules] == [("MO", "10:00"), ("FR", None)]
+    assert [area.name for area in tandem.service_areas] == ["Wien", "Niederösterreich"]
+    assert coaching.program_id == tandem.program_id == "a-newcomers"
+    (place,) = org.locations
+    assert [x.byday for x in place.schedules] == ["MO", "TH"]
+
+
 def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     store = open_store(tmp_path / "old.db")
     first = store_module.Migrations("directory")
