@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from core.storage import Migrations, Store
+from core.text import PREFIX_LONG, PREFIX_SHORT, german_variant, search_stem
 from directory.hsds import (
     REFERENCES,
     Address,
@@ -76,8 +77,6 @@ FTS_WEIGHTS = (10.0, 6.0, 1.0, 4.0, 1.5, 3.0, 3.0, 0.0)
 # The name tier of a broad query (see RANK_LIMIT) is looked up in `directory_names`, which
 # holds only these columns of `directory_fts`: its doclists are a fraction of the size.
 NAME_COLUMNS = ("name", "alternate_name", "facets")
-# Words match on their first PREFIX_LONG (of 6+ letters) or PREFIX_SHORT (4-5) letters.
-PREFIX_SHORT, PREFIX_LONG = 4, 6
 # Every text query is ranked by bm25, which reads each match it ranks. A query with more than
 # RANK_LIMIT matches (a common word) is ranked in tiers, organisations with every word of the
 # query in their name first; a tier with more than RANK_LIMIT matches is ranked in windows of
@@ -95,9 +94,6 @@ _FTS_OPTIONS = (
     f"tokenize = 'unicode61 remove_diacritics 2', prefix = '{PREFIX_SHORT} {PREFIX_LONG}'"
 )
 MAX_PER_PAGE = 100
-_GERMAN = str.maketrans(
-    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ẞ": "SS"}
-)
 
 
 @directory_migrations.step
@@ -1022,11 +1018,6 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-def _german_variant(text: str) -> str:
-    """`München Straße` → `Muenchen Strasse`: what someone without umlauts types."""
-    return text.translate(_GERMAN)
-
-
 def _fts_text(org: Organization, facets: set[tuple[str, str]]) -> list[str]:
     """The text of each FTS column, in FTS_COLUMNS order."""
     service_text = [
@@ -1037,7 +1028,7 @@ def _fts_text(org: Organization, facets: set[tuple[str, str]]) -> list[str]:
     ]
     places = [p for loc in org.locations for p in (loc.city, loc.postal_code) if p]
     names = [org.name, org.alternate_name or "", *(s.name for s in org.services), *places]
-    variants = {_german_variant(word) for text in names for word in text.split()} - {
+    variants = {german_variant(word) for text in names for word in text.split()} - {
         word for text in names for word in text.split()
     }
     return [
@@ -1061,7 +1052,7 @@ def _facets(org: Organization) -> set[tuple[str, str]]:
     words = [word for service in org.services for word in _words(service.name)]
     for facet, values in (("city", cities), ("target_group", groups), ("service", words)):
         facets |= {(facet, fold(value)) for value in values}
-        facets |= {(facet, fold(_german_variant(value))) for value in values}
+        facets |= {(facet, fold(german_variant(value))) for value in values}
     return facets
 
 
@@ -1101,18 +1092,14 @@ def _filter_facets(
 def fts_terms(text: str) -> list[str]:
     """User text as FTS5 terms, all of which must match; no FTS syntax gets through.
 
-    The text is cut into words as the tokenizer does (letters, marks, digits); a word of six
-    or more letters matches on its first six (`mentoring` finds `Mentorin`), one of four or
-    five on its first four, shorter words exactly. Both prefix lengths are indexed.
+    The text is cut into words as the tokenizer does (letters, marks, digits), each matched
+    as `core.text.search_stem` says (`mentoring` finds `Mentorin`). Both prefix lengths are
+    indexed.
     """
     terms = []
     for word in dict.fromkeys(_tokens(text)):
-        if len(word) >= PREFIX_LONG:
-            terms.append(f'"{word[:PREFIX_LONG]}"*')
-        elif len(word) >= PREFIX_SHORT:
-            terms.append(f'"{word[:PREFIX_SHORT]}"*')
-        else:
-            terms.append(f'"{word}"')
+        stem, prefix = search_stem(word)
+        terms.append(f'"{stem}"*' if prefix else f'"{stem}"')
     return terms
 
 
