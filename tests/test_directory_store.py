@@ -245,6 +245,25 @@ def test_a_broad_query_with_a_filter_is_ranked(
     assert names(common) == ["Mentoring Alpha", "Mentoring Beta in the old town", "Zeta"]
 
 
+def test_a_renamed_organisation_leaves_the_name_tier(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names the name tier looks in change with the listing: once `Mentoring Alpha` is
+    renamed, a broad query ranks it among the description matches (newest window first)."""
+    monkeypatch.setattr(store_module, "RANK_LIMIT", 1)
+    site = "https://alpha.example"  # the same organisation after the rename (dedupe key)
+    alpha = publish(directory, ROOM_A, {"id": "alpha", "name": "Mentoring Alpha", "website": site})
+    for name in ("Beta", "Gamma"):
+        publish(directory, ROOM_A, {"name": name, "description": "mentoring"})
+    assert names(directory.search("mentoring")) == ["Mentoring Alpha", "Gamma", "Beta"]
+    publish(
+        directory,
+        ROOM_A,
+        {"id": alpha, "name": "Alpha", "description": "mentoring", "website": site},
+    )
+    assert names(directory.search("mentoring")) == ["Gamma", "Beta", "Alpha"]
+
+
 def test_a_common_term_in_thousands_of_organisations_is_ranked(directory: Directory) -> None:
     """More matches than the store ranks at once: name matches (the oldest here) still come
     first, by relevance, and a strong description match above the weak ones around it."""
