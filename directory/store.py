@@ -15,9 +15,8 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
   (`record` NULL); a merged one stores the merged record and its sources' order. The shown
   record's text is indexed in `directory_fts` (FTS5, `unicode61 remove_diacritics 2`), its
   names again in `directory_names` (for the name tier of a broad query), and its filter
-  values in
-  `directory_facets` (facet, value, shown), kept in step with the listings in the same
-  transaction. The services, service-at-locations and taxonomy terms inside each shown
+  values in `directory_facets` (facet, value, shown), kept in step with the listings in the
+  same transaction. The services, service-at-locations and taxonomy terms inside each shown
   record are indexed for the API in `directory_entities`, kept by triggers on
   `directory_shown`.
 """
@@ -841,8 +840,8 @@ def merge(orgs: list[Organization]) -> Organization:
         return orgs[0]
     places = _groups([x for o in orgs for x in o.locations], _place_key)
     programs = _groups([x for o in orgs for x in o.programs], _named_key)
-    kept = {x.id: group[0].id for group in [*places, *programs] for x in group[1:] if x.id}
-    services = [_relinked(s, kept) for o in orgs for s in o.services]
+    kept_places, kept_programs = _kept(places), _kept(programs)
+    services = [_relinked(s, kept_places, kept_programs) for o in orgs for s in o.services]
     return orgs[0].model_copy(
         update={
             **_scalars(orgs, Organization),
@@ -920,17 +919,22 @@ def _link(links: list[ServiceAtLocation]) -> ServiceAtLocation:
     )
 
 
-def _relinked(service: Service, kept: dict[str, str]) -> Service:
-    """The service naming the location or program kept where its own was united."""
+def _kept(groups: list[list[E]]) -> dict[str, str]:
+    """The id of each item united with an earlier one → the id of the one kept."""
+    return {x.id: group[0].id for group in groups for x in group[1:] if x.id and group[0].id}
+
+
+def _relinked(service: Service, places: dict[str, str], programs: dict[str, str]) -> Service:
+    """The service naming the location and program kept where its own were united."""
     links = service.service_at_locations
-    if service.program_id not in kept and not any(x.location_id in kept for x in links):
+    if service.program_id not in programs and not any(x.location_id in places for x in links):
         return service
     return service.model_copy(
         update={
-            "program_id": kept.get(service.program_id or "", service.program_id),
+            "program_id": programs.get(service.program_id or "", service.program_id),
             "service_at_locations": tuple(
-                link.model_copy(update={"location_id": kept[link.location_id]})
-                if link.location_id in kept
+                link.model_copy(update={"location_id": places[link.location_id]})
+                if link.location_id in places
                 else link
                 for link in links
             ),
