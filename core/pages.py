@@ -31,9 +31,7 @@ from markupsafe import Markup, escape
 
 from core.i18n import LANGUAGE_NAMES, default_catalog
 from core.languages import LANGUAGES
-
-# the search's own folding and matching rule: marks match what matched
-from core.text import fold, german_variant, search_stem
+from core.text import fold, german_variant, search_stem  # the search's rule: marks what matched
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
