@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 
 from core.i18n import LANGUAGE_NAMES, default_catalog
 from core.languages import LANGUAGES
-from core.text import fold  # the search's own folding: marks match what matched
+from core.text import fold, german_variant, search_stem  # the search's rule: marks what matched
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -136,21 +136,41 @@ def iso(origin_ts: int) -> str:
 _WORD = re.compile(r"\w+")
 
 
-def search_words(text: str | None) -> tuple[str, ...]:
-    """The folded words of a search (two letters or more), as `mark()` looks for them."""
-    words = _WORD.findall(fold(text or ""))
-    return tuple(dict.fromkeys(word for word in words if len(word) >= 2))
+@dataclass(frozen=True)
+class SearchWords:
+    """What a search matches, as `mark()` looks for it (see `core.text.search_stem`): words
+    that begin with one of `prefixes`, and the `exact` words (all folded)."""
+
+    prefixes: tuple[str, ...] = ()
+    exact: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.prefixes or self.exact)
+
+    def match(self, word: str) -> bool:
+        """Whether the search matches this word of a record (or its German variant)."""
+        forms = {fold(word), fold(german_variant(word))}
+        return any(form in self.exact or form.startswith(self.prefixes) for form in forms)
 
 
-def mark(text: Any, words: tuple[str, ...] = ()) -> Markup:
-    """`text` escaped, each word that begins with a searched word in <mark>."""
+def search_words(text: str | None) -> SearchWords:
+    """What a search (its words of two letters or more) matches, as `mark()` looks for it."""
+    stems = [search_stem(word) for word in _WORD.findall(fold(text or "")) if len(word) >= 2]
+    return SearchWords(
+        tuple(dict.fromkeys(stem for stem, prefix in stems if prefix)),
+        frozenset(stem for stem, prefix in stems if not prefix),
+    )
+
+
+def mark(text: Any, words: SearchWords | None = None) -> Markup:
+    """`text` escaped, each word the search matched (`search_words`) in <mark>."""
     text = "" if text is None else str(text)
     if not words:
         return escape(text)
     parts: list[Markup] = []
     last = 0
     for found in _WORD.finditer(text):
-        if fold(found.group()).startswith(words):
+        if words.match(found.group()):
             parts.append(escape(text[last : found.start()]))
             parts.append(Markup("<mark>%s</mark>") % found.group())
             last = found.end()

@@ -125,6 +125,31 @@ def fold(text: str) -> str:
     return " ".join(bare.casefold().split())
 
 
+# A searched word of PREFIX_LONG letters or more matches every word that begins with its
+# first PREFIX_LONG letters (`mentoring` finds `mentors`), one of PREFIX_SHORT or more those
+# beginning with its first PREFIX_SHORT, a shorter one only itself: the rule of the directory's
+# and the resources' search (FTS5 prefix queries) and of the pages' highlighting.
+PREFIX_SHORT, PREFIX_LONG = 4, 6
+_GERMAN = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ẞ": "SS"}
+)
+
+
+def search_stem(word: str) -> tuple[str, bool]:
+    """What a searched word matches: (the beginning of every match, True), or (the word
+    itself, False) for a word shorter than PREFIX_SHORT."""
+    if len(word) >= PREFIX_LONG:
+        return word[:PREFIX_LONG], True
+    if len(word) >= PREFIX_SHORT:
+        return word[:PREFIX_SHORT], True
+    return word, False
+
+
+def german_variant(text: str) -> str:
+    """`München Straße` → `Muenchen Strasse`: what someone without umlauts types."""
+    return text.translate(_GERMAN)
+
+
 def shorten(value: str, limit: int) -> str:
     """Cut `value` to at most `limit` characters, marking the cut."""
     return value if len(value) <= limit else value[: max(limit - 1, 0)] + "…"

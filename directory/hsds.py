@@ -93,6 +93,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _UNSAFE_IN_URL = re.compile(r"[\s<>\"`\\{}|^\x00-\x1f\x7f]")
 _PHONE = re.compile(r"\+?[0-9 ()./-]{3,40}")
 _QUOTES = "\"'“”„«»"
+_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -296,13 +297,16 @@ def language_code(value: Any) -> str:
     return code
 
 
+_ID_TEXT = _text(255)
+
+
 def _optional_code(value: Any) -> str | None:
     return None if value is None or value == "" else language_code(value)
 
 
 def _id(value: Any) -> str | None:
-    text = _text(255)(value)
-    if text is not None and any(ch.isspace() for ch in text):
+    text = _ID_TEXT(value)
+    if text is not None and _SPACE.search(text):
         raise ValueError("may not contain spaces")
     return text
 

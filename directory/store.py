@@ -9,13 +9,14 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
   one per (room, state key), with provenance. Never contacts.
 - `directory_shown`: organisations as shown, one per dedupe key (website host+path, else
   name + city), so one organisation listed by two networks is one search result with all
-  its sources. The record shown merges the group's listings (see `merge`): services,
-  languages, locations and phones united, each single value from the most complete listing
-  that has it. A group of one listing shows that listing's record (`record` NULL); a merged
-  one stores the merged record and its sources' order. The shown record's text is indexed in
-  `directory_fts` (FTS5, `unicode61 remove_diacritics 2`) and its filter values in
-  `directory_facets` (facet, value, shown), kept in step with the listings in the same
-  transaction. The services, service-at-locations and taxonomy terms inside each shown
+  its sources. The record shown merges the group's listings (see `merge`): every list
+  (services, locations, phones, schedules, programs, …) united, each single value from the
+  most complete listing that has it. A group of one listing shows that listing's record
+  (`record` NULL); a merged one stores the merged record and its sources' order. The shown
+  record's text is indexed in `directory_fts` (FTS5, `unicode61 remove_diacritics 2`), its
+  names again in `directory_names` (for the name tier of a broad query), and its filter
+  values in `directory_facets` (facet, value, shown), kept in step with the listings in the
+  same transaction. The services, service-at-locations and taxonomy terms inside each shown
   record are indexed for the API in `directory_entities`, kept by triggers on
   `directory_shown`.
 """
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from core.storage import Migrations, Store
+from core.text import PREFIX_LONG, PREFIX_SHORT, german_variant, search_stem
 from directory.hsds import (
     REFERENCES,
     Address,
@@ -43,8 +45,10 @@ from directory.hsds import (
     Location,
     Organization,
     Phone,
+    Program,
     RecordError,
     Service,
+    ServiceArea,
     ServiceAtLocation,
     fold,
     from_dict,
@@ -69,8 +73,9 @@ FTS_COLUMNS = (
     "facets",
 )
 FTS_WEIGHTS = (10.0, 6.0, 1.0, 4.0, 1.5, 3.0, 3.0, 0.0)
-# Words match on their first PREFIX_LONG (of 6+ letters) or PREFIX_SHORT (4-5) letters.
-PREFIX_SHORT, PREFIX_LONG = 4, 6
+# The name tier of a broad query (see RANK_LIMIT) is looked up in `directory_names`, which
+# holds only these columns of `directory_fts`: its doclists are a fraction of the size.
+NAME_COLUMNS = ("name", "alternate_name", "facets")
 # Every text query is ranked by bm25, which reads each match it ranks. A query with more than
 # RANK_LIMIT matches (a common word) is ranked in tiers, organisations with every word of the
 # query in their name first; a tier with more than RANK_LIMIT matches is ranked in windows of
@@ -78,11 +83,16 @@ PREFIX_SHORT, PREFIX_LONG = 4, 6
 RANK_LIMIT = 500
 COUNT_LIMIT = 10_000  # totals above this are reported as "more than COUNT_LIMIT"
 SORT_LIMIT = 500  # filters matching more are listed by walking the name index
-_RANK = "bm25(directory_fts, " + ", ".join(map(str, FTS_WEIGHTS)) + ")"
-MAX_PER_PAGE = 100
-_GERMAN = str.maketrans(
-    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ẞ": "SS"}
+_RANKS = {
+    table: f"bm25({table}, "
+    + ", ".join(str(FTS_WEIGHTS[FTS_COLUMNS.index(c)]) for c in columns)
+    + ")"
+    for table, columns in (("directory_fts", FTS_COLUMNS), ("directory_names", NAME_COLUMNS))
+}
+_FTS_OPTIONS = (
+    f"tokenize = 'unicode61 remove_diacritics 2', prefix = '{PREFIX_SHORT} {PREFIX_LONG}'"
 )
+MAX_PER_PAGE = 100
 
 
 @directory_migrations.step
@@ -112,10 +122,8 @@ def _schema(db: sqlite_utils.Database) -> None:
         " shown INTEGER NOT NULL, PRIMARY KEY (facet, value, shown)) WITHOUT ROWID"
     )
     db.execute("CREATE INDEX directory_facets_shown ON directory_facets (shown)")
-    columns = ", ".join(FTS_COLUMNS)
     db.execute(
-        f"CREATE VIRTUAL TABLE directory_fts USING fts5({columns},"
-        f" tokenize = 'unicode61 remove_diacritics 2', prefix = '{PREFIX_SHORT} {PREFIX_LONG}')"
+        f"CREATE VIRTUAL TABLE directory_fts USING fts5({', '.join(FTS_COLUMNS)}, {_FTS_OPTIONS})"
     )
 
 
@@ -127,8 +135,8 @@ def _merged_records(db: sqlite_utils.Database) -> None:
     groups = db.execute(
         "SELECT dedupe_key FROM directory_listings GROUP BY dedupe_key HAVING count(*) > 1"
     ).fetchall()
-    for (key,) in groups:
-        _reshow(db, key)
+    for (key,) in groups:  # `directory_names` comes in a later step
+        _reshow(db, key, {"directory_fts": FTS_COLUMNS})
 
 
 # The services, service-at-locations, taxonomy terms and taxonomies inside each shown record,
@@ -181,6 +189,16 @@ def _entities(db: sqlite_utils.Database) -> None:
             _ENTITIES.format(shown=":shown", record=":record", room=":room", org=":org"),
             {"shown": rowid, "record": record, "room": room_id, "org": org_id},
         )
+
+
+@directory_migrations.step
+def _names(db: sqlite_utils.Database) -> None:
+    """The name columns of `directory_fts` in a table of their own, for the name tier."""
+    columns = ", ".join(NAME_COLUMNS)
+    db.execute(f"CREATE VIRTUAL TABLE directory_names USING fts5({columns}, {_FTS_OPTIONS})")
+    db.execute(
+        f"INSERT INTO directory_names (rowid, {columns}) SELECT rowid, {columns} FROM directory_fts"
+    )
 
 
 class Change(StrEnum):
@@ -259,6 +277,24 @@ class SaveCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class _Tier:
+    """The matches of one FTS query: `match` in `table`, less those of `without` in
+    `directory_names` (the name tier, when this is the rest of a broad query)."""
+
+    match: str
+    table: str = "directory_fts"
+    without: str | None = None
+
+    def where(self) -> tuple[str, list[str]]:
+        """The WHERE clause selecting these matches in `table`, and its parameters."""
+        where = f"{self.table} MATCH ?"
+        if self.without is None:
+            return where, [self.match]
+        subquery = "SELECT rowid FROM directory_names WHERE directory_names MATCH ?"
+        return f"{where} AND rowid NOT IN ({subquery})", [self.match, self.without]
 
 
 class Directory:
@@ -527,9 +563,9 @@ class Directory:
             total, rowids = self._list_by_name(" AND ".join(phrases), per_page, offset)
             return SearchPage(total, self._load(rowids), page, per_page)
         match = " AND ".join(phrases)
-        total = self._count(match, COUNT_LIMIT + 1)
+        total = self._count(_Tier(match), COUNT_LIMIT + 1)
         if total <= RANK_LIMIT:
-            rowids = self._fts_page(match, per_page, offset)
+            rowids = self._fts_page(_Tier(match), per_page, offset)
         else:
             rowids = self._tiered_page(terms, tokens, per_page, offset)
         return SearchPage(
@@ -540,61 +576,61 @@ class Directory:
             exact_total=total <= COUNT_LIMIT,
         )
 
-    def _count(self, match: str, limit: int = -1) -> int:
+    def _count(self, tier: _Tier, limit: int = -1) -> int:
+        where, params = tier.where()
         return self.db.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM directory_fts WHERE directory_fts MATCH ?"
-            " LIMIT ?)",
-            [match, limit],
+            f"SELECT count(*) FROM (SELECT 1 FROM {tier.table} WHERE {where} LIMIT ?)",
+            [*params, limit],
         ).fetchone()[0]
 
     def _fts_page(
-        self, match: str, limit: int, offset: int, upper: int | None = None, lower: int = 0
+        self, tier: _Tier, limit: int, offset: int, upper: int | None = None, lower: int = 0
     ) -> list[int]:
         """A page of the matches with `lower` < rowid ≤ `upper` by bm25, then newest first."""
+        where, params = tier.where()
         rows = self.db.execute(
-            "SELECT rowid FROM directory_fts WHERE directory_fts MATCH ? AND rowid > ?"
-            f"{'' if upper is None else ' AND rowid <= ?'} ORDER BY {_RANK}, rowid DESC"
-            " LIMIT ? OFFSET ?",
-            [match, lower, *([] if upper is None else [upper]), limit, offset],
+            f"SELECT rowid FROM {tier.table} WHERE {where} AND rowid > ?"
+            f"{'' if upper is None else ' AND rowid <= ?'} ORDER BY {_RANKS[tier.table]},"
+            " rowid DESC LIMIT ? OFFSET ?",
+            [*params, lower, *([] if upper is None else [upper]), limit, offset],
         )
         return [row[0] for row in rows]
 
     def _tiered_page(
         self, terms: list[str], facets: list[str], limit: int, offset: int
     ) -> list[int]:
-        """A page of a broad query: organisations with every word in their name first, then
-        the rest, each tier ranked by bm25 (see `_windowed_page`)."""
-        named = " AND ".join(["{name alternate_name} : (" + " AND ".join(terms) + ")", *facets])
+        """A page of a broad query: organisations with every word in their name first, ranked
+        by bm25 of their names, then the rest, ranked by bm25 (see `_windowed_page`)."""
+        names = " AND ".join(["{name alternate_name} : (" + " AND ".join(terms) + ")", *facets])
+        named = _Tier(names, "directory_names")
         named_count = self._count(named, offset + limit)
         rowids = self._windowed_page(named, limit, offset) if offset < named_count else []
         if len(rowids) < limit:  # the named tier ended on this page: named_count is exact
-            rest = " AND ".join([*terms, *facets])
-            if named_count:
-                rest += f" NOT ({named})"
+            rest = _Tier(" AND ".join([*terms, *facets]), without=names if named_count else None)
             rowids += self._windowed_page(rest, limit - len(rowids), max(0, offset - named_count))
         return rowids
 
-    def _windowed_page(self, match: str, limit: int, offset: int) -> list[int]:
+    def _windowed_page(self, tier: _Tier, limit: int, offset: int) -> list[int]:
         """A page by bm25 of a query's matches in windows of RANK_LIMIT, newest window first."""
         window, skip = divmod(offset, RANK_LIMIT)
-        upper = self._nth_newest(match, window * RANK_LIMIT) if window else None
+        upper = self._nth_newest(tier, window * RANK_LIMIT) if window else None
         if window and upper is None:
             return []
         rowids: list[int] = []
         while len(rowids) < limit:
-            lower = self._nth_newest(match, (window + 1) * RANK_LIMIT)
-            rowids += self._fts_page(match, limit - len(rowids), skip, upper, lower or 0)
+            lower = self._nth_newest(tier, (window + 1) * RANK_LIMIT)
+            rowids += self._fts_page(tier, limit - len(rowids), skip, upper, lower or 0)
             if lower is None:
                 break
             window, skip, upper = window + 1, 0, lower
         return rowids
 
-    def _nth_newest(self, match: str, n: int) -> int | None:
+    def _nth_newest(self, tier: _Tier, n: int) -> int | None:
         """The rowid of the match at position `n` (0 = the newest), None if there are fewer."""
+        where, params = tier.where()
         row = self.db.execute(
-            "SELECT rowid FROM directory_fts WHERE directory_fts MATCH ?"
-            " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-            [match, n],
+            f"SELECT rowid FROM {tier.table} WHERE {where} ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            [*params, n],
         ).fetchone()
         return row[0] if row else None
 
@@ -607,7 +643,7 @@ class Directory:
                 [limit, offset],
             )
             return total, [row[0] for row in rows]
-        total = self._count(match)
+        total = self._count(_Tier(match))
         if total > SORT_LIMIT:  # walk the name index, stopping at the page
             sql = (
                 "SELECT rowid FROM directory_shown INDEXED BY directory_shown_sort"
@@ -680,8 +716,11 @@ def _in_order(sources: dict[tuple[str, str], Source], order: str | None) -> tupl
 # --- the shown organisation of a group of listings -----------------------------------------
 
 
-def _reshow(db: sqlite_utils.Database, key: str) -> None:
-    """Bring the shown organisation of one dedupe key, its text and facets up to date."""
+def _reshow(
+    db: sqlite_utils.Database, key: str, indexes: Mapping[str, tuple[str, ...]] | None = None
+) -> None:
+    """Bring the shown organisation of one dedupe key, its text and facets up to date (in
+    `indexes`, by default every FTS table)."""
     listings = [
         (room_id, org_id, from_dict(json.loads(record)), origin_ts)
         for room_id, org_id, record, origin_ts in db.execute(
@@ -692,8 +731,7 @@ def _reshow(db: sqlite_utils.Database, key: str) -> None:
     ]
     row = db.execute("SELECT rowid FROM directory_shown WHERE dedupe_key = ?", [key]).fetchone()
     if row:
-        db.execute("DELETE FROM directory_fts WHERE rowid = ?", [row[0]])
-        db.execute("DELETE FROM directory_facets WHERE shown = ?", [row[0]])
+        _unindex(db, row[0], indexes or _INDEXES)
     if not listings:
         if row:
             db.execute("DELETE FROM directory_shown WHERE rowid = ?", [row[0]])
@@ -723,16 +761,35 @@ def _reshow(db: sqlite_utils.Database, key: str) -> None:
             " VALUES (?, ?, ?, ?, ?, ?)",
             values,
         ).lastrowid
+    _index(db, shown, org, indexes or _INDEXES)
+
+
+_INDEXES = {"directory_fts": FTS_COLUMNS, "directory_names": NAME_COLUMNS}
+
+
+def _index(
+    db: sqlite_utils.Database, shown: int, org: Organization, indexes: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Index a shown organisation's text (in each FTS table of `indexes`) and filter values."""
     facets = _facets(org)
-    placeholders = ", ".join("?" * (len(FTS_COLUMNS) + 1))
-    db.execute(
-        f"INSERT INTO directory_fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES ({placeholders})",
-        [shown, *_fts_text(org, facets)],
-    )
+    text = dict(zip(FTS_COLUMNS, _fts_text(org, facets), strict=True))
+    for table, columns in indexes.items():
+        db.execute(
+            f"INSERT INTO {table} (rowid, {', '.join(columns)})"
+            f" VALUES (?, {', '.join('?' * len(columns))})",
+            [shown, *(text[column] for column in columns)],
+        )
     db.conn.executemany(
         "INSERT OR IGNORE INTO directory_facets (facet, value, shown) VALUES (?, ?, ?)",
         [(facet, value, shown) for facet, value in facets],
     )
+
+
+def _unindex(db: sqlite_utils.Database, shown: int, indexes: Mapping[str, Any]) -> None:
+    """Forget what `_index` indexed for a shown organisation."""
+    for table in indexes:
+        db.execute(f"DELETE FROM {table} WHERE rowid = ?", [shown])
+    db.execute("DELETE FROM directory_facets WHERE shown = ?", [shown])
 
 
 def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int, str, str]:
@@ -768,20 +825,22 @@ def _count_values(value: Any) -> int:
 def merge(orgs: list[Organization]) -> Organization:
     """One organisation from its listings, most complete first (see `_merge_order`).
 
-    Services, locations (with their addresses), phones and languages are united: a service by
-    its name, a location by its place (else its coordinates, else its name or link), an
-    address by its lines, a phone by its digits, a service's language by its code, each
-    merged the same way; a service's places (service-at-locations) are united by location,
-    and one that names a location united with another names the one kept. Every single
-    value (name, description, website, a service's fees, a location's coordinates, …) comes
-    from the first listing that has one; the id and whatever else is not united (schedules,
-    programs, …) are the first listing's.
+    Every list is united: services by name, locations (with their addresses) by place (else
+    coordinates, else name or link), addresses by their lines, phones by their digits,
+    languages by code, programs and service areas by name, and schedules, cost options,
+    funding, required documents, accessibility and identifiers by what they say (their
+    values but ids); each group merged the same way. A service's places
+    (service-at-locations) are united by location; a service or place that names a location
+    or program united with another names the one kept. Every single value (name,
+    description, website, a service's fees, a location's coordinates, …) comes from the
+    first listing that has one; the id is the first listing's.
     """
     if len(orgs) == 1:
         return orgs[0]
     places = _groups([x for o in orgs for x in o.locations], _place_key)
-    kept = {x.id: first for group in places if (first := group[0].id) for x in group[1:] if x.id}
-    services = [_at_places(s, kept) for o in orgs for s in o.services]
+    programs = _groups([x for o in orgs for x in o.programs], _named_key)
+    kept_places, kept_programs = _kept(places), _kept(programs)
+    services = [_relinked(s, kept_places, kept_programs) for o in orgs for s in o.services]
     return orgs[0].model_copy(
         update={
             **_scalars(orgs, Organization),
@@ -789,6 +848,8 @@ def merge(orgs: list[Organization]) -> Organization:
             "services": _united(services, _service_key, _service),
             "locations": tuple(_place(group) if group[1:] else group[0] for group in places),
             "phones": _united([p for o in orgs for p in o.phones], _phone_key, _phone),
+            "programs": tuple(_merged(group) if group[1:] else group[0] for group in programs),
+            **_by_content(orgs, "funding", "organization_identifiers"),
             "contacts": (),
         }
     )
@@ -838,7 +899,10 @@ def _service(services: list[Service]) -> Service:
         services,
         target_groups=_unique(g for s in services for g in s.target_groups),
         languages=_united([x for s in services for x in s.languages], _language_key, _merged),
-        service_at_locations=_united(links, _link_key, _merged),
+        service_at_locations=_united(links, _link_key, _link),
+        phones=_united([p for s in services for p in s.phones], _phone_key, _phone),
+        service_areas=_united([a for s in services for a in s.service_areas], _named_key, _merged),
+        **_by_content(services, "schedules", "cost_options", "funding", "required_documents"),
     )
 
 
@@ -846,17 +910,65 @@ def _link_key(link: ServiceAtLocation) -> str:
     return f"@{link.location_id}" if link.location_id else f"#{link.id}"
 
 
-def _at_places(service: Service, kept: dict[str, str]) -> Service:
-    """The service with its places naming the location kept where theirs was united."""
-    if not any(link.location_id in kept for link in service.service_at_locations):
-        return service
-    links = tuple(
-        link.model_copy(update={"location_id": kept[link.location_id]})
-        if link.location_id in kept
-        else link
-        for link in service.service_at_locations
+def _link(links: list[ServiceAtLocation]) -> ServiceAtLocation:
+    return _merged(
+        links,
+        phones=_united([p for x in links for p in x.phones], _phone_key, _phone),
+        **_by_content(links, "schedules"),
     )
-    return service.model_copy(update={"service_at_locations": links})
+
+
+def _kept(groups: list[list[E]]) -> dict[str, str]:
+    """The id of each item united with an earlier one → the id of the one kept."""
+    return {x.id: group[0].id for group in groups for x in group[1:] if x.id and group[0].id}
+
+
+def _relinked(service: Service, places: dict[str, str], programs: dict[str, str]) -> Service:
+    """The service naming the location and program kept where its own were united."""
+    links = service.service_at_locations
+    if service.program_id not in programs and not any(x.location_id in places for x in links):
+        return service
+    return service.model_copy(
+        update={
+            "program_id": programs.get(service.program_id or "", service.program_id),
+            "service_at_locations": tuple(
+                link.model_copy(update={"location_id": places[link.location_id]})
+                if link.location_id in places
+                else link
+                for link in links
+            ),
+        }
+    )
+
+
+def _named_key(item: Program | ServiceArea) -> str:
+    """A program or service area by its name, else by what it says."""
+    return "#" + fold(item.name) if item.name else _content_key(item)
+
+
+def _by_content(items: list[Any], *fields: str) -> dict[str, tuple]:
+    """Each list `field` of `items` united, its entries by what they say (`_content_key`)."""
+    return {
+        field: _united([x for item in items for x in getattr(item, field)], _content_key, _merged)
+        for field in fields
+    }
+
+
+def _content_key(item: Entity) -> str:
+    """What an entry says: its values (folded) without ids and links to other objects."""
+    return _dumps(_said(item.model_dump(mode="json", exclude_none=True)))
+
+
+def _said(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _said(item)
+            for key, item in sorted(value.items())
+            if key != "id" and key not in REFERENCES
+        }
+    if isinstance(value, list):
+        return [_said(item) for item in value]
+    return fold(value) if isinstance(value, str) else value
 
 
 def _language_key(language: Language) -> str:
@@ -878,6 +990,7 @@ def _place(locations: list[Location]) -> Location:
         addresses=_united([a for x in locations for a in x.addresses], _address_key, _merged),
         languages=_united([g for x in locations for g in x.languages], _language_key, _merged),
         phones=_united([p for x in locations for p in x.phones], _phone_key, _phone),
+        **_by_content(locations, "schedules", "accessibility"),
     )
 
 
@@ -908,11 +1021,6 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-def _german_variant(text: str) -> str:
-    """`München Straße` → `Muenchen Strasse`: what someone without umlauts types."""
-    return text.translate(_GERMAN)
-
-
 def _fts_text(org: Organization, facets: set[tuple[str, str]]) -> list[str]:
     """The text of each FTS column, in FTS_COLUMNS order."""
     service_text = [
@@ -923,7 +1031,7 @@ def _fts_text(org: Organization, facets: set[tuple[str, str]]) -> list[str]:
     ]
     places = [p for loc in org.locations for p in (loc.city, loc.postal_code) if p]
     names = [org.name, org.alternate_name or "", *(s.name for s in org.services), *places]
-    variants = {_german_variant(word) for text in names for word in text.split()} - {
+    variants = {german_variant(word) for text in names for word in text.split()} - {
         word for text in names for word in text.split()
     }
     return [
@@ -947,7 +1055,7 @@ def _facets(org: Organization) -> set[tuple[str, str]]:
     words = [word for service in org.services for word in _words(service.name)]
     for facet, values in (("city", cities), ("target_group", groups), ("service", words)):
         facets |= {(facet, fold(value)) for value in values}
-        facets |= {(facet, fold(_german_variant(value))) for value in values}
+        facets |= {(facet, fold(german_variant(value))) for value in values}
     return facets
 
 
@@ -987,18 +1095,14 @@ def _filter_facets(
 def fts_terms(text: str) -> list[str]:
     """User text as FTS5 terms, all of which must match; no FTS syntax gets through.
 
-    The text is cut into words as the tokenizer does (letters, marks, digits); a word of six
-    or more letters matches on its first six (`mentoring` finds `Mentorin`), one of four or
-    five on its first four, shorter words exactly. Both prefix lengths are indexed.
+    The text is cut into words as the tokenizer does (letters, marks, digits), each matched
+    as `core.text.search_stem` says (`mentoring` finds `Mentorin`). Both prefix lengths are
+    indexed.
     """
     terms = []
     for word in dict.fromkeys(_tokens(text)):
-        if len(word) >= PREFIX_LONG:
-            terms.append(f'"{word[:PREFIX_LONG]}"*')
-        elif len(word) >= PREFIX_SHORT:
-            terms.append(f'"{word[:PREFIX_SHORT]}"*')
-        else:
-            terms.append(f'"{word}"')
+        stem, prefix = search_stem(word)
+        terms.append(f'"{stem}"*' if prefix else f'"{stem}"')
     return terms
 
 

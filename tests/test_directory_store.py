@@ -245,6 +245,25 @@ def test_a_broad_query_with_a_filter_is_ranked(
     assert names(common) == ["Mentoring Alpha", "Mentoring Beta in the old town", "Zeta"]
 
 
+def test_a_renamed_organisation_leaves_the_name_tier(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names the name tier looks in change with the listing: once `Mentoring Alpha` is
+    renamed, a broad query ranks it among the description matches (newest window first)."""
+    monkeypatch.setattr(store_module, "RANK_LIMIT", 1)
+    site = "https://alpha.example"  # the same organisation after the rename (dedupe key)
+    alpha = publish(directory, ROOM_A, {"id": "alpha", "name": "Mentoring Alpha", "website": site})
+    for name in ("Beta", "Gamma"):
+        publish(directory, ROOM_A, {"name": name, "description": "mentoring"})
+    assert names(directory.search("mentoring")) == ["Mentoring Alpha", "Gamma", "Beta"]
+    publish(
+        directory,
+        ROOM_A,
+        {"id": alpha, "name": "Alpha", "description": "mentoring", "website": site},
+    )
+    assert names(directory.search("mentoring")) == ["Gamma", "Beta", "Alpha"]
+
+
 def test_a_common_term_in_thousands_of_organisations_is_ranked(directory: Directory) -> None:
     """More matches than the store ranks at once: name matches (the oldest here) still come
     first, by relevance, and a strong description match above the weak ones around it."""
@@ -389,6 +408,42 @@ def test_merged_services_name_the_place_kept_of_a_place_both_list(directory: Dir
     assert places == {"Duo": ["a-office"], "Workshops": ["a-office"]}
 
 
+def test_merged_listings_unite_schedules_programs_and_service_areas(
+    directory: Directory,
+) -> None:
+    """What both networks say once is there once, what only one says is kept, and a service
+    of B's names A's program where both list the same one."""
+    weekly = {"freq": "WEEKLY", "byday": "MO", "opens_at": "10:00", "closes_at": "12:00"}
+    publish(directory, ROOM_A, {
+        "id": "a-k", "name": "Kompass", "website": "https://kompass.at",
+        "description": "Mentoring in Vienna", "email": "info@kompass.at", "legal_status": "Verein",
+        "languages": ["de", "en", "tr", "ar", "fa", "uk", "ru", "fr", "es", "it"],
+        "programs": [{"id": "a-newcomers", "name": "Newcomers"}],
+        "locations": [{"city": "Wien", "country": "AT", "schedules": [weekly]}],
+        "services": [{"name": "Tandem", "program_id": "a-newcomers", "schedules": [weekly],
+                      "service_areas": [{"name": "Wien"}]}],
+    }, 1)  # fmt: skip
+    publish(directory, ROOM_B, {
+        "id": "b-k", "name": "Kompass", "website": "https://kompass.at",
+        "programs": [{"id": "b-newcomers", "name": "newcomers"}, {"name": "Women"}],
+        "locations": [{"city": "Wien", "country": "AT",
+                       "schedules": [weekly, {"freq": "WEEKLY", "byday": "TH"}]}],
+        "services": [
+            {"name": "Tandem", "schedules": [{**weekly, "id": "b-weekly"}, {"byday": "FR"}],
+             "service_areas": [{"name": "WIEN"}, {"name": "Niederösterreich"}]},
+            {"name": "Job coaching", "program_id": "b-newcomers"},
+        ],
+    }, 2)  # fmt: skip
+    org = directory.get("a-k").organization
+    assert [program.name for program in org.programs] == ["Newcomers", "Women"]
+    tandem, coaching = org.services
+    assert [(x.byday, x.opens_at) for x in tandem.schedules] == [("MO", "10:00"), ("FR", None)]
+    assert [area.name for area in tandem.service_areas] == ["Wien", "Niederösterreich"]
+    assert coaching.program_id == tandem.program_id == "a-newcomers"
+    (place,) = org.locations
+    assert [x.byday for x in place.schedules] == ["MO", "TH"]
+
+
 def test_an_upgraded_database_merges_what_it_held(tmp_path: Path) -> None:
     store = open_store(tmp_path / "old.db")
     store.migrate(store_module.directory_migrations.first(1))  # as the code before merging left it
@@ -419,7 +474,7 @@ def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path:
     for n, (room, service) in enumerate([(ROOM_A, "Tandem"), (ROOM_B, "Buddy")]):
         org = validate({"id": f"k{n}", "name": "Kompass", "website": "https://kompass.at",
                         "services": [{"name": service}]})  # fmt: skip
-        old.apply_listing(room, org.id, to_published(org), provenance(room, n))
+        _insert_old_listing(store, room, org)
     directory = Directory(store)  # the API's index is built
     services = directory.db.execute(
         "SELECT json_extract(coalesce(s.record, l.record), e.path || '.name')"
@@ -428,6 +483,40 @@ def test_the_api_index_of_an_upgraded_database_holds_the_merged_record(tmp_path:
         " WHERE e.kind = 'service' ORDER BY e.position"
     ).fetchall()
     assert sorted(name for (name,) in services) == ["Buddy", "Tandem"]
+    store.close()
+
+
+def _insert_old_listing(store: Store, room: str, org: Any) -> None:
+    """A listing as the code of an older schema (before `directory_names`) stored it."""
+    store.db.execute(
+        "INSERT INTO directory_listings VALUES (?, ?, ?, ?, 'N', 's', '$e', '@b:s', 1, 0)",
+        [room, org.id, store_module._dumps(store_module.to_dict(org)), org.dedupe_key],
+    )
+    store_module._reshow(store.db, org.dedupe_key, {"directory_fts": store_module.FTS_COLUMNS})
+
+
+def test_an_upgraded_database_ranks_name_matches_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name tier of a broad query comes from the upgrade's copy of the names: a name or
+    alternate name match first, though newer description matches rank higher by bm25."""
+    monkeypatch.setattr(store_module, "RANK_LIMIT", 1)
+    store = open_store(tmp_path / "old.db")
+    store.migrate(store_module.directory_migrations.first(3))
+    for record in [
+        {"name": "Kompass Mentoring for women and families in the city of Vienna"},
+        {"name": "Tandem", "alternate_name": "Kompass Tandem"},
+        {"name": "Buddy", "description": "kompass kompass kompass kompass"},
+        {"name": "Lotse", "description": "kompass kompass kompass"},
+    ]:
+        _insert_old_listing(store, ROOM_A, validate(record))
+    directory = Directory(store)
+    assert names(directory.search("kompass")) == [
+        "Tandem",
+        "Kompass Mentoring for women and families in the city of Vienna",
+        "Lotse",
+        "Buddy",
+    ]
     store.close()
 
 

@@ -507,6 +507,19 @@ async def test_matched_words_are_marked_after_escaping(site: Site) -> None:
     )
 
 
+async def test_words_the_search_matched_by_their_beginning_are_marked(site: Site) -> None:
+    """`Patenschaften` finds the service `Patenschaft` (a match on its first six letters) and
+    `koeln` finds `Köln` (the German variant): the page marks what the search matched."""
+    body = await site.page(q="Patenschaften koeln")
+    [card] = re.findall(r'<ol class="results".*?</ol>', body, flags=re.DOTALL)
+    assert "<mark>Patenschaften</mark> <mark>Köln</mark>" in card
+    assert "<dd><mark>Patenschaft</mark></dd>" in card
+    # A word shorter than four letters matches only itself, and is marked only so.
+    assert (
+        str(mark("Job Jobs job", search_words("job"))) == "<mark>Job</mark> Jobs <mark>job</mark>"
+    )
+
+
 async def test_result_cards_show_a_line_services_languages_place_and_website(site: Site) -> None:
     body = await site.page(q="köln")
     [card] = re.findall(r'<ol class="results".*?</ol>', body, flags=re.DOTALL)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.storage import Migrations
-from directory.store import PREFIX_LONG, PREFIX_SHORT
+from core.text import PREFIX_LONG, PREFIX_SHORT
 
 resource_migrations = Migrations("resources")
 
