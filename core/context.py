@@ -27,6 +27,10 @@ class Context:
     account: Account
     incoming: Incoming
     language: str
+    # What a bot found for this command, kept for the rest of it: the network it is about is
+    # found once (by `permits`) and the handler reuses it, so it is looked up (and the asker's
+    # activity noted) once per command.
+    found: dict[Any, Any] = field(default_factory=dict, init=False)
     _sent: int = field(default=0, init=False)
 
     @property

@@ -25,9 +25,9 @@ from bots.checkin.reports import ReportCommands
 from bots.checkin.rounds import Rounds
 from bots.checkin.schema import MENTOR_ROLES, Answer, CheckinStore, Round
 from bots.checkin.summary import RoundFacts, alert, silent_streaks, summary
-from bots.network import Network
 from bots.network.common import iso, open_dm
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, NetworkStore
+from bots.network.service import Networks
 from core.account import Account, Incoming
 from core.commands import Bot, Command
 from core.context import Context
@@ -46,6 +46,7 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
     def __init__(self, app: Any) -> None:
         self.app = app
         self.data = CheckinStore(app.store)
+        self.network_service = app.service(Networks)  # the network a command is about, roles
         self.networks = NetworkStore(app.store)
         self.rounds = Rounds(self)
         self.answers = Answers(self)
@@ -58,20 +59,12 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
     def account(self) -> Account:
         return self.app.accounts[self.app.account_of_bot(self)]
 
-    @property
-    def network_bot(self) -> Network:
-        """The network bot: how a command finds its network and checks the asker's role."""
-        for bot in self.app.bots:
-            if isinstance(bot, Network):
-                return bot
-        raise RuntimeError("the checkin bot needs the network bot")
-
     async def permits(
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
     ) -> bool | None:
         """Commands declared for coordinators: the asker's power level in the network they
-        act on decides (see `Network.permits`), for running them and for what `!help` lists."""
-        return await self.network_bot.permits(ctx, cmd, arguments)
+        act on decides (see `Networks.permits`), for running them and for what `!help` lists."""
+        return await self.network_service.permits(ctx, cmd, arguments)
 
     def now(self) -> datetime:
         return self.app.clock.now()
@@ -88,7 +81,7 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         ]
 
     def language_of(self, member: Member, network: NetworkRow) -> str:
-        return self.network_bot._language_of(member, network)
+        return self.network_service.language_of(member, network)
 
     def zone_of(self, user_id: str, network: NetworkRow) -> ZoneInfo:
         timezone, _ = self.data.person(user_id)

@@ -44,7 +44,7 @@ class CoordinatorCommands:
     async def _office(self: Checkin, ctx: Context, name: str | None) -> NetworkRow | None:
         """The network an office command is about (the asker's level was checked by
         `permits` before the command ran); explains if none."""
-        return await self.network_bot._network(ctx, name)
+        return await self.network_service.find(ctx, name)
 
     async def _answer(self: Checkin, ctx: Context, net: NetworkRow, text: Text) -> str:
         """Answer in the coordination room if asked there, else in the asker's direct chat."""

@@ -42,7 +42,7 @@ class Charter(NetworkBase):
         "network rules", options=[Option("network", placeholder="name")], help="network.rules.help"
     )
     async def rules(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         if not net.rules:
@@ -59,7 +59,7 @@ class Charter(NetworkBase):
         help="network.rules_set.help",
     )
     async def rules_set(self, ctx: Context, text: str) -> None:
-        net = await self._network(ctx)
+        net = await self.service.find(ctx)
         text = text.strip()
         if net is None or not await self._fits(ctx, text):
             return
@@ -85,7 +85,7 @@ class Charter(NetworkBase):
         help="network.agreement.help",
     )
     async def agreement(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         prefix = self.app.config.bots.command_prefix
@@ -114,7 +114,7 @@ class Charter(NetworkBase):
         help="network.agreement_set.help",
     )
     async def agreement_set(self, ctx: Context, text: str) -> None:
-        net = await self._network(ctx)
+        net = await self.service.find(ctx)
         text = text.strip()
         if net is None or not await self._fits(ctx, text):
             return
@@ -142,7 +142,7 @@ class Charter(NetworkBase):
         "network agree", options=[Option("network", placeholder="name")], help="network.agree.help"
     )
     async def agree(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         member = self.data.member(net.id, ctx.sender)
@@ -176,7 +176,7 @@ class Charter(NetworkBase):
         member = self.data.member(net.id, ctx.sender)
         if member is None or member.status == LEFT:
             return
-        language = self._language_of(member, net)
+        language = self.service.language_of(member, net)
         if found[1] != net.agreement_version:
             text = self._t(
                 language, "network.agree.old_version", network=net.name, version=found[1]

@@ -496,7 +496,7 @@ class Invitations(Membership):
         help="invitations.list.help",
     )
     async def invitations(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         now = self._now()
@@ -566,7 +566,7 @@ class Invitations(Membership):
         help="invitations.remind.help",
     )
     async def remind(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         waiting = self._invitations(
@@ -592,7 +592,7 @@ class Invitations(Membership):
         help="invitations.cancel.help",
     )
     async def cancel(self, ctx: Context, address: str, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         where = "network_id = ? AND email = ? COLLATE NOCASE AND used_by IS NULL"

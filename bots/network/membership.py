@@ -66,11 +66,11 @@ class Membership(NetworkBase):
     async def invite(
         self, ctx: Context, user: str, role: str | None, lang: str | None, network: str | None
     ) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         role = role or DEFAULT_ROLE
-        if ROLE_LEVELS[role] >= 50 and not await self._require(
+        if ROLE_LEVELS[role] >= 50 and not await self.service.require(
             ctx, net, Role.meta_mentor, f"network invite … {role}"
         ):
             return
@@ -108,7 +108,7 @@ class Membership(NetworkBase):
         help="invitations.onboard.help",
     )
     async def onboard(self, ctx: Context, people: str | None) -> None:
-        net = await self._network(ctx)
+        net = await self.service.find(ctx)
         if net is None:
             return
         text = people or ""
@@ -131,7 +131,7 @@ class Membership(NetworkBase):
             await ctx.reply("network.onboard.working", count=len(roster.people))
         gate = asyncio.Semaphore(ONBOARD_PARALLEL)
         privileged = any(roster_role(c, False) is None for c in roster.people)
-        may_grant = privileged and (ctx.is_admin or await self._level(ctx, net) >= 100)
+        may_grant = privileged and (ctx.is_admin or await self.service.level(ctx, net) >= 100)
         roles = [roster_role(c, may_grant) for c in roster.people]
 
         async def invite(candidate: Candidate, role: str | None) -> Outcome:
@@ -252,7 +252,7 @@ class Membership(NetworkBase):
             invited_by=inviter,
             invited_at=self._now(),
         )
-        language = self._language_of(member, net)
+        language = self.service.language_of(member, net)
         outcome = Outcome(person.user_id, "invited", role, language)
         self.data.save_member(member)
         rooms = net.rooms_for(role)
@@ -279,7 +279,7 @@ class Membership(NetworkBase):
     async def _welcome(self, net: NetworkRow, member: Member, inviter: str | None) -> None:
         """The welcome in a direct chat, in the member's language: the network, their role,
         the rules, and the agreement as its own message (a ✅ reaction to it accepts it)."""
-        language = self._language_of(member, net)
+        language = self.service.language_of(member, net)
         prefix = self.app.config.bots.command_prefix
         room_id = await open_dm(self.account, member.user_id, language)
         rules = (
@@ -323,7 +323,7 @@ class Membership(NetworkBase):
         help="network.role.help",
     )
     async def role(self, ctx: Context, user: str, role: str, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         user_id = self._user(ctx, user)
@@ -334,7 +334,7 @@ class Membership(NetworkBase):
         if member is None or member.status == LEFT:
             await ctx.reply("network.not_member", user=ctx.names.one(user_id), network=net.name)
             return
-        if (ROLE_LEVELS[role] >= 50 or member.level >= 50) and not await self._require(
+        if (ROLE_LEVELS[role] >= 50 or member.level >= 50) and not await self.service.require(
             ctx, net, Role.meta_mentor, f"network role … {role}"
         ):
             return
@@ -385,7 +385,7 @@ class Membership(NetworkBase):
         help="network.members.help",
     )
     async def members(self, ctx: Context, filter: str | None, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         everyone = self.data.members(net.id)

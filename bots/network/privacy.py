@@ -27,6 +27,7 @@ from bots.network.common import (
     sent_there,
 )
 from bots.network.matrix import Homeserver, MatrixCallError
+from bots.network.service import Networks
 from core.account import Account
 from core.commands import Arg, Bot, command
 from core.context import REPLY_ATTEMPTS, Context
@@ -86,6 +87,7 @@ class Privacy(Bot):
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.networks = app.service(Networks)
 
     @property
     def account(self) -> Account:
@@ -209,7 +211,7 @@ class Privacy(Bot):
                 " ON CONFLICT(user_id) DO UPDATE SET requested_at = excluded.requested_at",
                 [ctx.sender, now.timestamp()],
             )
-            networks = self._call_network("networks_of", ctx.sender) or []
+            networks = self.networks.names_of(ctx.sender)
             lines = [
                 ctx.t(
                     "me.forget.ask" if networks else "me.forget.ask_no_network",
@@ -218,7 +220,7 @@ class Privacy(Bot):
                     prefix=prefix,
                 )
             ]
-            for name in self._call_network("sole_meta_mentor_of", ctx.sender) or []:
+            for name in self.networks.sole_meta_mentor_of(ctx.sender):
                 lines.append(ctx.t("me.forget.last_meta_mentor", network=name, prefix=prefix))
             await ctx.reply(Text.join(lines, "\n\n"))
             return
@@ -232,7 +234,7 @@ class Privacy(Bot):
                 await ctx.reply("me.forget.no_request", prefix=prefix)
                 return
             self._keep(ctx)  # before answering: a command cut short is taken up by the tick
-        networks = self._call_network("networks_of", ctx.sender) or []
+        networks = self.networks.names_of(ctx.sender)
         await ctx.reply("me.forget.done", count=len(networks))
         await self.erase(ctx.sender)
 
@@ -251,13 +253,6 @@ class Privacy(Bot):
                 [ctx.sender, ctx.account.name, ctx.room_id, ctx.event_id, ctx.language,
                  json.dumps(chats), json.dumps(bots), now + RETRY_FIRST, now],
             )  # fmt: skip
-
-    def _call_network(self, method: str, user_id: str) -> Any:
-        for bot in self._others():
-            function = getattr(bot, method, None)
-            if function is not None:
-                return function(user_id)
-        return None
 
     def _erasure(self, user_id: str) -> Erasure | None:
         row = self.app.store.db.execute(

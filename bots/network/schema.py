@@ -174,6 +174,11 @@ class NetworkStore:
         ).fetchone()
         return self._network(row)
 
+    def all(self) -> list[NetworkRow]:
+        """Every network, oldest first."""
+        ids = self.db.execute("SELECT id FROM networks ORDER BY id").fetchall()
+        return [network for (nid,) in ids if (network := self.get(nid)) is not None]
+
     def by_name(self, name: str) -> NetworkRow | None:
         row = self.db.execute(
             f"SELECT {_NETWORK_COLUMNS} FROM networks WHERE name_key = ?", [name_key(name)]

@@ -68,6 +68,17 @@ class Resource:
     votes: int = 0
 
 
+def shared_count(store: Store, room_ids: Sequence[str], since: float, until: float) -> int:
+    """How many resources were first shared in these rooms in the period."""
+    marks = ", ".join("?" * len(room_ids))
+    row = store.db.execute(
+        f"SELECT COUNT(*) FROM resources WHERE created_at >= ? AND created_at < ?"
+        f" AND room_id IN ({marks})",
+        [since, until, *room_ids],
+    ).fetchone()
+    return int(row[0])
+
+
 class Library:
     """The library in one Store; `network` and `poster` describe our public entries."""
 

@@ -210,10 +210,10 @@ class Digest(SustainBot):
 
     def _elsewhere(self, net: NetworkRow, language: str, since: float, until: float) -> list[Text]:
         found = []
-        resources = elsewhere.new_resources(self.db, net.id, since, until)
+        resources = elsewhere.new_resources(self.app.store, net, since, until)
         if resources is not None:
             found.append(self.t(language, "sustain.digest.resources", count=resources))
-        checkins = elsewhere.checkin_responses(self.db, net.id, since, until)
+        checkins = elsewhere.checkin_responses(self.app.store, net, since, until)
         if checkins is not None:
             asked, answered = checkins
             rate = round(100 * answered / asked) if asked else 0
