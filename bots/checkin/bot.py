@@ -25,7 +25,7 @@ from bots.checkin.reports import ReportCommands
 from bots.checkin.rounds import Rounds
 from bots.checkin.schema import MENTOR_ROLES, Answer, CheckinStore, Round
 from bots.checkin.summary import RoundFacts, alert, silent_streaks, summary
-from bots.network.common import iso, open_dm
+from bots.network.common import iso
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, NetworkStore
 from bots.network.service import Networks
 from core.account import Account, Incoming
@@ -119,29 +119,6 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
 
     # --- the network office ------------------------------------------------------------------
 
-    async def post_to_office(
-        self, network: NetworkRow, text: Text, txn: str, mentions: list[str] | None = None
-    ) -> str | None:
-        """Post to the coordination room (Meta-Mentors and coordinators only); without one,
-        send it to each Meta-Mentor directly. Returns an event id if anything was posted."""
-        content = text.content("m.notice")
-        # Only the people meant are notified (the Meta-Mentors of an alert), not everyone named.
-        content["m.mentions"] = {"user_ids": mentions or []}
-        room_id = network.rooms.get(COORDINATION)
-        if room_id:
-            try:
-                return await self.account.send(room_id, content, txn=txn)
-            except SendError as error:
-                log.warning("could not post to the office", extra={"error": str(error)})
-        posted = None
-        for user_id in self.networks.meta_mentors(network.id):
-            try:
-                dm = await open_dm(self.account, user_id, network.language)
-                posted = await self.account.send(dm, content, txn=f"{txn}/{user_id}") or posted
-            except Exception as error:
-                log.warning("could not reach a Meta-Mentor", extra={"error": str(error)})
-        return posted
-
     async def summarise(self, round_: Round, now: datetime) -> None:
         """Post the summary of a closed round (once: the transaction id and the stored
         event id see to it)."""
@@ -172,9 +149,14 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             settings.zone,
             language,
         )
-        event_id = await self.post_to_office(network, text, f"checkin/{round_.id}/summary")
-        if event_id:
-            self.data.summarised(round_.id, event_id, now.timestamp())
+        try:
+            event_id = await self.network_service.to_office(
+                network, text, txn=f"checkin/{round_.id}/summary", account=self.account
+            )
+        except SendError as error:  # tried again at the next tick, under the same txn
+            log.warning("the summary reached nobody", extra={"error": str(error)})
+            return
+        self.data.summarised(round_.id, event_id, now.timestamp())
 
     async def alert(self, round_: Round, question: Question, answer: Answer, reason: str) -> bool:
         """Tell the network office now that someone's mood is low or they ask for help."""
@@ -196,7 +178,14 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             metas,
         )
         txn = f"checkin/{round_.id}/{answer.user_id}/alert/{question.id}"
-        return await self.post_to_office(network, text, txn, metas) is not None
+        try:
+            await self.network_service.to_office(
+                network, text, txn=txn, mentions=metas, account=self.account
+            )
+        except SendError as error:
+            log.warning("the alert reached nobody", extra={"error": str(error)})
+            return False
+        return True
 
     # --- personal data -----------------------------------------------------------------------
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, send_dm
+from bots.network.common import multiline
 from bots.network.matrix import MatrixCallError
 from bots.network.schema import ANNOUNCEMENTS, LEFT
 from core.commands import Arg, Option, Role, command
 from core.context import Context
-from core.messaging import MessagingError, SendError, notice
+from core.messaging import MessagingError, SendError, notice, to_person
 from core.text import Text
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,6 @@ class Charter(NetworkBase):
                 language, "network.agree.done", network=net.name, version=net.agreement_version
             )
         try:
-            await send_dm(self.account, ctx.sender, text, txn=f"{ctx.event_id}/agreed")
+            await to_person(self.account, ctx.sender, text, txn=f"{ctx.event_id}/agreed")
         except (MatrixCallError, MessagingError) as error:
             log.warning("could not confirm an agreement", extra={"error": str(error)})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import day, is_private, iso, open_dm, reply_privately
+from bots.network.common import day, is_private, iso, reply_privately
 from bots.network.mail import Letter, MailError, send_mail
 from bots.network.matrix import MatrixCallError
 from bots.network.membership import Membership
@@ -27,7 +27,7 @@ from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, notice
+from core.messaging import MessagingError, direct_room, notice
 from core.people import Names
 from core.storage import Migrations
 from core.text import Text
@@ -645,7 +645,9 @@ class Invitations(Membership):
             return
         if first and invitation.invited_by:
             try:
-                room = invitation.report_room or await open_dm(self.account, invitation.invited_by)
+                room = invitation.report_room or await direct_room(
+                    self.account, invitation.invited_by
+                )
                 language = self.app.language(invitation.invited_by, room)
                 text = self._t(
                     language, "invitations.retry.sent", network=net.name, who=invitation.who

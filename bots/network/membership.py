@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, open_dm, reply_privately
+from bots.network.common import multiline, reply_privately
 from bots.network.matrix import MatrixCallError
 from bots.network.roster import Candidate, parse, roster_role
 from bots.network.schema import (
@@ -28,7 +28,7 @@ from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, attached_file, download, notice
+from core.messaging import MessagingError, attached_file, direct_room, download, notice
 from core.people import Names
 from core.text import Text
 
@@ -281,7 +281,7 @@ class Membership(NetworkBase):
         the rules, and the agreement as its own message (a ✅ reaction to it accepts it)."""
         language = self.service.language_of(member, net)
         prefix = self.app.config.bots.command_prefix
-        room_id = await open_dm(self.account, member.user_id, language)
+        room_id = await direct_room(self.account, member.user_id, language)
         rules = (
             self._t(language, "network.welcome.rules", rules=multiline(net.rules))
             if net.rules

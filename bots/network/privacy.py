@@ -32,7 +32,7 @@ from core.account import Account
 from core.commands import Arg, Bot, command
 from core.context import REPLY_ATTEMPTS, Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, SendError, forget_direct_chats, send_file
+from core.messaging import MessagingError, SendError, forget_direct_chats, notice, send_file
 from core.storage import Migrations
 from core.text import Text
 
@@ -335,12 +335,15 @@ class Privacy(Bot):
 
     async def _tell(self, erasure: Erasure, key: str, **values: Any) -> None:
         """Answer the request where it was made, in the asker's language."""
-        content = self.app.catalog.text(erasure.language, key, **values).content("m.notice")
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": erasure.event_id}}
-        content["m.mentions"] = {"user_ids": [erasure.user_id]}
-        account = self.app.accounts.get(erasure.account, self.account)
-        txn = f"{erasure.event_id}/forget/{key}"
-        await account.send(erasure.room_id, content, txn=txn, attempts=REPLY_ATTEMPTS)
+        await notice(
+            self.app.accounts.get(erasure.account, self.account),
+            erasure.room_id,
+            self.app.catalog.text(erasure.language, key, **values),
+            txn=f"{erasure.event_id}/forget/{key}",
+            reply_to=erasure.event_id,
+            mentions=[erasure.user_id],
+            attempts=REPLY_ATTEMPTS,
+        )
 
     async def tick(self, now: Any) -> None:
         """Unconfirmed requests to forget expire; erasures still pending are tried again."""

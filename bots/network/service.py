@@ -1,19 +1,27 @@
 """The networks the network bot keeps, as a service for every bot that works on them: the
 network a command is about (found once per command), who may act on it, its members, their
-roles, names and languages. A bot takes it in its constructor: `app.service(Networks)`."""
+roles, names and languages, and posting in its rooms. A bot takes it in its constructor:
+`app.service(Networks)`."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
+from bots.network.schema import COORDINATION, LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
 from core.commands import Command, Role
 from core.config import LANGUAGES
 from core.context import Context
+from core.messaging import notice, to_person
+from core.sending import SendError
+from core.text import Text
 
 if TYPE_CHECKING:
     from core.app import App
+
+log = logging.getLogger(__name__)
 
 # The bot whose account created the networks' rooms and speaks in them.
 NETWORK_BOT = "network"
@@ -151,3 +159,66 @@ class Networks:
         if member is not None:
             return self.language_of(member, network)
         return self.app.language(user_id, room_language=network.language)
+
+    # --- posting in a network's rooms --------------------------------------------------------
+
+    async def post(
+        self,
+        network: NetworkRow,
+        purpose: str,
+        text: Text,
+        *,
+        txn: str,
+        reply_to: str | None = None,
+        mentions: Sequence[str] = (),
+    ) -> str | None:
+        """A notice in one of the network's rooms (by purpose) that notifies only `mentions`
+        (nobody by default), whoever else it names. Returns its event id, None when the
+        network has no such room; raises `SendError`."""
+        room_id = network.rooms.get(purpose)
+        if room_id is None:
+            return None
+        return await notice(
+            self.account, room_id, text, txn=txn, reply_to=reply_to, mentions=mentions
+        )
+
+    async def to_office(
+        self,
+        network: NetworkRow,
+        text: Text,
+        *,
+        txn: str,
+        mentions: Sequence[str] = (),
+        account: Account | None = None,
+    ) -> str:
+        """Post to the network office: its coordination room (Meta-Mentors and coordinators
+        only); without one, or when that fails, to each Meta-Mentor's direct chat. `account`:
+        who speaks (the networks' account by default). Returns an event id; raises
+        `SendError` when it reached nobody."""
+        account = account or self.account
+        room_id = network.rooms.get(COORDINATION)
+        problem = SendError(room_id or network.name, "no network office", transient=False)
+        if room_id:
+            try:
+                return await notice(account, room_id, text, txn=txn, mentions=mentions)
+            except SendError as error:
+                log.warning("could not post to the office", extra={"error": str(error)})
+                problem = error
+        posted = None
+        for user_id in self.data.meta_mentors(network.id):
+            try:
+                posted = await to_person(
+                    account,
+                    user_id,
+                    text,
+                    txn=f"{txn}/{user_id}",
+                    language=network.language,
+                    mentions=mentions,
+                )
+            except Exception as error:  # the others are still tried
+                log.warning("could not reach a Meta-Mentor", extra={"error": str(error)})
+                if isinstance(error, SendError):
+                    problem = error
+        if posted is None:
+            raise problem
+        return posted

@@ -14,7 +14,6 @@ from bots.network.service import Networks
 from core.account import Account
 from core.commands import Bot, Command, Option
 from core.context import Context
-from core.sending import SendError
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -95,33 +94,6 @@ class SustainBot(Bot):
 
     def networks(self) -> list[NetworkRow]:
         return self.network_service.all()
-
-    # --- posting ---------------------------------------------------------------------------
-
-    async def post(
-        self,
-        net: NetworkRow,
-        purpose: str,
-        text: Text,
-        *,
-        txn: str,
-        reply_to: str | None = None,
-        mentions: list[str] | None = None,
-    ) -> str | None:
-        """An `m.notice` in one of the network's rooms (by purpose); returns its event id.
-        It notifies only `mentions` (nobody by default), whoever else it names."""
-        room_id = net.rooms.get(purpose)
-        if room_id is None:
-            return None
-        content = text.content("m.notice")
-        if reply_to:
-            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
-        # Only the people meant are notified, not everyone a text names.
-        content["m.mentions"] = {"user_ids": sorted(set(mentions or []))}
-        try:
-            return await self.account.send(room_id, content, txn=txn)
-        except SendError:
-            return None  # logged by send; the caller decides whether to try again
 
     def link(self, room_id: str, event_id: str | None = None) -> str:
         """A matrix.to link to a room or to one of its events."""

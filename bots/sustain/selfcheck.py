@@ -14,13 +14,14 @@ from typing import Any
 
 import yaml
 
-from bots.network.common import iso, open_chat, sent_there
+from bots.network.common import iso, sent_there
 from bots.network.schema import NetworkRow
 from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
 from core.commands import Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.messaging import direct_chat, notice
 from core.storage import Migrations
 from core.text import Text
 
@@ -195,7 +196,7 @@ class SelfCheck(SustainBot):
             other = self.data.get(run.network_id)
             await ctx.reply("sustain.selfcheck.other_open", network=other.name if other else "?")
             return
-        chat = await open_chat(self.account, ctx.sender, ctx.language)
+        chat = await direct_chat(self.account, ctx.sender, ctx.language)
         room_id = chat.room_id
         if run is None:
             run = self._begin(net, ctx.sender, room_id, ctx.language)
@@ -205,7 +206,7 @@ class SelfCheck(SustainBot):
                 network=net.name,
                 count=len(run.questions),
             )
-            await self.account.send(room_id, intro.content(), txn=f"selfcheck/{run.id}/intro")
+            await notice(self.account, room_id, intro, txn=f"selfcheck/{run.id}/intro")
         await self._ask(run, txn=f"{ctx.event_id}/question")
         if ctx.room_id != room_id:
             await ctx.reply(sent_there(ctx, chat, "sustain.selfcheck.started", network=net.name))
@@ -237,7 +238,7 @@ class SelfCheck(SustainBot):
             area=area.get(run.language) or area["en"],
             question=question.text.get(run.language) or question.text["en"],
         )
-        await self.account.send(run.room_id, text.content(), txn=txn)
+        await notice(self.account, run.room_id, text, txn=txn)
 
     # --- answers -----------------------------------------------------------------------------
 
