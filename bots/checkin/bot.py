@@ -13,8 +13,7 @@ import asyncio
 import logging
 from datetime import datetime
 from functools import partial
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 from bots.checkin import schema
 from bots.checkin.answers import Answers
@@ -23,27 +22,28 @@ from bots.checkin.member import MemberCommands
 from bots.checkin.questions import Question
 from bots.checkin.reports import ReportCommands
 from bots.checkin.rounds import Rounds
-from bots.checkin.schema import MENTOR_ROLES, Answer, CheckinStore, Round
+from bots.checkin.schema import Answer, CheckinStore, Round
 from bots.checkin.summary import RoundFacts, alert, silent_streaks, summary
 from bots.network.common import iso
-from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, NetworkStore
+from bots.network.schema import COORDINATION, NetworkStore
 from bots.network.service import Networks
-from core.account import Account, Incoming
-from core.commands import Bot, Command
+from core.account import Incoming
 from core.context import Context
 from core.people import Names
 from core.sending import SendError
-from core.text import Text
+
+if TYPE_CHECKING:
+    from core.app import App
 
 log = logging.getLogger(__name__)
 
 
-class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
+class Checkin(CoordinatorCommands, ReportCommands, MemberCommands):
     name = "checkin"
     featured = ("checkin", "checkin skip", "checkin status", "checkin schedule", "checkin now")
     migrations = schema.migrations
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.data = CheckinStore(app.store)
         self.network_service = app.service(Networks)  # the network a command is about, roles
@@ -52,43 +52,6 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
         self.answers = Answers(self)
         self.lock = asyncio.Lock()  # one tick (or `!checkin now`) at a time
         self._rooms: set[str] = set()  # direct chats where check-ins were sent
-
-    # --- plumbing ----------------------------------------------------------------------------
-
-    @property
-    def account(self) -> Account:
-        return self.app.accounts[self.app.account_of_bot(self)]
-
-    async def permits(
-        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
-    ) -> bool | None:
-        """Commands declared for coordinators: the asker's power level in the network they
-        act on decides (see `Networks.permits`), for running them and for what `!help` lists."""
-        return await self.network_service.permits(ctx, cmd, arguments)
-
-    def now(self) -> datetime:
-        return self.app.clock.now()
-
-    def t(self, language: str, key: str, **values: Any) -> Text:
-        return self.app.catalog.text(language, key, **values)
-
-    def mentors(self, network: NetworkRow) -> list[Member]:
-        """The members who are asked to check in: mentors who joined."""
-        return [
-            m
-            for m in self.networks.members(network.id)
-            if m.role in MENTOR_ROLES and m.status == JOINED
-        ]
-
-    def language_of(self, member: Member, network: NetworkRow) -> str:
-        return self.network_service.language_of(member, network)
-
-    def zone_of(self, user_id: str, network: NetworkRow) -> ZoneInfo:
-        timezone, _ = self.data.person(user_id)
-        return ZoneInfo(timezone or self.data.settings(network.id).timezone)
-
-    def local_date(self, user_id: str, network: NetworkRow, now: datetime) -> str:
-        return now.astimezone(self.zone_of(user_id, network)).date().isoformat()
 
     def watch(self, room_id: str) -> None:
         self._rooms.add(room_id)

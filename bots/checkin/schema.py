@@ -341,6 +341,7 @@ class CheckinStore:
             )
             if not cursor.rowcount:
                 return None
+            assert cursor.lastrowid is not None  # an INSERT that succeeded
             round_id = int(cursor.lastrowid)
             db.conn.executemany(
                 "INSERT INTO checkin_deliveries (round_id, user_id, state, due_at, language)"

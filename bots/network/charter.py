@@ -96,7 +96,7 @@ class Charter(NetworkBase):
         if member is None:
             status = ctx.t("network.agreement.status_outsider")
         elif member.agreed_version == net.agreement_version:
-            status = ctx.t("network.agreement.status_agreed", date=ctx.day(member.agreed_at))
+            status = ctx.t("network.agreement.status_agreed", date=ctx.day(member.agreed_at or 0))
         else:
             status = ctx.t("network.agreement.status_open", prefix=prefix)
         shown = ctx.t(
@@ -161,7 +161,7 @@ class Charter(NetworkBase):
                 "network.agree.already",
                 network=net.name,
                 version=net.agreement_version,
-                date=ctx.day(member.agreed_at),
+                date=ctx.day(member.agreed_at or 0),
             )
             return
         self.data.agree(net.id, ctx.sender, net.agreement_version, self._now())

@@ -221,10 +221,10 @@ class Invitations(Membership):
             ctx, net, person, role, language, token, inviter, now
         )
         invitation = self._invitations("id = ?", [invitation_id])[0]
-        error = await self._deliver(invitation, net)
-        if error is not None:
+        failure = await self._deliver(invitation, net)
+        if failure is not None:
             return "waiting", [
-                ctx.t("invitations.onboard.mail_failed", who=who, error=error),
+                ctx.t("invitations.onboard.mail_failed", who=who, error=failure),
                 *lines,
             ]
         mailed = ctx.t(
@@ -537,7 +537,7 @@ class Invitations(Membership):
 
     def _state(self, ctx: Context, invitation: Invitation, now: float) -> tuple[str, Text]:
         if invitation.used_by:
-            date = ctx.day(invitation.used_at)
+            date = ctx.day(invitation.used_at or 0)
             return "joined", ctx.t(
                 "invitations.state.joined", date=date, user=ctx.names.one(invitation.used_by)
             )

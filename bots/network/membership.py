@@ -114,15 +114,16 @@ class Membership(NetworkBase):
         text = people or ""
         if not text.strip():
             try:
-                text = await self._attached_csv(ctx)
+                attached = await self._attached_csv(ctx)
             except MessagingError as error:
                 await ctx.reply("network.onboard.bad_file", error=str(error))
                 return
-            if text is None:
+            if attached is None:
                 await ctx.reply(
                     "network.onboard.nothing", prefix=self.app.config.bots.command_prefix
                 )
                 return
+            text = attached
         roster = parse(text)
         if not roster.people and not roster.bad_addresses:
             await ctx.reply("invitations.onboard.nobody", rows=len(roster.problems))
@@ -142,9 +143,9 @@ class Membership(NetworkBase):
             async with gate:
                 return await self._invite(net, candidate, role, ctx.sender)
 
-        people = [(c, r) for c, r in zip(roster.people, roles, strict=True) if not c.email]
+        in_chat = [(c, r) for c, r in zip(roster.people, roles, strict=True) if not c.email]
         by_mail = [(c, r) for c, r in zip(roster.people, roles, strict=True) if c.email]
-        outcomes = await asyncio.gather(*(invite(c, r) for c, r in people))
+        outcomes = await asyncio.gather(*(invite(c, r) for c, r in in_chat))
         report = self._onboard_report(ctx, net, outcomes, roster.problems, roster.truncated)
         mailed = await self._invite_by_mail(
             ctx, net, [c for c, _ in by_mail], roster.bad_addresses, [r for _, r in by_mail]
@@ -433,7 +434,7 @@ class Membership(NetworkBase):
         if not net.agreement:
             agreement = ctx.t("network.members.no_agreement")
         elif m.agreed_version == net.agreement_version:
-            agreement = ctx.t("network.members.agreed", date=ctx.day(m.agreed_at))
+            agreement = ctx.t("network.members.agreed", date=ctx.day(m.agreed_at or 0))
         elif m.agreed_version:
             agreement = ctx.t("network.members.agreed_old", version=m.agreed_version)
         else:

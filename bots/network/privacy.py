@@ -263,7 +263,10 @@ class Privacy(Bot):
         if row is None:
             return None
         chats = [(account, room) for account, room in json.loads(row[5])]
-        return Erasure(*row[:5], chats, json.loads(row[6]), row[7])
+        user_id, account, room_id, event_id, language = row[:5]
+        return Erasure(
+            user_id, account, room_id, event_id, language, chats, json.loads(row[6]), row[7]
+        )
 
     async def erase(self, user_id: str) -> None:
         """Ask every bot still pending to erase `user_id` (bots also remove them from their

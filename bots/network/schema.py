@@ -219,6 +219,7 @@ class NetworkStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 [name, name_key(name), language, created_by, now],
             )
+            assert cursor.lastrowid is not None  # an INSERT that succeeded
             network_id = int(cursor.lastrowid)
             for purpose, room_id in rooms.items():
                 db.execute(

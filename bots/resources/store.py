@@ -231,9 +231,10 @@ class Library:
         votes = db.execute(
             "SELECT count(*) FROM resource_votes WHERE resource_id = ?", [resource_id]
         ).fetchone()[0]
-        fields = list(row)
+        fields: list[Any] = list(row)
         fields[3], fields[10] = bool(fields[3]), bool(fields[10])
-        return Resource(*fields, tags=tuple(tags), sharers=tuple(sharers), votes=votes)
+        # the row holds the columns before tags, sharers and votes
+        return Resource(*fields, tags=tuple(tags), sharers=tuple(sharers), votes=votes)  # type: ignore[misc]
 
     def search(
         self,

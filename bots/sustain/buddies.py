@@ -84,7 +84,9 @@ def languages_of(value: str | None) -> list[str]:
 
 
 def same_region(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+    if not a or not b:
+        return False
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 def rank(

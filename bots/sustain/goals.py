@@ -52,7 +52,9 @@ class Goal:
     note: str | None = None  # the latest update's note
 
     def overdue(self, today: date) -> bool:
-        return bool(self.due) and self.percent < 100 and date.fromisoformat(self.due) < today
+        if not self.due:
+            return False
+        return self.percent < 100 and date.fromisoformat(self.due) < today
 
 
 def percent(value: str) -> int:

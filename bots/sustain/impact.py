@@ -179,7 +179,7 @@ class Impact(SustainBot):
                     Figure(
                         "selfcheck",
                         "latest_average",
-                        iso_day(runs[-1].finished_at),
+                        iso_day(runs[-1].finished_at or 0),
                         round(score, 2),
                     )
                 )

@@ -326,7 +326,7 @@ class SelfCheck(SustainBot):
         the one before."""
         questions = load_questions()
         scores = [area_scores(self.db, run.id) for run in runs]
-        dates = " · ".join(day(run.finished_at, language) for run in runs)
+        dates = " · ".join(day(run.finished_at or 0, language) for run in runs)
         lines = []
         for area, area_names in questions.areas.items():
             values = " · ".join(_score(s.get(area)) for s in scores)
@@ -375,7 +375,9 @@ class SelfCheck(SustainBot):
         better = [a for a in common if after[a] - before[a] >= 0.05]
         worse = [a for a in common if before[a] - after[a] >= 0.05]
         parts = [
-            self.t(language, "sustain.selfcheck.verdict", date=day(previous.finished_at, language))
+            self.t(
+                language, "sustain.selfcheck.verdict", date=day(previous.finished_at or 0, language)
+            )
         ]
         if better:
             parts.append(self.t(language, "sustain.selfcheck.verdict.better", better=named(better)))
