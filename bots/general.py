@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from core.commands import Arg, Bot, Command, Role, Scope, command
 from core.config import LANGUAGES
@@ -10,12 +11,15 @@ from core.context import Context
 from core.i18n import LANGUAGE_NAMES, language_name
 from core.text import Text
 
+if TYPE_CHECKING:
+    from core.app import App
+
 
 class General(Bot):
     name = "general"
     featured = ("help", "lang", "ping")
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     @command("help", Arg("topic", optional=True, rest=True), help="help.help")

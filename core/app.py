@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "default"
 BotFactory = Callable[["App"], Bot]
+S = TypeVar("S")
 
 
 class App:
@@ -55,6 +56,7 @@ class App:
         self.catalog = default_catalog()
         self.registry = Registry()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._services: dict[Callable[[App], Any], Any] = {}
         self.bots = [factory(self) for factory in bots]
         for bot in self.bots:
             if bot.migrations is not None:
@@ -91,6 +93,15 @@ class App:
             )
             for name, account in settings.items()
         }
+
+    def service(self, kind: Callable[[App], S]) -> S:
+        """The one instance of a service several bots share (such as the networks the
+        network bot keeps), made from this app when a bot first asks for it. Bots take what
+        they need in their constructor; core knows no service."""
+        if kind not in self._services:
+            self._services[kind] = kind(self)
+        service: S = self._services[kind]
+        return service
 
     @property
     def account(self) -> Account:
@@ -208,7 +219,11 @@ class App:
         return DEFAULT_ACCOUNT
 
     def account_of_bot(self, bot: Bot) -> str:
-        return bot.name if bot.name in self.config.bots.accounts else DEFAULT_ACCOUNT
+        return self.account_named(bot.name)
+
+    def account_named(self, bot_name: str) -> str:
+        """The name of the account the bot called `bot_name` speaks with."""
+        return bot_name if bot_name in self.config.bots.accounts else DEFAULT_ACCOUNT
 
     def _event_bots(self, account: Account, incoming: Incoming) -> list[Bot]:
         """The bots on this account that act on this (non-command) event."""

@@ -236,6 +236,11 @@ class Bot:
         that keeps no networks."""
         return 0
 
+    def network_roles(self, user_id: str) -> set[str]:
+        """The person's roles (as the bot names them) in the networks this bot keeps and they
+        have not left; none (the default) for a bot that keeps no networks."""
+        return set()
+
     def language_given(self, user_id: str) -> str | None:
         """The language given for the person outside the bot's chat (at onboarding), if this
         bot keeps one; see `App.language` for where it ranks."""

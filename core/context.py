@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core import dates
+from core import dates, messaging
 from core.account import Account, Incoming
 from core.people import Names
 from core.text import Text
@@ -27,6 +27,10 @@ class Context:
     account: Account
     incoming: Incoming
     language: str
+    # What a bot found for this command, kept for the rest of it: the network it is about is
+    # found once (by `permits`) and the handler reuses it, so it is looked up (and the asker's
+    # activity noted) once per command.
+    found: dict[Any, Any] = field(default_factory=dict, init=False)
     _sent: int = field(default=0, init=False)
 
     @property
@@ -77,20 +81,18 @@ class Context:
         """
         if isinstance(text, str):
             text = self.t(text, **values)
-        content = text.content("m.notice")
-        relation: dict[str, Any] = {"m.in_reply_to": {"event_id": self.event_id}}
-        if self.thread_root:
-            relation |= {
-                "rel_type": "m.thread",
-                "event_id": self.thread_root,
-                "is_falling_back": False,
-            }
-        content["m.relates_to"] = relation
-        content["m.mentions"] = {"user_ids": [self.sender]}
         self._sent += 1
         # The same transaction id for the same answer: a reply re-sent after a crash lands once.
-        txn = f"{self.event_id}/{self._sent}"
-        return await self.account.send(self.room_id, content, txn=txn, attempts=REPLY_ATTEMPTS)
+        return await messaging.notice(
+            self.account,
+            self.room_id,
+            text,
+            txn=f"{self.event_id}/{self._sent}",
+            reply_to=self.event_id,
+            thread=self.thread_root,
+            mentions=[self.sender],
+            attempts=REPLY_ATTEMPTS,
+        )
 
     async def power_level(self) -> int:
         """The asker's level in the room the command was sent in: it speaks for that room only

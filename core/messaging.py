@@ -1,5 +1,8 @@
-"""What bots send besides replies: notices, direct messages, and files (encrypted in
-encrypted rooms), plus reading files people upload."""
+"""How bots speak: the one way to post a notice (`notice`, on top of `Account.send`), to a
+person's direct chat (`to_person`), files (encrypted in encrypted rooms); and reading files
+people upload. Every send returns the event id or raises `SendError` (see `core.sending`):
+a caller that can wait leaves the work for later when `transient`, else logs and moves on.
+`Context.reply` (answering a command) is `notice` replying to the command."""
 
 from __future__ import annotations
 
@@ -8,17 +11,19 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nio import MatrixRoom, RoomCreateResponse, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
 
 from core.account import Account
-from core.context import Context
 from core.rooms import MatrixError
 from core.sending import MessagingError, SendError
 from core.storage import Migrations
 from core.text import Text
+
+if TYPE_CHECKING:
+    from core.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +40,46 @@ def _direct_rooms(db: Any) -> None:
     )
 
 
-async def notice(account: Account, room_id: str, text: Text, *, txn: str | None = None) -> str:
-    """Post an `m.notice` that replies to nothing (an announcement, a reminder); raises
-    `SendError` when it could not be sent."""
-    return await account.send(room_id, text.content("m.notice"), txn=txn)
+async def notice(
+    account: Account,
+    room_id: str,
+    text: Text,
+    *,
+    txn: str | None = None,
+    reply_to: str | None = None,
+    thread: str | None = None,
+    mentions: Sequence[str] | None = None,
+    attempts: int = 1,
+) -> str:
+    """Post `text` as an `m.notice`, the one way bots speak: an announcement, a reminder, a
+    reply (`reply_to`, in `thread` if given). `mentions`: the only people notified, whoever
+    else the text names (None: as clients decide). A transient failure is tried `attempts`
+    times in all. Returns the event id; raises `SendError` when it could not be sent."""
+    content = text.content("m.notice")
+    if reply_to:
+        relation: dict[str, Any] = {"m.in_reply_to": {"event_id": reply_to}}
+        if thread:
+            relation |= {"rel_type": "m.thread", "event_id": thread, "is_falling_back": False}
+        content["m.relates_to"] = relation
+    if mentions is not None:
+        content["m.mentions"] = {"user_ids": sorted(set(mentions))}
+    return await account.send(room_id, content, txn=txn, attempts=attempts)
+
+
+async def to_person(
+    account: Account,
+    user_id: str,
+    text: Text,
+    *,
+    txn: str | None = None,
+    language: str | None = None,
+    mentions: Sequence[str] | None = None,
+) -> str:
+    """Post `text` as a notice in the direct chat with `user_id` (see `direct_chat`; opened if
+    need be, `language` becoming its language if it has none). Returns the event id; raises
+    `SendError` (or `MessagingError` when no chat could be opened)."""
+    chat = await direct_chat(account, user_id, language)
+    return await notice(account, chat.room_id, text, txn=txn, mentions=mentions)
 
 
 @dataclass(frozen=True)
@@ -50,19 +91,30 @@ class DirectChat:
     invited: bool = False
 
 
-async def direct_room(account: Account, user_id: str) -> str:
+async def direct_room(account: Account, user_id: str, language: str | None = None) -> str:
     """The room id of the direct chat with `user_id` (see `direct_chat`)."""
-    return (await direct_chat(account, user_id)).room_id
+    return (await direct_chat(account, user_id, language)).room_id
 
 
-async def direct_chat(account: Account, user_id: str) -> DirectChat:
+async def direct_chat(account: Account, user_id: str, language: str | None = None) -> DirectChat:
     """The one direct chat of this account with `user_id`, ready for (encrypted) messages.
 
     The recorded chat while it works (the bot is in it, the person joined or invited, nobody
     else); else another working one that is marked direct (the bot's `m.direct`) or is an
     unnamed room of just the two, such as one the person opened; else a new one (encrypted
     when the bot can encrypt). The chat found is recorded and listed in the bot's `m.direct`.
-    A recorded chat the person left is left and unlisted."""
+    A recorded chat the person left is left and unlisted. `language` becomes the chat's
+    language if it has none."""
+    chat = await _direct_chat(account, user_id)
+    if language:
+        account.store.db.execute(
+            "INSERT OR IGNORE INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)",
+            [chat.room_id, language, time.time()],
+        )
+    return chat
+
+
+async def _direct_chat(account: Account, user_id: str) -> DirectChat:
     async with account.rooms.lock(f"direct:{user_id}"):
         recorded = _recorded(account, user_id)
         if recorded and await _works(account, recorded, user_id):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -363,13 +362,7 @@ class DirectoryBot(Bot):
 
     def _network_roles(self, user_id: str) -> set[str]:
         """The person's roles in the networks of this instance they have not left."""
-        from bots.network.schema import LEFT, NetworkStore  # bots/ imports this module
-
-        try:
-            memberships = NetworkStore(self.app.store).memberships(user_id)
-        except sqlite3.OperationalError:  # no network bot in this instance
-            return set()
-        return {member.role for member in memberships if member.status != LEFT}
+        return {role for bot in self.app.bots for role in bot.network_roles(user_id)}
 
     @command(
         "dir add", Arg("name", rest=True), options=EDIT_OPTIONS, role=EDITOR, help="dir.add.help"

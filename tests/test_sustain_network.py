@@ -397,10 +397,10 @@ async def test_weekly_digest_in_the_network_office(c: Community) -> None:
     )
     await react(c.nora, chat, poll.event_id, "4️⃣")
     await c.until(
-        "SELECT COUNT(*) FROM checkin_requests WHERE answered_at IS NOT NULL",
+        "SELECT COUNT(DISTINCT user_id) FROM checkin_answers",
         lambda rows: rows == [(1,)],
     )
-    asked = c.rows("SELECT COUNT(*) FROM checkin_requests")[0][0]
+    asked = c.rows("SELECT COUNT(*) FROM checkin_deliveries WHERE sent_at IS NOT NULL")[0][0]
     await c.tick(days=8)
     digest = await notice_in(c.meta, coordination, "Weekly digest of Sustain Net")
     body = digest.body

@@ -3,6 +3,7 @@ questions and answers, time parsing and the digest's weekly slot."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from bots.checkin.schema import migrations as checkin_migrations
-from bots.network.schema import Member
+from bots.network.schema import Member, NetworkStore
 from bots.network.schema import migrations as network_migrations
 from bots.resources.schema import resource_migrations
 from bots.sustain import elsewhere, ical
@@ -152,18 +153,21 @@ def test_digest_comes_on_monday_morning() -> None:
 
 
 def test_figures_from_the_checkin_and_resource_tables(tmp_path: Path) -> None:
-    """The one coupling to other bots' tables, checked against their real schemas."""
+    """Figures asked of the check-in and resource bots' stores, against their real schemas."""
     store = open_store(tmp_path / "m.db")
     db = store.db
-    assert elsewhere.checkin_responses(db, 1, 0, 100) is None  # no check-in bot: no figures
-    assert elsewhere.new_resources(db, 1, 0, 100) is None
-    for migrations in (network_migrations, checkin_migrations, resource_migrations):
-        store.migrate(migrations)
+    store.migrate(network_migrations)
     db.execute(
         "INSERT INTO networks (id, name, name_key, language, created_at)"
         " VALUES (1, 'N', 'n', 'en', 0)"
     )
     db.execute("INSERT INTO network_rooms VALUES (1, 'general', '!general:x')")
+    net = NetworkStore(store).get(1)
+    assert net is not None
+    assert elsewhere.checkin_responses(store, net, 0, 100) is None  # no check-in bot: no figures
+    assert elsewhere.new_resources(store, net, 0, 100) is None
+    for migrations in (checkin_migrations, resource_migrations):
+        store.migrate(migrations)
     db.execute(
         "INSERT INTO checkin_rounds (id, network_id, slot, kind, due_at, questions, remind_after,"
         " close_after) VALUES (1, 1, '2027-W01', 'scheduled', 10, '[]', 1, 1)"
@@ -183,7 +187,8 @@ def test_figures_from_the_checkin_and_resource_tables(tmp_path: Path) -> None:
             "INSERT INTO resources (title, room_id, event_id, created_at) VALUES ('t', ?, '$r', ?)",
             [room, created],
         )
-    assert elsewhere.checkin_responses(db, 1, 0, 100) == (2, 1)  # asked 2, answered 1
-    assert elsewhere.checkin_responses(db, 2, 0, 100) == (0, 0)
-    assert elsewhere.new_resources(db, 1, 0, 100) == 1
+    assert elsewhere.checkin_responses(store, net, 0, 100) == (2, 1)  # asked 2, answered 1
+    other = replace(net, id=2, rooms={})
+    assert elsewhere.checkin_responses(store, other, 0, 100) == (0, 0)
+    assert elsewhere.new_resources(store, net, 0, 100) == 1
     store.close()

@@ -13,8 +13,7 @@ import asyncio
 import logging
 from datetime import datetime
 from functools import partial
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 from bots.checkin import schema
 from bots.checkin.answers import Answers
@@ -23,79 +22,36 @@ from bots.checkin.member import MemberCommands
 from bots.checkin.questions import Question
 from bots.checkin.reports import ReportCommands
 from bots.checkin.rounds import Rounds
-from bots.checkin.schema import MENTOR_ROLES, Answer, CheckinStore, Round
+from bots.checkin.schema import Answer, CheckinStore, Round
 from bots.checkin.summary import RoundFacts, alert, silent_streaks, summary
-from bots.network import Network
-from bots.network.common import iso, open_dm
-from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow, NetworkStore
-from core.account import Account, Incoming
-from core.commands import Bot, Command
+from bots.network.common import iso
+from bots.network.schema import COORDINATION, NetworkStore
+from bots.network.service import Networks
+from core.account import Incoming
 from core.context import Context
 from core.people import Names
 from core.sending import SendError
-from core.text import Text
+
+if TYPE_CHECKING:
+    from core.app import App
 
 log = logging.getLogger(__name__)
 
 
-class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
+class Checkin(CoordinatorCommands, ReportCommands, MemberCommands):
     name = "checkin"
     featured = ("checkin", "checkin skip", "checkin status", "checkin schedule", "checkin now")
     migrations = schema.migrations
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.data = CheckinStore(app.store)
+        self.network_service = app.service(Networks)  # the network a command is about, roles
         self.networks = NetworkStore(app.store)
         self.rounds = Rounds(self)
         self.answers = Answers(self)
         self.lock = asyncio.Lock()  # one tick (or `!checkin now`) at a time
         self._rooms: set[str] = set()  # direct chats where check-ins were sent
-
-    # --- plumbing ----------------------------------------------------------------------------
-
-    @property
-    def account(self) -> Account:
-        return self.app.accounts[self.app.account_of_bot(self)]
-
-    @property
-    def network_bot(self) -> Network:
-        """The network bot: how a command finds its network and checks the asker's role."""
-        for bot in self.app.bots:
-            if isinstance(bot, Network):
-                return bot
-        raise RuntimeError("the checkin bot needs the network bot")
-
-    async def permits(
-        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
-    ) -> bool | None:
-        """Commands declared for coordinators: the asker's power level in the network they
-        act on decides (see `Network.permits`), for running them and for what `!help` lists."""
-        return await self.network_bot.permits(ctx, cmd, arguments)
-
-    def now(self) -> datetime:
-        return self.app.clock.now()
-
-    def t(self, language: str, key: str, **values: Any) -> Text:
-        return self.app.catalog.text(language, key, **values)
-
-    def mentors(self, network: NetworkRow) -> list[Member]:
-        """The members who are asked to check in: mentors who joined."""
-        return [
-            m
-            for m in self.networks.members(network.id)
-            if m.role in MENTOR_ROLES and m.status == JOINED
-        ]
-
-    def language_of(self, member: Member, network: NetworkRow) -> str:
-        return self.network_bot._language_of(member, network)
-
-    def zone_of(self, user_id: str, network: NetworkRow) -> ZoneInfo:
-        timezone, _ = self.data.person(user_id)
-        return ZoneInfo(timezone or self.data.settings(network.id).timezone)
-
-    def local_date(self, user_id: str, network: NetworkRow, now: datetime) -> str:
-        return now.astimezone(self.zone_of(user_id, network)).date().isoformat()
 
     def watch(self, room_id: str) -> None:
         self._rooms.add(room_id)
@@ -125,29 +81,6 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             await self.rounds.close_due(now)
 
     # --- the network office ------------------------------------------------------------------
-
-    async def post_to_office(
-        self, network: NetworkRow, text: Text, txn: str, mentions: list[str] | None = None
-    ) -> str | None:
-        """Post to the coordination room (Meta-Mentors and coordinators only); without one,
-        send it to each Meta-Mentor directly. Returns an event id if anything was posted."""
-        content = text.content("m.notice")
-        # Only the people meant are notified (the Meta-Mentors of an alert), not everyone named.
-        content["m.mentions"] = {"user_ids": mentions or []}
-        room_id = network.rooms.get(COORDINATION)
-        if room_id:
-            try:
-                return await self.account.send(room_id, content, txn=txn)
-            except SendError as error:
-                log.warning("could not post to the office", extra={"error": str(error)})
-        posted = None
-        for user_id in self.networks.meta_mentors(network.id):
-            try:
-                dm = await open_dm(self.account, user_id, network.language)
-                posted = await self.account.send(dm, content, txn=f"{txn}/{user_id}") or posted
-            except Exception as error:
-                log.warning("could not reach a Meta-Mentor", extra={"error": str(error)})
-        return posted
 
     async def summarise(self, round_: Round, now: datetime) -> None:
         """Post the summary of a closed round (once: the transaction id and the stored
@@ -179,9 +112,14 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             settings.zone,
             language,
         )
-        event_id = await self.post_to_office(network, text, f"checkin/{round_.id}/summary")
-        if event_id:
-            self.data.summarised(round_.id, event_id, now.timestamp())
+        try:
+            event_id = await self.network_service.to_office(
+                network, text, txn=f"checkin/{round_.id}/summary", account=self.account
+            )
+        except SendError as error:  # tried again at the next tick, under the same txn
+            log.warning("the summary reached nobody", extra={"error": str(error)})
+            return
+        self.data.summarised(round_.id, event_id, now.timestamp())
 
     async def alert(self, round_: Round, question: Question, answer: Answer, reason: str) -> bool:
         """Tell the network office now that someone's mood is low or they ask for help."""
@@ -203,7 +141,14 @@ class Checkin(CoordinatorCommands, ReportCommands, MemberCommands, Bot):
             metas,
         )
         txn = f"checkin/{round_.id}/{answer.user_id}/alert/{question.id}"
-        return await self.post_to_office(network, text, txn, metas) is not None
+        try:
+            await self.network_service.to_office(
+                network, text, txn=txn, mentions=metas, account=self.account
+            )
+        except SendError as error:
+            log.warning("the alert reached nobody", extra={"error": str(error)})
+            return False
+        return True
 
     # --- personal data -----------------------------------------------------------------------
 

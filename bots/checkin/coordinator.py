@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
 
+from bots.checkin.base import CheckinBase
 from bots.checkin.formats import day_text, describe_rule, moment_text
 from bots.checkin.questions import KINDS, TEXT, help_words
 from bots.checkin.rules import (
@@ -21,16 +21,12 @@ from bots.checkin.rules import (
 )
 from bots.checkin.schema import Settings
 from bots.checkin.summary import RoundFacts, status
-from bots.network.common import reply_privately
-from bots.network.schema import COORDINATION, NetworkRow
+from bots.network.schema import NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.people import Names
 from core.text import Text, shorten
-
-if TYPE_CHECKING:
-    from bots.checkin.bot import Checkin
 
 NETWORK = Option("network", placeholder="name")
 MAX_QUESTIONS = 10
@@ -38,20 +34,8 @@ MAX_QUESTION_LENGTH = 300
 OFF_WORDS = ("off", "aus", "stop", "none")
 
 
-class CoordinatorCommands:
-    """Mixed into `Checkin`."""
-
-    async def _office(self: Checkin, ctx: Context, name: str | None) -> NetworkRow | None:
-        """The network an office command is about (the asker's level was checked by
-        `permits` before the command ran); explains if none."""
-        return await self.network_bot._network(ctx, name)
-
-    async def _answer(self: Checkin, ctx: Context, net: NetworkRow, text: Text) -> str:
-        """Answer in the coordination room if asked there, else in the asker's direct chat."""
-        if ctx.room_id == net.rooms.get(COORDINATION):
-            await ctx.reply(text)
-            return ctx.room_id
-        return await reply_privately(ctx, text)
+class CoordinatorCommands(CheckinBase):
+    """A part of `Checkin`."""
 
     # --- schedule and settings ---------------------------------------------------------------
 
@@ -63,7 +47,7 @@ class CoordinatorCommands:
         help="checkin.schedule.help",
     )
     async def schedule(
-        self: Checkin, ctx: Context, when: str | None, tz: str | None, network: str | None
+        self, ctx: Context, when: str | None, tz: str | None, network: str | None
     ) -> None:
         net = await self._office(ctx, network)
         if net is None:
@@ -93,7 +77,7 @@ class CoordinatorCommands:
         self.data.save_settings(settings, self.now().timestamp())
         await ctx.reply(self._schedule_text(ctx.language, net, settings))
 
-    def _reschedule(self: Checkin, net: NetworkRow, settings: Settings) -> None:
+    def _reschedule(self, net: NetworkRow, settings: Settings) -> None:
         """The first slot of a new rule (or time zone) that reaches no one late."""
         rule = settings.parsed_rule()
         assert rule is not None
@@ -101,7 +85,7 @@ class CoordinatorCommands:
         settings.next_slot = slot.isoformat()
         settings.anchor = slot.isoformat() if rule.interval > 1 else settings.anchor
 
-    def _schedule_text(self: Checkin, language: str, net: NetworkRow, s: Settings) -> Text:
+    def _schedule_text(self, language: str, net: NetworkRow, s: Settings) -> Text:
         t = partial(self.t, language)
         rule = s.parsed_rule()
         timing = t(
@@ -138,7 +122,7 @@ class CoordinatorCommands:
         help="checkin.settings.help",
     )
     async def settings_command(
-        self: Checkin,
+        self,
         ctx: Context,
         remind: str | None,
         close: str | None,
@@ -184,7 +168,7 @@ class CoordinatorCommands:
     @command(
         "checkin questions", options=[NETWORK], role=Role.coordinator, help="checkin.questions.help"
     )
-    async def questions(self: Checkin, ctx: Context, network: str | None) -> None:
+    async def questions(self, ctx: Context, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return
@@ -222,7 +206,7 @@ class CoordinatorCommands:
         help="checkin.question_add.help",
     )
     async def question_add(
-        self: Checkin,
+        self,
         ctx: Context,
         text: str,
         kind: str | None,
@@ -269,9 +253,7 @@ class CoordinatorCommands:
         role=Role.coordinator,
         help="checkin.question_remove.help",
     )
-    async def question_remove(
-        self: Checkin, ctx: Context, number: int, network: str | None
-    ) -> None:
+    async def question_remove(self, ctx: Context, number: int, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return
@@ -287,7 +269,7 @@ class CoordinatorCommands:
     # --- rounds ------------------------------------------------------------------------------
 
     @command("checkin now", options=[NETWORK], role=Role.coordinator, help="checkin.now.help")
-    async def now_command(self: Checkin, ctx: Context, network: str | None) -> None:
+    async def now_command(self, ctx: Context, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return
@@ -318,7 +300,7 @@ class CoordinatorCommands:
         )
 
     @command("checkin close", options=[NETWORK], role=Role.coordinator, help="checkin.close.help")
-    async def close_command(self: Checkin, ctx: Context, network: str | None) -> None:
+    async def close_command(self, ctx: Context, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return
@@ -338,7 +320,7 @@ class CoordinatorCommands:
         await ctx.reply("checkin.close.done", network=net.name)
 
     @command("checkin status", options=[NETWORK], role=Role.coordinator, help="checkin.status.help")
-    async def status_command(self: Checkin, ctx: Context, network: str | None) -> None:
+    async def status_command(self, ctx: Context, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return

@@ -4,8 +4,8 @@ and their time zone. A person's holiday and time zone hold for all their network
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
+from bots.checkin.base import CheckinBase
 from bots.checkin.formats import day_text, moment_text
 from bots.checkin.rounds import FOREVER
 from bots.checkin.rules import parse_date
@@ -15,15 +15,12 @@ from core.commands import Arg, command
 from core.context import Context
 from core.text import Text
 
-if TYPE_CHECKING:
-    from bots.checkin.bot import Checkin
 
-
-class MemberCommands:
-    """Mixed into `Checkin`."""
+class MemberCommands(CheckinBase):
+    """A part of `Checkin`."""
 
     @command("checkin", help="checkin.me.help")
-    async def overview(self: Checkin, ctx: Context) -> None:
+    async def overview(self, ctx: Context) -> None:
         timezone, paused = self.data.person(ctx.sender)
         lines = [
             self.t(ctx.language, "checkin.me.zone", zone=timezone)
@@ -36,7 +33,7 @@ class MemberCommands:
         lines.append(self.t(ctx.language, "checkin.me.open", count=open_count))
         await ctx.reply(Text.join(lines))
 
-    def _pause_text(self: Checkin, language: str, paused: str) -> Text:
+    def _pause_text(self, language: str, paused: str) -> Text:
         if paused == FOREVER:
             return self.t(language, "checkin.pause.forever")
         return self.t(
@@ -44,7 +41,7 @@ class MemberCommands:
         )
 
     @command("checkin skip", help="checkin.skip.help")
-    async def skip(self: Checkin, ctx: Context) -> None:
+    async def skip(self, ctx: Context) -> None:
         skipped = 0
         for delivery in self.data.open_deliveries(ctx.sender):
             if delivery.state in (PENDING, SENT):
@@ -53,7 +50,7 @@ class MemberCommands:
         await ctx.reply("checkin.skip.done" if skipped else "checkin.skip.nothing")
 
     @command("checkin pause", Arg("until", optional=True, rest=True), help="checkin.pause.help")
-    async def pause(self: Checkin, ctx: Context, until: str | None) -> None:
+    async def pause(self, ctx: Context, until: str | None) -> None:
         now = self.now()
         if until:
             try:
@@ -85,7 +82,7 @@ class MemberCommands:
         )
 
     @command("checkin resume", help="checkin.resume.help")
-    async def resume(self: Checkin, ctx: Context) -> None:
+    async def resume(self, ctx: Context) -> None:
         """End a holiday; a round that is open now is sent at once."""
         now = self.now()
         _, paused = self.data.person(ctx.sender)
@@ -108,7 +105,7 @@ class MemberCommands:
         await ctx.reply(key, count=reopened)
 
     @command("checkin tz", Arg("zone", optional=True), help="checkin.tz.help")
-    async def tz(self: Checkin, ctx: Context, zone: str | None) -> None:
+    async def tz(self, ctx: Context, zone: str | None) -> None:
         now = self.now()
         if not zone:
             current, _ = self.data.person(ctx.sender)
@@ -130,7 +127,7 @@ class MemberCommands:
             time=moment_text(now.timestamp(), chosen, ctx.language),
         )
 
-    def _move_pending(self: Checkin, user_id: str) -> None:
+    def _move_pending(self, user_id: str) -> None:
         """A scheduled delivery not sent yet comes at the rule's time in the new zone."""
         for delivery in self.data.open_deliveries(user_id):
             round_ = self.data.round(delivery.round_id)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bots.checkin import chart
+from bots.checkin.base import CheckinBase
 from bots.checkin.export import export_csv
 from bots.checkin.formats import day_text, local_day, percent, short_day_text
 from bots.checkin.stats import Stats, collect
@@ -20,14 +21,11 @@ from core.messaging import MessagingError, send_file
 from core.people import Names
 from core.text import Text
 
-if TYPE_CHECKING:
-    from bots.checkin.bot import Checkin
-
 NETWORK = Option("network", placeholder="name")
 
 
-class ReportCommands:
-    """Mixed into `Checkin`."""
+class ReportCommands(CheckinBase):
+    """A part of `Checkin`."""
 
     @command(
         "checkin stats",
@@ -35,9 +33,7 @@ class ReportCommands:
         role=Role.coordinator,
         help="checkin.stats.help",
     )
-    async def stats_command(
-        self: Checkin, ctx: Context, weeks: int | None, network: str | None
-    ) -> None:
+    async def stats_command(self, ctx: Context, weeks: int | None, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return
@@ -108,7 +104,7 @@ class ReportCommands:
         return Text.join(parts)
 
     @command("checkin export", options=[NETWORK], role=Role.coordinator, help="checkin.export.help")
-    async def export_command(self: Checkin, ctx: Context, network: str | None) -> None:
+    async def export_command(self, ctx: Context, network: str | None) -> None:
         net = await self._office(ctx, network)
         if net is None:
             return

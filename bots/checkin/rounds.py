@@ -36,9 +36,8 @@ from bots.checkin.schema import (
     Round,
     Settings,
 )
-from bots.network.common import open_dm
 from bots.network.schema import NetworkRow
-from core.messaging import MessagingError, notice
+from core.messaging import MessagingError, direct_room, notice
 from core.rooms import MatrixError
 from core.sending import SendError
 from core.text import Text
@@ -250,7 +249,7 @@ class Rounds:
     ) -> str:
         account = self.bot.account
         language = delivery.language or network.language
-        room_id = await open_dm(account, delivery.user_id, language)
+        room_id = await direct_room(account, delivery.user_id, language)
         self.bot.watch(room_id)
         sent = self.data.sent_parts(round_.id, delivery.user_id)
         questions = round_.question_list()

@@ -228,7 +228,7 @@ def _weekly(words: list[str], at: time) -> Rule:
         raise RuleError("weekday")
     if not 1 <= interval <= 12:
         raise RuleError("interval")
-    ordered = tuple(sorted(set(days), key=DAYS.index))  # type: ignore[arg-type]
+    ordered = tuple(sorted({day for day in days if day}, key=DAYS.index))
     return Rule("weekly", at, days=ordered, interval=interval)
 
 

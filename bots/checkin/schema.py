@@ -75,7 +75,7 @@ def _tables(db: Any) -> None:
     )
     db.execute("CREATE INDEX checkin_answers_event ON checkin_answers (event_id)")
     db.execute("CREATE INDEX checkin_answers_user ON checkin_answers (user_id)")
-    # The shape other bots read (bots/sustain/elsewhere.py): one row per person asked.
+    # A view once read by other bots; dropped (`_no_view_for_others`): they ask the store.
     db.execute(
         "CREATE VIEW checkin_requests AS SELECT r.network_id, d.user_id, d.sent_at,"
         " (SELECT MIN(a.answered_at) FROM checkin_answers a WHERE a.round_id = d.round_id"
@@ -120,6 +120,12 @@ def _poll_ends(db: Any) -> None:
         "CREATE INDEX checkin_prompts_open_polls ON checkin_prompts (round_id)"
         f" WHERE ended_at IS NULL AND event_type != '{MESSAGE}'"
     )
+
+
+@migrations.step
+def _no_view_for_others(db: Any) -> None:
+    """Other bots ask `CheckinStore.responses` instead of reading a view of the tables."""
+    db.execute("DROP VIEW IF EXISTS checkin_requests")
 
 
 _CLOSED_AT = "(SELECT closed_at FROM checkin_rounds r WHERE r.id = checkin_prompts.round_id)"
@@ -329,6 +335,7 @@ class CheckinStore:
             )
             if not cursor.rowcount:
                 return None
+            assert cursor.lastrowid is not None  # an INSERT that succeeded
             round_id = int(cursor.lastrowid)
             db.conn.executemany(
                 "INSERT INTO checkin_deliveries (round_id, user_id, state, due_at, language)"
@@ -558,6 +565,19 @@ class CheckinStore:
             [answer.round_id, answer.user_id, answer.question_id, reason, now],
         )
         return bool(cursor.rowcount)
+
+    def responses(self, network_id: int, since: float, until: float) -> tuple[int, int]:
+        """(asked, answered): the people asked in the network's check-ins sent in the period,
+        and how many of them answered."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COUNT(a.user_id) FROM checkin_deliveries d"
+            " JOIN checkin_rounds r ON r.id = d.round_id"
+            " LEFT JOIN (SELECT DISTINCT round_id, user_id FROM checkin_answers) a"
+            "   ON a.round_id = d.round_id AND a.user_id = d.user_id"
+            " WHERE r.network_id = ? AND d.sent_at >= ? AND d.sent_at < ?",
+            [network_id, since, until],
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def history(self, network_id: int, rounds: int) -> list[tuple[int, str, str, int]]:
         """(round id, user, delivery state, answered on time?) of the network's last closed

@@ -11,9 +11,10 @@ from typing import Any
 from bots.network.common import multiline
 from bots.network.matrix import Homeserver, MatrixCallError
 from bots.network.roster import is_user_id
-from bots.network.schema import Member, NetworkRow, NetworkStore
+from bots.network.schema import NetworkRow, NetworkStore
+from bots.network.service import Networks
 from core.account import Account
-from core.commands import Bot, Command, Role
+from core.commands import Bot, Command
 from core.config import LANGUAGES
 from core.context import Context
 from core.messaging import notice
@@ -31,6 +32,7 @@ class NetworkBase(Bot):
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.service = app.service(Networks)  # what the other bots are given too
         self._rooms: dict[str, int] = {}  # every network room (and space) -> its network
         self._spaces: set[str] = set()
         self._homeservers: dict[str, Homeserver] = {}
@@ -76,35 +78,6 @@ class NetworkBase(Bot):
     def _role_name(self, language: str, role: str) -> str:
         return self._t(language, f"network.rolename.{role}").body
 
-    async def _network(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
-        """The network a command is about: named, or the one whose room it was sent in, or
-        the asker's only network. Otherwise explains and returns None."""
-        if name:
-            network = self.data.by_name(name)
-            if network is None:
-                await ctx.reply("network.unknown_name", name=name)
-        else:
-            network = self.data.by_room(ctx.room_id)
-            if network is None:
-                mine = self.data.of_member(ctx.sender)
-                if len(mine) == 1:
-                    network = mine[0]
-                elif mine:
-                    names = ", ".join(n.name for n in mine)
-                    await ctx.reply("network.which", names=names)
-                else:
-                    await ctx.reply("network.none_here")
-        if network is not None:
-            self.data.touch(network.id, ctx.sender, self._now())
-        return network
-
-    async def _level(self, ctx: Context, network: NetworkRow) -> int:
-        """The asker's power level in the network: in the room the command was sent in if it
-        is one of the network's, else in the network's space (rooms this instance created:
-        never a room the asker made)."""
-        room = ctx.room_id if ctx.room_id in network.rooms.values() else network.space
-        return await self.account.power_level(room, ctx.sender)
-
     async def network_level(self, user_id: str, room_id: str | None) -> int:
         """The person's level in the network `room_id` belongs to (in that room), else their
         highest level in any network's space; 0 for someone in no network."""
@@ -116,34 +89,11 @@ class NetworkBase(Bot):
     async def permits(
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
     ) -> bool | None:
-        """A command declared for coordinators acts on a network: the asker's power level in
-        that network's rooms decides, wherever the command is sent. For `!help` (no
-        arguments): in the network of this room, else in any of the asker's networks."""
-        if ctx.is_admin:
-            return True
-        if arguments is None:
-            by_room = self.data.by_room(ctx.room_id)
-            networks = [by_room] if by_room else self.data.of_member(ctx.sender)
-            levels = [await self._level(ctx, net) for net in networks]
-            return max(levels, default=0) >= cmd.role.value
-        net = await self._network(ctx, arguments.get("network"))
-        return net is not None and await self._require(ctx, net, cmd.role, cmd.name)
+        """A command declared for coordinators acts on a network (see `Networks.permits`)."""
+        return await self.service.permits(ctx, cmd, arguments)
 
-    async def _require(self, ctx: Context, network: NetworkRow, role: Role, name: str) -> bool:
-        """Whether the asker may run coordinator command `name`; refuses with one line."""
-        if ctx.is_admin:
-            return True
-        level = await self._level(ctx, network)
-        if level >= role.value:
-            return True
-        await ctx.reply(
-            "network.refused",
-            role=ctx.t(f"role.{role.name}"),
-            command=self.app.config.bots.command_prefix + name,
-            network=network.name,
-            level=level,
-        )
-        return False
+    def network_roles(self, user_id: str) -> set[str]:
+        return self.service.roles_of(user_id)
 
     def _user(self, ctx: Context, value: str) -> str | None:
         """A Matrix ID typed, or the person a pill (mention link) with this text points to."""
@@ -157,11 +107,6 @@ class NetworkBase(Bot):
 
     def _lock(self, network: NetworkRow) -> asyncio.Lock:
         return self._locks.setdefault(network.id, asyncio.Lock())
-
-    def _language_of(self, member: Member, net: NetworkRow) -> str:
-        """The language to write to a member of `net` in (see `App.language`)."""
-        given = member.language(LANGUAGES, "") or None
-        return self.app.language(member.user_id, given=given, room_language=net.language)
 
     def language_given(self, user_id: str) -> str | None:
         """The language given for the person when they were last invited to a network."""

@@ -104,23 +104,6 @@ class Network(Setup, Invitations, Charter):
             result["networks_created"] = created
         return result
 
-    def sole_meta_mentor_of(self, user_id: str) -> list[str]:
-        """Networks that would be left without a Meta-Mentor if `user_id` went."""
-        names = []
-        for m in self.data.memberships(user_id):
-            if m.role == "meta-mentor" and self.data.meta_mentors(m.network_id) == [user_id]:
-                net = self.data.get(m.network_id)
-                if net:
-                    names.append(net.name)
-        return names
-
-    def networks_of(self, user_id: str) -> list[str]:
-        return [
-            net.name
-            for m in self.data.memberships(user_id)
-            if (net := self.data.get(m.network_id)) is not None
-        ]
-
     async def forget_person(self, user_id: str) -> None:
         """Remove `user_id` from every network's rooms and power levels, then erase them."""
         for m in self.data.memberships(user_id):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, send_dm
+from bots.network.common import multiline
 from bots.network.matrix import MatrixCallError
 from bots.network.schema import ANNOUNCEMENTS, LEFT
 from core.commands import Arg, Option, Role, command
 from core.context import Context
-from core.messaging import MessagingError, SendError, notice
+from core.messaging import MessagingError, SendError, notice, to_person
 from core.text import Text
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Charter(NetworkBase):
         "network rules", options=[Option("network", placeholder="name")], help="network.rules.help"
     )
     async def rules(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         if not net.rules:
@@ -59,7 +59,7 @@ class Charter(NetworkBase):
         help="network.rules_set.help",
     )
     async def rules_set(self, ctx: Context, text: str) -> None:
-        net = await self._network(ctx)
+        net = await self.service.find(ctx)
         text = text.strip()
         if net is None or not await self._fits(ctx, text):
             return
@@ -85,7 +85,7 @@ class Charter(NetworkBase):
         help="network.agreement.help",
     )
     async def agreement(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         prefix = self.app.config.bots.command_prefix
@@ -96,7 +96,7 @@ class Charter(NetworkBase):
         if member is None:
             status = ctx.t("network.agreement.status_outsider")
         elif member.agreed_version == net.agreement_version:
-            status = ctx.t("network.agreement.status_agreed", date=ctx.day(member.agreed_at))
+            status = ctx.t("network.agreement.status_agreed", date=ctx.day(member.agreed_at or 0))
         else:
             status = ctx.t("network.agreement.status_open", prefix=prefix)
         shown = ctx.t(
@@ -114,7 +114,7 @@ class Charter(NetworkBase):
         help="network.agreement_set.help",
     )
     async def agreement_set(self, ctx: Context, text: str) -> None:
-        net = await self._network(ctx)
+        net = await self.service.find(ctx)
         text = text.strip()
         if net is None or not await self._fits(ctx, text):
             return
@@ -142,7 +142,7 @@ class Charter(NetworkBase):
         "network agree", options=[Option("network", placeholder="name")], help="network.agree.help"
     )
     async def agree(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         member = self.data.member(net.id, ctx.sender)
@@ -161,7 +161,7 @@ class Charter(NetworkBase):
                 "network.agree.already",
                 network=net.name,
                 version=net.agreement_version,
-                date=ctx.day(member.agreed_at),
+                date=ctx.day(member.agreed_at or 0),
             )
             return
         self.data.agree(net.id, ctx.sender, net.agreement_version, self._now())
@@ -176,7 +176,7 @@ class Charter(NetworkBase):
         member = self.data.member(net.id, ctx.sender)
         if member is None or member.status == LEFT:
             return
-        language = self._language_of(member, net)
+        language = self.service.language_of(member, net)
         if found[1] != net.agreement_version:
             text = self._t(
                 language, "network.agree.old_version", network=net.name, version=found[1]
@@ -189,6 +189,6 @@ class Charter(NetworkBase):
                 language, "network.agree.done", network=net.name, version=net.agreement_version
             )
         try:
-            await send_dm(self.account, ctx.sender, text, txn=f"{ctx.event_id}/agreed")
+            await to_person(self.account, ctx.sender, text, txn=f"{ctx.event_id}/agreed")
         except (MatrixCallError, MessagingError) as error:
             log.warning("could not confirm an agreement", extra={"error": str(error)})

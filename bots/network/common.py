@@ -1,10 +1,9 @@
-"""Helpers the network and privacy bots share: direct chats, private answers, formatting."""
+"""Helpers the bots share: private answers (through `core.messaging`), formatting."""
 
 from __future__ import annotations
 
 import html
 import re
-import time
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,29 +48,12 @@ def is_private(account: Account, room_id: str, user_id: str) -> bool:
     return room is not None and set(room.users) <= {account.user_id, user_id}
 
 
-async def open_dm(account: Account, user_id: str, language: str | None = None) -> str:
-    """The direct chat with `user_id` (see core.messaging.direct_chat); `language` becomes
-    the chat's language if it has none."""
-    return (await open_chat(account, user_id, language)).room_id
-
-
-async def open_chat(account: Account, user_id: str, language: str | None = None) -> DirectChat:
-    """As `open_dm`, telling also whether the person has yet to accept it."""
-    chat = await direct_chat(account, user_id)
-    if language:
-        account.store.db.execute(
-            "INSERT OR IGNORE INTO room_settings (room_id, language, updated_at) VALUES (?, ?, ?)",
-            [chat.room_id, language, time.time()],
-        )
-    return chat
-
-
 async def private_chat(ctx: Context, *, here: bool = True) -> DirectChat:
     """Where what is for the asker alone goes: the room they asked in when only they and
     the bot are in it (and `here` allows it), else their direct chat."""
     if here and is_private(ctx.account, ctx.room_id, ctx.sender):
         return DirectChat(ctx.room_id)
-    return await open_chat(ctx.account, ctx.sender)
+    return await direct_chat(ctx.account, ctx.sender)
 
 
 def sent_there(ctx: Context, chat: DirectChat, key: str, **values: Any) -> Text:
@@ -87,11 +69,6 @@ def dm_rooms(account: Account, user_id: str) -> list[tuple[str, str]]:
         "SELECT account, room_id FROM direct_rooms WHERE user_id = ?", [user_id]
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
-
-
-async def send_dm(account: Account, user_id: str, text: Text, txn: str | None = None) -> str:
-    """Post `text` in the direct chat with `user_id`; returns the event id."""
-    return await notice(account, await open_dm(account, user_id), text, txn=txn)
 
 
 async def reply_privately(ctx: Context, text: Text, *, txn: str | None = None) -> str:

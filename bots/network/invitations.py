@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import day, is_private, iso, open_dm, reply_privately
+from bots.network.common import day, is_private, iso, reply_privately
 from bots.network.mail import Letter, MailError, send_mail
 from bots.network.matrix import MatrixCallError
 from bots.network.membership import Membership
@@ -28,7 +28,7 @@ from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, notice
+from core.messaging import MessagingError, direct_room, notice
 from core.people import Names
 from core.storage import Migrations
 from core.text import Text
@@ -232,10 +232,10 @@ class Invitations(Membership):
             ctx, net, person, role, language, token, inviter, now
         )
         invitation = self._invitations("id = ?", [invitation_id])[0]
-        error = await self._deliver(invitation, net)
-        if error is not None:
+        failure = await self._deliver(invitation, net)
+        if failure is not None:
             return "waiting", [
-                ctx.t("invitations.onboard.mail_failed", who=who, error=error),
+                ctx.t("invitations.onboard.mail_failed", who=who, error=failure),
                 *lines,
             ]
         mailed = ctx.t(
@@ -510,7 +510,7 @@ class Invitations(Membership):
         help="invitations.list.help",
     )
     async def invitations(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         now = self._now()
@@ -551,7 +551,7 @@ class Invitations(Membership):
 
     def _state(self, ctx: Context, invitation: Invitation, now: float) -> tuple[str, Text]:
         if invitation.used_by:
-            date = ctx.day(invitation.used_at)
+            date = ctx.day(invitation.used_at or 0)
             return "joined", ctx.t(
                 "invitations.state.joined", date=date, user=ctx.names.one(invitation.used_by)
             )
@@ -580,7 +580,7 @@ class Invitations(Membership):
         help="invitations.remind.help",
     )
     async def remind(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         waiting = list(
@@ -608,7 +608,7 @@ class Invitations(Membership):
         help="invitations.cancel.help",
     )
     async def cancel(self, ctx: Context, address: str, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         where = "network_id = ? AND email = ? COLLATE NOCASE AND used_by IS NULL"
@@ -661,7 +661,9 @@ class Invitations(Membership):
             return
         if first and invitation.invited_by:
             try:
-                room = invitation.report_room or await open_dm(self.account, invitation.invited_by)
+                room = invitation.report_room or await direct_room(
+                    self.account, invitation.invited_by
+                )
                 language = self.app.language(invitation.invited_by, room)
                 text = self._t(
                     language, "invitations.retry.sent", network=net.name, who=invitation.who

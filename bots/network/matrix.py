@@ -71,7 +71,7 @@ class Homeserver(Rooms):
             for order, plan in enumerate(rooms, start=1):
                 room_id = await self._create(plan, creator, classic, created[SPACE], restricted)
                 created[plan.purpose] = room_id
-                child = {"via": [self.server_name], "order": f"{order:02d}"}
+                child: dict[str, Any] = {"via": [self.server_name], "order": f"{order:02d}"}
                 if plan.purpose in SUGGESTED:
                     child["suggested"] = True
                 await self.put_state(created[SPACE], "m.space.child", room_id, child)

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, open_dm, reply_privately
+from bots.network.common import multiline, reply_privately
 from bots.network.matrix import MatrixCallError
 from bots.network.roster import Candidate, parse, roster_role
 from bots.network.schema import (
@@ -28,7 +28,7 @@ from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, attached_file, download, notice
+from core.messaging import MessagingError, attached_file, direct_room, download, notice
 from core.people import Names
 from core.text import Text
 
@@ -66,11 +66,11 @@ class Membership(NetworkBase):
     async def invite(
         self, ctx: Context, user: str, role: str | None, lang: str | None, network: str | None
     ) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         role = role or DEFAULT_ROLE
-        if ROLE_LEVELS[role] >= 50 and not await self._require(
+        if ROLE_LEVELS[role] >= 50 and not await self.service.require(
             ctx, net, Role.meta_mentor, f"network invite … {role}"
         ):
             return
@@ -108,21 +108,22 @@ class Membership(NetworkBase):
         help="invitations.onboard.help",
     )
     async def onboard(self, ctx: Context, people: str | None) -> None:
-        net = await self._network(ctx)
+        net = await self.service.find(ctx)
         if net is None:
             return
         text = people or ""
         if not text.strip():
             try:
-                text = await self._attached_csv(ctx)
+                attached = await self._attached_csv(ctx)
             except MessagingError as error:
                 await ctx.reply("network.onboard.bad_file", error=str(error))
                 return
-            if text is None:
+            if attached is None:
                 await ctx.reply(
                     "network.onboard.nothing", prefix=self.app.config.bots.command_prefix
                 )
                 return
+            text = attached
         roster = parse(text)
         if not roster.people and not roster.bad_addresses:
             await ctx.reply("invitations.onboard.nobody", rows=len(roster.problems))
@@ -131,7 +132,7 @@ class Membership(NetworkBase):
             await ctx.reply("network.onboard.working", count=len(roster.people))
         gate = asyncio.Semaphore(ONBOARD_PARALLEL)
         privileged = any(roster_role(c, False) is None for c in roster.people)
-        may_grant = privileged and (ctx.is_admin or await self._level(ctx, net) >= 100)
+        may_grant = privileged and (ctx.is_admin or await self.service.level(ctx, net) >= 100)
         roles = [roster_role(c, may_grant) for c in roster.people]
 
         async def invite(candidate: Candidate, role: str | None) -> Outcome:
@@ -142,9 +143,9 @@ class Membership(NetworkBase):
             async with gate:
                 return await self._invite(net, candidate, role, ctx.sender)
 
-        people = [(c, r) for c, r in zip(roster.people, roles, strict=True) if not c.email]
+        in_chat = [(c, r) for c, r in zip(roster.people, roles, strict=True) if not c.email]
         by_mail = [(c, r) for c, r in zip(roster.people, roles, strict=True) if c.email]
-        outcomes = await asyncio.gather(*(invite(c, r) for c, r in people))
+        outcomes = await asyncio.gather(*(invite(c, r) for c, r in in_chat))
         report = self._onboard_report(ctx, net, outcomes, roster.problems, roster.truncated)
         mailed = await self._invite_by_mail(
             ctx, net, [c for c, _ in by_mail], roster.bad_addresses, [r for _, r in by_mail]
@@ -252,7 +253,7 @@ class Membership(NetworkBase):
             invited_by=inviter,
             invited_at=self._now(),
         )
-        language = self._language_of(member, net)
+        language = self.service.language_of(member, net)
         outcome = Outcome(person.user_id, "invited", role, language)
         self.data.save_member(member)
         rooms = net.rooms_for(role)
@@ -279,9 +280,9 @@ class Membership(NetworkBase):
     async def _welcome(self, net: NetworkRow, member: Member, inviter: str | None) -> None:
         """The welcome in a direct chat, in the member's language: the network, their role,
         the rules, and the agreement as its own message (a ✅ reaction to it accepts it)."""
-        language = self._language_of(member, net)
+        language = self.service.language_of(member, net)
         prefix = self.app.config.bots.command_prefix
-        room_id = await open_dm(self.account, member.user_id, language)
+        room_id = await direct_room(self.account, member.user_id, language)
         rules = (
             self._t(language, "network.welcome.rules", rules=multiline(net.rules))
             if net.rules
@@ -323,7 +324,7 @@ class Membership(NetworkBase):
         help="network.role.help",
     )
     async def role(self, ctx: Context, user: str, role: str, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         user_id = self._user(ctx, user)
@@ -334,7 +335,7 @@ class Membership(NetworkBase):
         if member is None or member.status == LEFT:
             await ctx.reply("network.not_member", user=ctx.names.one(user_id), network=net.name)
             return
-        if (ROLE_LEVELS[role] >= 50 or member.level >= 50) and not await self._require(
+        if (ROLE_LEVELS[role] >= 50 or member.level >= 50) and not await self.service.require(
             ctx, net, Role.meta_mentor, f"network role … {role}"
         ):
             return
@@ -385,7 +386,7 @@ class Membership(NetworkBase):
         help="network.members.help",
     )
     async def members(self, ctx: Context, filter: str | None, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         everyone = self.data.members(net.id)
@@ -433,7 +434,7 @@ class Membership(NetworkBase):
         if not net.agreement:
             agreement = ctx.t("network.members.no_agreement")
         elif m.agreed_version == net.agreement_version:
-            agreement = ctx.t("network.members.agreed", date=ctx.day(m.agreed_at))
+            agreement = ctx.t("network.members.agreed", date=ctx.day(m.agreed_at or 0))
         elif m.agreed_version:
             agreement = ctx.t("network.members.agreed_old", version=m.agreed_version)
         else:

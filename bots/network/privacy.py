@@ -27,11 +27,12 @@ from bots.network.common import (
     sent_there,
 )
 from bots.network.matrix import Homeserver, MatrixCallError
+from bots.network.service import Networks
 from core.account import Account
 from core.commands import Arg, Bot, command
 from core.context import REPLY_ATTEMPTS, Context
 from core.i18n import LANGUAGE_NAMES
-from core.messaging import MessagingError, SendError, forget_direct_chats, send_file
+from core.messaging import MessagingError, SendError, forget_direct_chats, notice, send_file
 from core.storage import Migrations
 from core.text import Text
 
@@ -86,6 +87,7 @@ class Privacy(Bot):
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.networks = app.service(Networks)
 
     @property
     def account(self) -> Account:
@@ -207,7 +209,7 @@ class Privacy(Bot):
             db.table("forget_requests").upsert(
                 {"user_id": ctx.sender, "requested_at": now.timestamp()}, pk="user_id"
             )
-            networks = self._call_network("networks_of", ctx.sender) or []
+            networks = self.networks.names_of(ctx.sender)
             lines = [
                 ctx.t(
                     "me.forget.ask" if networks else "me.forget.ask_no_network",
@@ -216,7 +218,7 @@ class Privacy(Bot):
                     prefix=prefix,
                 )
             ]
-            for name in self._call_network("sole_meta_mentor_of", ctx.sender) or []:
+            for name in self.networks.sole_meta_mentor_of(ctx.sender):
                 lines.append(ctx.t("me.forget.last_meta_mentor", network=name, prefix=prefix))
             await ctx.reply(Text.join(lines, "\n\n"))
             return
@@ -230,7 +232,7 @@ class Privacy(Bot):
                 await ctx.reply("me.forget.no_request", prefix=prefix)
                 return
             self._keep(ctx)  # before answering: a command cut short is taken up by the tick
-        networks = self._call_network("networks_of", ctx.sender) or []
+        networks = self.networks.names_of(ctx.sender)
         await ctx.reply("me.forget.done", count=len(networks))
         await self.erase(ctx.sender)
 
@@ -256,13 +258,6 @@ class Privacy(Bot):
             }
             db.table("forget_pending").upsert(pending, pk="user_id")
 
-    def _call_network(self, method: str, user_id: str) -> Any:
-        for bot in self._others():
-            function = getattr(bot, method, None)
-            if function is not None:
-                return function(user_id)
-        return None
-
     def _erasure(self, user_id: str) -> Erasure | None:
         row = self.app.store.db.execute(
             "SELECT user_id, account, room_id, event_id, language, chats, pending, tries"
@@ -272,7 +267,10 @@ class Privacy(Bot):
         if row is None:
             return None
         chats = [(account, room) for account, room in json.loads(row[5])]
-        return Erasure(*row[:5], chats, json.loads(row[6]), row[7])
+        user_id, account, room_id, event_id, language = row[:5]
+        return Erasure(
+            user_id, account, room_id, event_id, language, chats, json.loads(row[6]), row[7]
+        )
 
     async def erase(self, user_id: str) -> None:
         """Ask every bot still pending to erase `user_id` (bots also remove them from their
@@ -344,12 +342,15 @@ class Privacy(Bot):
 
     async def _tell(self, erasure: Erasure, key: str, **values: Any) -> None:
         """Answer the request where it was made, in the asker's language."""
-        content = self.app.catalog.text(erasure.language, key, **values).content("m.notice")
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": erasure.event_id}}
-        content["m.mentions"] = {"user_ids": [erasure.user_id]}
-        account = self.app.accounts.get(erasure.account, self.account)
-        txn = f"{erasure.event_id}/forget/{key}"
-        await account.send(erasure.room_id, content, txn=txn, attempts=REPLY_ATTEMPTS)
+        await notice(
+            self.app.accounts.get(erasure.account, self.account),
+            erasure.room_id,
+            self.app.catalog.text(erasure.language, key, **values),
+            txn=f"{erasure.event_id}/forget/{key}",
+            reply_to=erasure.event_id,
+            mentions=[erasure.user_id],
+            attempts=REPLY_ATTEMPTS,
+        )
 
     async def tick(self, now: Any) -> None:
         """Unconfirmed requests to forget expire; erasures still pending are tried again."""

@@ -174,6 +174,11 @@ class NetworkStore:
         ).fetchone()
         return self._network(row)
 
+    def all(self) -> list[NetworkRow]:
+        """Every network, oldest first."""
+        ids = self.db.execute("SELECT id FROM networks ORDER BY id").fetchall()
+        return [network for (nid,) in ids if (network := self.get(nid)) is not None]
+
     def by_name(self, name: str) -> NetworkRow | None:
         row = self.db.execute(
             f"SELECT {_NETWORK_COLUMNS} FROM networks WHERE name_key = ?", [name_key(name)]
@@ -214,6 +219,7 @@ class NetworkStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 [name, name_key(name), language, created_by, now],
             )
+            assert cursor.lastrowid is not None  # an INSERT that succeeded
             network_id = int(cursor.lastrowid)
             for purpose, room_id in rooms.items():
                 db.execute(

@@ -64,7 +64,7 @@ class Setup(NetworkBase):
         "network info", options=[Option("network", placeholder="name")], help="network.info.help"
     )
     async def info(self, ctx: Context, network: str | None) -> None:
-        net = await self._network(ctx, network)
+        net = await self.service.find(ctx, network)
         if net is None:
             return
         if self.data.member(net.id, ctx.sender) is None and not ctx.is_admin:

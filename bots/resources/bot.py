@@ -27,6 +27,7 @@ from bots.resources.replies import (
     summary,
 )
 from bots.resources.schema import resource_migrations
+from bots.resources.search import Page
 from bots.resources.store import Library, Resource, Shared
 from bots.resources.web import resources_routes
 from core.account import Account, Incoming
@@ -183,6 +184,7 @@ class ResourceBot(Bot):
         if not (text or tags or lang):
             raise UsageError("res.search.empty")
         tags, language = _filters(tags, lang)
+        found: Page[Any]
         if scope == "europe":
             found = self.catalogue.search(
                 text, tags=tags, language=language, page=page or 1, per_page=PAGE_SIZE

@@ -79,9 +79,11 @@ def shared_file(
     caption = parse_caption(content["body"])
     encrypted = isinstance(content.get("file"), dict)
     mxc = (content.get("file") or {}).get("url") if encrypted else content.get("url")
-    if not is_mxc(mxc):
+    if not isinstance(mxc, str) or not is_mxc(mxc):
         raise Refused("res.refused.file")
-    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    info = content.get("info")
+    if not isinstance(info, dict):
+        info = {}
     size = info.get("size")
     mimetype = info.get("mimetype")
     shared = Shared(

@@ -68,6 +68,17 @@ class Resource:
     votes: int = 0
 
 
+def shared_count(store: Store, room_ids: Sequence[str], since: float, until: float) -> int:
+    """How many resources were first shared in these rooms in the period."""
+    marks = ", ".join("?" * len(room_ids))
+    row = store.db.execute(
+        f"SELECT COUNT(*) FROM resources WHERE created_at >= ? AND created_at < ?"
+        f" AND room_id IN ({marks})",
+        [since, until, *room_ids],
+    ).fetchone()
+    return int(row[0])
+
+
 class Library:
     """The library in one Store; `network` and `poster` describe our public entries."""
 
@@ -220,9 +231,10 @@ class Library:
         votes = db.execute(
             "SELECT count(*) FROM resource_votes WHERE resource_id = ?", [resource_id]
         ).fetchone()[0]
-        fields = list(row)
+        fields: list[Any] = list(row)
         fields[3], fields[10] = bool(fields[3]), bool(fields[10])
-        return Resource(*fields, tags=tuple(tags), sharers=tuple(sharers), votes=votes)
+        # the row holds the columns before tags, sharers and votes
+        return Resource(*fields, tags=tuple(tags), sharers=tuple(sharers), votes=votes)  # type: ignore[misc]
 
     def search(
         self,

@@ -16,6 +16,7 @@ from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
 from bots.sustain.common import NETWORK, SustainBot
 from core.commands import Arg, Option, Role, command
 from core.context import Context
+from core.messaging import notice
 from core.people import Names
 from core.rooms import MatrixError
 from core.sending import SendError
@@ -83,7 +84,9 @@ def languages_of(value: str | None) -> list[str]:
 
 
 def same_region(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+    if not a or not b:
+        return False
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 def rank(
@@ -204,9 +207,10 @@ class Buddies(SustainBot):
         for user_id in people:  # the room key must reach both
             await self.account.rooms.wait_for_member(room_id, user_id)
         text = self._why(language, net, novice, match, topic, languages, room_id)
-        content = text.content()  # both are meant: the welcome notifies them
-        content["m.mentions"] = {"user_ids": sorted({novice.user_id, match.mentor.user_id})}
-        await self.account.send(room_id, content, txn=f"buddy/{cursor.lastrowid}/hello")
+        both = [novice.user_id, match.mentor.user_id]  # both are meant: the welcome notifies them
+        await notice(
+            self.account, room_id, text, txn=f"buddy/{cursor.lastrowid}/hello", mentions=both
+        )
         return room_id
 
     def _why(
@@ -276,7 +280,7 @@ class Buddies(SustainBot):
         by_name = Names(self.app, pair.room_id).one(by) if by else ""
         text = self.t(language, key, by=by_name)
         with contextlib.suppress(SendError):  # logged; the pair ends all the same
-            await self.account.send(pair.room_id, text.content(), txn=txn)
+            await notice(self.account, pair.room_id, text, txn=txn)
         await self.account.rooms.leave(pair.room_id)
 
     @command(

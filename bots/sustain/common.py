@@ -7,14 +7,13 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from bots.network import Network
 from bots.network.common import day as day  # the sustain bots' date format
 from bots.network.common import iso_day as iso_day
-from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
+from bots.network.schema import Member, NetworkRow, NetworkStore
+from bots.network.service import Networks
 from core.account import Account
 from core.commands import Bot, Command, Option
 from core.context import Context
-from core.sending import SendError
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -29,16 +28,13 @@ class SustainBot(Bot):
 
     def __init__(self, app: App) -> None:
         self.app = app
+        self.network_service = app.service(Networks)
 
     # --- plumbing --------------------------------------------------------------------------
 
     @property
-    def network(self) -> Network:
-        return next(bot for bot in self.app.bots if isinstance(bot, Network))
-
-    @property
     def data(self) -> NetworkStore:
-        return self.network.data
+        return self.network_service.data
 
     @property
     def db(self) -> Any:
@@ -47,7 +43,7 @@ class SustainBot(Bot):
     @property
     def account(self) -> Account:
         """The account that created the networks' rooms and speaks in them."""
-        return self.network.account
+        return self.network_service.account
 
     @property
     def prefix(self) -> str:
@@ -66,8 +62,8 @@ class SustainBot(Bot):
     # --- which network, and who may ----------------------------------------------------------
 
     async def find(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
-        """The network the command is about (see `Network._network`); explains if none."""
-        return await self.network._network(ctx, name)
+        """The network the command is about (see `Networks.find`); explains if none."""
+        return await self.network_service.find(ctx, name)
 
     async def find_as_member(
         self, ctx: Context, command: str, name: str | None = None
@@ -85,51 +81,19 @@ class SustainBot(Bot):
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
     ) -> bool | None:
         """Commands declared for coordinators: the asker's power level in the network they
-        act on decides (see `Network.permits`)."""
-        return await self.network.permits(ctx, cmd, arguments)
+        act on decides (see `Networks.permits`)."""
+        return await self.network_service.permits(ctx, cmd, arguments)
 
     def member(self, net: NetworkRow, user_id: str) -> Member | None:
         """A member who has not left, or None."""
-        member = self.data.member(net.id, user_id)
-        return member if member is not None and member.status != LEFT else None
+        return self.network_service.member(net, user_id)
 
     def language_of(self, user_id: str, net: NetworkRow) -> str:
         """The language to write to a person about `net` in (see `App.language`)."""
-        member = self.data.member(net.id, user_id)
-        if member is not None:
-            return self.network._language_of(member, net)
-        return self.app.language(user_id, room_language=net.language)
+        return self.network_service.language_for(user_id, net)
 
     def networks(self) -> list[NetworkRow]:
-        ids = [row[0] for row in self.db.execute("SELECT id FROM networks ORDER BY id")]
-        return [net for nid in ids if (net := self.data.get(nid)) is not None]
-
-    # --- posting ---------------------------------------------------------------------------
-
-    async def post(
-        self,
-        net: NetworkRow,
-        purpose: str,
-        text: Text,
-        *,
-        txn: str,
-        reply_to: str | None = None,
-        mentions: list[str] | None = None,
-    ) -> str | None:
-        """An `m.notice` in one of the network's rooms (by purpose); returns its event id.
-        It notifies only `mentions` (nobody by default), whoever else it names."""
-        room_id = net.rooms.get(purpose)
-        if room_id is None:
-            return None
-        content = text.content("m.notice")
-        if reply_to:
-            content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
-        # Only the people meant are notified, not everyone a text names.
-        content["m.mentions"] = {"user_ids": sorted(set(mentions or []))}
-        try:
-            return await self.account.send(room_id, content, txn=txn)
-        except SendError:
-            return None  # logged by send; the caller decides whether to try again
+        return self.network_service.all()
 
     def link(self, room_id: str, event_id: str | None = None) -> str:
         """A matrix.to link to a room or to one of its events."""

@@ -22,6 +22,7 @@ from bots.sustain.questions import open_questions, question_counts
 from core.commands import Role, command
 from core.context import Context
 from core.people import Names
+from core.sending import SendError
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -75,7 +76,13 @@ class Digest(SustainBot):
         if next_at > now.timestamp():
             return
         text = self.compose(net, net.language, since, now.timestamp())
-        await self.post(net, COORDINATION, text, txn=f"digest/{net.id}/{int(next_at)}")
+        try:
+            await self.network_service.post(
+                net, COORDINATION, text, txn=f"digest/{net.id}/{int(next_at)}"
+            )
+        except SendError as error:
+            if error.transient:
+                return  # the next tick tries again (the same txn: it lands once)
         self.db.execute(
             "UPDATE digest_schedule SET next_at = ?, covered_until = ? WHERE network_id = ?",
             [upcoming, now.timestamp(), net.id],
@@ -210,10 +217,10 @@ class Digest(SustainBot):
 
     def _elsewhere(self, net: NetworkRow, language: str, since: float, until: float) -> list[Text]:
         found = []
-        resources = elsewhere.new_resources(self.db, net.id, since, until)
+        resources = elsewhere.new_resources(self.app.store, net, since, until)
         if resources is not None:
             found.append(self.t(language, "sustain.digest.resources", count=resources))
-        checkins = elsewhere.checkin_responses(self.db, net.id, since, until)
+        checkins = elsewhere.checkin_responses(self.app.store, net, since, until)
         if checkins is not None:
             asked, answered = checkins
             rate = round(100 * answered / asked) if asked else 0

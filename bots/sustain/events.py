@@ -7,6 +7,7 @@ next tick, unless the event has begun (a reminder after the start helps nobody).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -20,6 +21,7 @@ from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.dates import moment_text
 from core.people import Names
+from core.sending import SendError
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -211,9 +213,12 @@ class Events(SustainBot):
         )  # fmt: skip
         event = self._get(int(cursor.lastrowid))
         assert event is not None
-        post = await self.post(
-            net, ANNOUNCEMENTS, self._announcement(net, event), txn=f"{ctx.event_id}/event"
-        )
+        try:
+            post = await self.network_service.post(
+                net, ANNOUNCEMENTS, self._announcement(net, event), txn=f"{ctx.event_id}/event"
+            )
+        except SendError:  # logged by the send; the event stands, unannounced
+            post = None
         if post:
             self.db.execute("UPDATE events SET post_event_id = ? WHERE id = ?", [post, event.id])
             self._posts[post] = event.id
@@ -260,9 +265,10 @@ class Events(SustainBot):
             title=event.title,
             when=event.local(net.language),
         )
-        await self.post(
-            net, ANNOUNCEMENTS, text, txn=f"{ctx.event_id}/cancel", reply_to=event.post_event_id
-        )
+        with contextlib.suppress(SendError):  # logged by the send; cancelled all the same
+            await self.network_service.post(
+                net, ANNOUNCEMENTS, text, txn=f"{ctx.event_id}/cancel", reply_to=event.post_event_id
+            )
         await ctx.reply("sustain.event.cancel.done", number=number, title=event.title)
 
     @command(
@@ -384,19 +390,22 @@ class Events(SustainBot):
             if net is None:
                 continue
             if event.starts_at - moment <= HOUR and event.reminded_hour is None:
-                await self._remind(net, event, "hour")
+                if not await self._remind(net, event, "hour"):
+                    continue
                 self.db.execute(
                     "UPDATE events SET reminded_hour = ?, reminded_day = COALESCE(reminded_day, ?)"
                     " WHERE id = ?",
                     [moment, moment, event.id],
                 )
             elif event.reminded_day is None:
-                await self._remind(net, event, "day")
+                if not await self._remind(net, event, "day"):
+                    continue
                 self.db.execute(
                     "UPDATE events SET reminded_day = ? WHERE id = ?", [moment, event.id]
                 )
 
-    async def _remind(self, net: NetworkRow, event: Event, which: str) -> None:
+    async def _remind(self, net: NetworkRow, event: Event, which: str) -> bool:
+        """Post the reminder; False when it failed for now (the next tick tries again)."""
         going = self.db.execute(
             "SELECT user_id FROM event_rsvps WHERE event_id = ? AND answer IN ('yes', 'maybe')",
             [event.id],
@@ -412,14 +421,18 @@ class Events(SustainBot):
         )
         if event.place:
             text = Text.join([text, self.t(net.language, "sustain.event.where", place=event.place)])
-        await self.post(
-            net,
-            ANNOUNCEMENTS,
-            text,
-            txn=f"event/{event.id}/remind/{which}",
-            reply_to=event.post_event_id,
-            mentions=[row[0] for row in going],
-        )
+        try:
+            await self.network_service.post(
+                net,
+                ANNOUNCEMENTS,
+                text,
+                txn=f"event/{event.id}/remind/{which}",
+                reply_to=event.post_event_id,
+                mentions=[row[0] for row in going],
+            )
+        except SendError as error:
+            return not error.transient  # a reminder that can never be sent is not retried
+        return True
 
     # --- lookups -----------------------------------------------------------------------------
 

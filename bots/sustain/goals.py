@@ -4,6 +4,7 @@ achieving the assumed goals")."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,6 +14,7 @@ from bots.sustain.common import NETWORK, SustainBot, day, next_number, parse_day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.dates import day_text
+from core.sending import SendError
 from core.storage import Migrations
 from core.text import Text, shorten
 
@@ -50,7 +52,9 @@ class Goal:
     note: str | None = None  # the latest update's note
 
     def overdue(self, today: date) -> bool:
-        return bool(self.due) and self.percent < 100 and date.fromisoformat(self.due) < today
+        if not self.due:
+            return False
+        return self.percent < 100 and date.fromisoformat(self.due) < today
 
 
 def percent(value: str) -> int:
@@ -172,7 +176,8 @@ class Goals(SustainBot):
         lines = [text or reached]
         if note:
             lines.append(Text.plain(note))
-        await self.post(net, ANNOUNCEMENTS, Text.join(lines), txn=txn)
+        with contextlib.suppress(SendError):  # logged by the send; the goal's news stands
+            await self.network_service.post(net, ANNOUNCEMENTS, Text.join(lines), txn=txn)
 
     @command("goals", options=[NETWORK], help="sustain.goals.help")
     async def show(self, ctx: Context, network: str | None) -> None:

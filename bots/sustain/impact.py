@@ -97,7 +97,7 @@ class Impact(SustainBot):
         found.append(Figure("members", "total", "now", members))
         found += self._activity(net, since)
         found.append(Figure("activity", f"active_{ACTIVE_DAYS}d", "now", active))
-        checkins = elsewhere.checkin_responses(self.db, net.id, since, until)
+        checkins = elsewhere.checkin_responses(self.app.store, net, since, until)
         if checkins is not None:
             found += [
                 Figure("checkins", "asked", period, checkins[0]),
@@ -179,7 +179,7 @@ class Impact(SustainBot):
                     Figure(
                         "selfcheck",
                         "latest_average",
-                        iso_day(runs[-1].finished_at),
+                        iso_day(runs[-1].finished_at or 0),
                         round(score, 2),
                     )
                 )

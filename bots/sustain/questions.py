@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import iso, multiline, send_dm
+from bots.network.common import iso, multiline
 from bots.network.schema import GENERAL, NetworkRow
 from bots.sustain.common import NETWORK, SustainBot
 from core.account import Incoming
 from core.commands import Arg, Role, command
 from core.context import Context
-from core.messaging import MessagingError
+from core.messaging import MessagingError, notice, to_person
 from core.people import Names
 from core.rooms import MatrixError
 from core.sending import SendError
@@ -142,7 +142,12 @@ class Questions(SustainBot):
             asker=Names(self.app, room_id).one(ctx.sender),
             question=multiline(question),
         )
-        root = await self.post(net, GENERAL, post, txn=f"{ctx.event_id}/ask", mentions=[])
+        try:
+            root = await self.network_service.post(
+                net, GENERAL, post, txn=f"{ctx.event_id}/ask", mentions=[]
+            )
+        except SendError:  # logged by the send
+            root = None
         if root is None:
             await ctx.reply("sustain.ask.post_failed")
             return
@@ -241,10 +246,14 @@ class Questions(SustainBot):
             number=q.number,
             link=self.link(q.room_id, q.root_event_id),
         )
-        content = text.content()
-        content["m.relates_to"] = {"m.in_reply_to": {"event_id": q.origin_event}}
         with contextlib.suppress(SendError):  # logged; a note, the answer itself is posted
-            await self.account.send(q.origin_room, content, txn=f"ask/{q.id}/answered")
+            await notice(
+                self.account,
+                q.origin_room,
+                text,
+                txn=f"ask/{q.id}/answered",
+                reply_to=q.origin_event,
+            )
 
     def _get(self, question_id: int) -> Question | None:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM questions WHERE id = ?", [question_id])
@@ -285,7 +294,7 @@ class Questions(SustainBot):
                 link=self.link(q.room_id, q.root_event_id),
             )
             try:
-                sent = bool(await send_dm(self.account, meta, text, txn=f"ask/{q.id}/to/{meta}"))
+                sent = bool(await to_person(self.account, meta, text, txn=f"ask/{q.id}/to/{meta}"))
             except (MatrixError, MessagingError) as error:
                 log.warning("could not escalate a question", extra={"error": str(error)})
         return sent

@@ -14,13 +14,14 @@ from typing import Any
 
 import yaml
 
-from bots.network.common import iso, open_chat, sent_there
+from bots.network.common import iso, sent_there
 from bots.network.schema import NetworkRow
 from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
 from core.commands import Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.messaging import direct_chat, notice
 from core.paths import CONFIG_DIR
 from core.storage import Migrations
 from core.text import Text
@@ -196,7 +197,7 @@ class SelfCheck(SustainBot):
             other = self.data.get(run.network_id)
             await ctx.reply("sustain.selfcheck.other_open", network=other.name if other else "?")
             return
-        chat = await open_chat(self.account, ctx.sender, ctx.language)
+        chat = await direct_chat(self.account, ctx.sender, ctx.language)
         room_id = chat.room_id
         if run is None:
             run = self._begin(net, ctx.sender, room_id, ctx.language)
@@ -206,7 +207,7 @@ class SelfCheck(SustainBot):
                 network=net.name,
                 count=len(run.questions),
             )
-            await self.account.send(room_id, intro.content(), txn=f"selfcheck/{run.id}/intro")
+            await notice(self.account, room_id, intro, txn=f"selfcheck/{run.id}/intro")
         await self._ask(run, txn=f"{ctx.event_id}/question")
         if ctx.room_id != room_id:
             await ctx.reply(sent_there(ctx, chat, "sustain.selfcheck.started", network=net.name))
@@ -238,7 +239,7 @@ class SelfCheck(SustainBot):
             area=area.get(run.language) or area["en"],
             question=question.text.get(run.language) or question.text["en"],
         )
-        await self.account.send(run.room_id, text.content(), txn=txn)
+        await notice(self.account, run.room_id, text, txn=txn)
 
     # --- answers -----------------------------------------------------------------------------
 
@@ -330,7 +331,7 @@ class SelfCheck(SustainBot):
         the one before."""
         questions = load_questions()
         scores = [area_scores(self.db, run.id) for run in runs]
-        dates = " · ".join(day(run.finished_at, language) for run in runs)
+        dates = " · ".join(day(run.finished_at or 0, language) for run in runs)
         lines = []
         for area, area_names in questions.areas.items():
             values = " · ".join(_score(s.get(area)) for s in scores)
@@ -379,7 +380,9 @@ class SelfCheck(SustainBot):
         better = [a for a in common if after[a] - before[a] >= 0.05]
         worse = [a for a in common if before[a] - after[a] >= 0.05]
         parts = [
-            self.t(language, "sustain.selfcheck.verdict", date=day(previous.finished_at, language))
+            self.t(
+                language, "sustain.selfcheck.verdict", date=day(previous.finished_at or 0, language)
+            )
         ]
         if better:
             parts.append(self.t(language, "sustain.selfcheck.verdict.better", better=named(better)))
