@@ -85,6 +85,7 @@ REFERENCES = frozenset(
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SPACE = re.compile(r"\s")  # what str.isspace() calls a space, in one scan
 _EMAIL = re.compile(
     r"[^@\s<>()\[\],;:\"\\]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
 )
@@ -302,7 +303,7 @@ def _optional_code(value: Any) -> str | None:
 
 def _id(value: Any) -> str | None:
     text = _text(255)(value)
-    if text is not None and any(ch.isspace() for ch in text):
+    if text is not None and _SPACE.search(text):
         raise ValueError("may not contain spaces")
     return text
 
@@ -843,11 +844,30 @@ def _identity(item: Entity, index: int) -> str:
 
 
 def without_contacts(value: Any) -> Any:
-    """The record without data about people (`PRIVATE` fields, at any depth)."""
+    """The record without data about people (`PRIVATE` fields, at any depth); the value
+    itself when it holds none (looked for first: most records hold none)."""
+    return _stripped(value) if _holds_private(value) else value
+
+
+def _holds_private(value: Any) -> bool:
+    """Whether a `PRIVATE` field is anywhere in the value (a walk over its objects and lists)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if not PRIVATE.isdisjoint(item):
+                return True
+            pending += [inner for inner in item.values() if isinstance(inner, dict | list)]
+        elif isinstance(item, list):
+            pending += [inner for inner in item if isinstance(inner, dict | list)]
+    return False
+
+
+def _stripped(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: without_contacts(item) for key, item in value.items() if key not in PRIVATE}
+        return {key: _stripped(item) for key, item in value.items() if key not in PRIVATE}
     if isinstance(value, list):
-        return [without_contacts(item) for item in value]
+        return [_stripped(item) for item in value]
     return value
 
 
