@@ -992,26 +992,37 @@ def _at(data: Any, loc: tuple) -> Any:
 
 
 def _build(data: Any) -> Organization:
+    return _checked(data)[0]
+
+
+def _checked(data: Any) -> tuple[Organization, str]:
+    """The valid Organization and its compact JSON (`compact_json`), or RecordError."""
     if not isinstance(data, Mapping):
         raise RecordError([FieldError("record", "must be an object")])
     try:
         org = Organization.model_validate(data)
     except ValidationError as error:
         raise RecordError(_errors(error, data)) from None
+    dumped = compact_json(org)
     problems = _duplicate_ids(org, data)
     if not problems:
-        problems = _unpublishable(org)
+        problems = _unpublishable(org, dumped)
     if problems:
         raise RecordError(problems)
-    return org
+    return org, dumped
 
 
-def _unpublishable(org: Organization) -> list[FieldError]:
+def compact_json(org: Organization) -> str:
+    """The record as compact JSON, fields without a value left out (`to_dict`'s content;
+    made in pydantic's core, decimals written as it writes them)."""
+    return org.model_dump_json(exclude_defaults=True)
+
+
+def _unpublishable(org: Organization, dumped: str) -> list[FieldError]:
     """Why the record cannot be published: a value that is no canonical JSON (an integer
     beyond what a homeserver accepts), named by its field, or the record is too large.
-    Only a record whose compact JSON is near the limit or holds a number of 16 digits or
-    more (a cheap look, done in pydantic's core) is checked value by value."""
-    dumped = org.model_dump_json(exclude_defaults=True)
+    Only a record whose compact JSON (`dumped`) is near the limit or holds a number of 16
+    digits or more (a cheap look) is checked value by value."""
     large = len(dumped) > MAX_PUBLISHED_BYTES - 2000
     if not large and not _LONG_NUMBER.search(dumped):
         return []
@@ -1191,6 +1202,12 @@ def from_published(content: Any, state_key: str | None = None) -> Organization:
 
     With `state_key`, a record without id takes it and one with another id is refused.
     """
+    return published_record(content, state_key)[0]
+
+
+def published_record(content: Any, state_key: str | None = None) -> tuple[Organization, str]:
+    """`from_published`, with the record's compact JSON (`compact_json`, no contacts): what
+    the mirror stores, made once while validating."""
     if not isinstance(content, Mapping):
         raise RecordError([FieldError("content", "must be an object")])
     version = content.get("schema_version")
@@ -1215,7 +1232,7 @@ def from_published(content: Any, state_key: str | None = None) -> Organization:
             raise RecordError(
                 [FieldError("id", f"{record['id']!r} differs from the state key {state_key!r}")]
             )
-    return validate(record)
+    return _checked(record)
 
 
 def walk(value: Any) -> Iterator[tuple[str, Any]]:

@@ -49,7 +49,7 @@ from directory.hsds import (
     ServiceAtLocation,
     fold,
     from_dict,
-    from_published,
+    published_record,
     scalar_fields,
     to_dict,
     to_published,
@@ -514,13 +514,12 @@ class Directory:
             " WHERE room_id = ? AND org_id = ?",
             [room_id, state_key],
         ).fetchone()
+        if not content:
+            return self._remove_listing(room_id, state_key, old), None
         try:
-            org = from_published(content, state_key) if content else None
+            org, record = published_record(content, state_key)
         except RecordError as error:
             return self._remove_listing(room_id, state_key, old), error
-        if org is None:
-            return self._remove_listing(room_id, state_key, old), None
-        record = _dumps(to_dict(org, contacts=False))
         if old and old[0] == record and old[2] == provenance.event_id:
             return Change.unchanged, None
         self.db.execute(
@@ -1063,7 +1062,7 @@ def _prepare(
     if not content:
         return Prepared(state_key, provenance, None, None)
     try:
-        org = from_published(content, state_key)
+        org, record = published_record(content, state_key)
     except RecordError as error:
         return Prepared(state_key, provenance, None, error)
     facets = _facets(org)
@@ -1072,7 +1071,7 @@ def _prepare(
         provenance,
         org,
         None,
-        _dumps(org.dump()),  # no contacts: `from_published` leaves none in a record
+        record,
         org.dedupe_key,
         fold(org.name),
         tuple(_fts_text(org, facets)),
