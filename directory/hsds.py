@@ -214,6 +214,11 @@ def _text(limit: int = SHORT, multiline: bool = False, required: bool = False) -
     return check
 
 
+# The text checks of the kinds of value below, made once (not at each value checked).
+_EMAIL_TEXT, _CODE_TEXT, _ID_TEXT = _text(254), _text(10), _text(255)
+_PHONE_TEXT, _LABEL_TEXT, _URL_TEXT = _text(42, required=True), _text(100), _text(2_000)
+
+
 def _to_number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
@@ -255,14 +260,14 @@ def _year(value: Any) -> int | None:
 
 
 def _email(value: Any) -> str | None:
-    text = _text(254)(value)
+    text = _EMAIL_TEXT(value)
     if text is not None and not _EMAIL.fullmatch(text):
         raise ValueError("not an e-mail address")
     return text
 
 
 def _url(value: Any) -> str | None:
-    text = _text(2_000)(value)
+    text = _URL_TEXT(value)
     if text is None:
         return None
     url = normalise_url(text)
@@ -272,7 +277,7 @@ def _url(value: Any) -> str | None:
 
 
 def _country(value: Any) -> str | None:
-    text = _text(10)(value)
+    text = _CODE_TEXT(value)
     if text is None:
         return None
     code = text.upper()
@@ -302,14 +307,14 @@ def _optional_code(value: Any) -> str | None:
 
 
 def _id(value: Any) -> str | None:
-    text = _text(255)(value)
+    text = _ID_TEXT(value)
     if text is not None and _SPACE.search(text):
         raise ValueError("may not contain spaces")
     return text
 
 
 def _phone_number(value: Any) -> str:
-    text = _text(42, required=True)(value)
+    text = _PHONE_TEXT(value)
     if text and len(text) > 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()  # "\"+44 1234 234567\"" as in the HSDS example
     if not text or (not _PHONE.fullmatch(text) or sum(c.isdigit() for c in text) < 3):
@@ -343,7 +348,7 @@ def _lower(value: Any) -> Any:
 
 
 def _target_group(value: Any) -> str | None:
-    text = _text(100)(value)
+    text = _LABEL_TEXT(value)
     if text is not None and ";" in text:
         raise ValueError("may not contain ';'")
     return text
