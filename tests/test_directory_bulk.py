@@ -5,6 +5,7 @@ and API entities, same refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +146,25 @@ def test_bulk_refuses_a_batch_for_another_room(stores: tuple[Directory, Director
     with pytest.raises(ValueError):
         bulk.apply_listings(ROOM_A, items)
     assert bulk.stats()["listings"] == 0
+
+
+def test_dropping_a_room_in_chunks_matches_removing_one_by_one(
+    stores: tuple[Directory, Directory],
+) -> None:
+    one, bulk = stores
+    for room, items in batches():
+        for key, content, prov in items:
+            with contextlib.suppress(RecordError):
+                one.apply_listing(room, key, content, prov)
+        bulk.apply_listings(room, items)
+    for key, _ in one.db.execute(
+        "SELECT org_id, room_id FROM directory_listings WHERE room_id = ?", [ROOM_A]
+    ).fetchall():
+        one.apply_listing(ROOM_A, key, {}, listing(ROOM_A, None, key, 9_000)[2])
+    while bulk.drop_some(ROOM_A, 4):
+        pass
+    assert snapshot(bulk) == snapshot(one)
+    assert bulk.get("b-40") is not None and bulk.stats()["listings"] == 1  # B's stays shown
+    orphans = "SELECT count(*) FROM directory_entities WHERE shown NOT IN"
+    orphans += " (SELECT rowid FROM directory_shown)"
+    assert bulk.db.execute(orphans).fetchone()[0] == 0
