@@ -112,3 +112,24 @@ async def test_a_copy_in_threads_writes_what_a_copy_on_the_loop_writes(
     assert await on_loop.follow(account, ROOM, ["b.example"]) == 41  # type: ignore[arg-type]
     assert snapshot(mirror.directory) == snapshot(on_loop.directory)
     assert len(mirror.directory.get("another-id").sources) == 2  # type: ignore[union-attr]
+
+
+async def test_a_copy_cut_short_by_a_crash_is_completed_by_the_next_follow(
+    writer: type[Writer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = Account([entry(f"Verein {n}") for n in range(5)])
+    crashed = open_mirror(tmp_path / "crashed.db")
+    writer.fail_at = 3  # the process dies after three chunks: nothing is cleaned up
+    monkeypatch.setattr(crashed.directory, "drop_room", lambda room_id: 0)
+    with pytest.raises(RuntimeError):
+        await crashed.follow(account, ROOM, ["b.example"])  # type: ignore[arg-type]
+    assert crashed.directory.room_listing_count(ROOM) == 3 and ROOM not in crashed.followed()
+    crashed.store.close()
+
+    writer.fail_at = None
+    restarted = open_mirror(tmp_path / "crashed.db")
+    assert await restarted.follow(account, ROOM, ["b.example"]) == 5  # type: ignore[arg-type]
+    clean = open_mirror(tmp_path / "clean.db")
+    assert await clean.follow(account, ROOM, ["b.example"]) == 5  # type: ignore[arg-type]
+    assert snapshot(restarted.directory) == snapshot(clean.directory)
+    assert ROOM in restarted.followed()
