@@ -1001,14 +1001,14 @@ def _build(data: Any) -> Organization:
 
 
 def _checked(data: Any) -> tuple[Organization, str]:
-    """The valid Organization and its compact JSON (`compact_json`), or RecordError."""
+    """The valid Organization and its compact JSON (`record_json`), or RecordError."""
     if not isinstance(data, Mapping):
         raise RecordError([FieldError("record", "must be an object")])
     try:
         org = Organization.model_validate(data)
     except ValidationError as error:
         raise RecordError(_errors(error, data)) from None
-    dumped = compact_json(org)
+    dumped = record_json(org)
     problems = _duplicate_ids(org, data)
     if not problems:
         problems = _unpublishable(org, dumped)
@@ -1017,7 +1017,7 @@ def _checked(data: Any) -> tuple[Organization, str]:
     return org, dumped
 
 
-def compact_json(org: Organization) -> str:
+def record_json(org: Organization) -> str:
     """The record as compact JSON, fields without a value left out (`to_dict`'s content;
     made in pydantic's core, decimals written as it writes them)."""
     return org.model_dump_json(exclude_defaults=True)
@@ -1211,7 +1211,7 @@ def from_published(content: Any, state_key: str | None = None) -> Organization:
 
 
 def published_record(content: Any, state_key: str | None = None) -> tuple[Organization, str]:
-    """`from_published`, with the record's compact JSON (`compact_json`, no contacts): what
+    """`from_published`, with the record's compact JSON (`record_json`, no contacts): what
     the mirror stores, made once while validating."""
     if not isinstance(content, Mapping):
         raise RecordError([FieldError("content", "must be an object")])
