@@ -490,9 +490,7 @@ class Directory:
                 [json.dumps([item.dedupe_key for item in items])],
             ).fetchall()
         )
-        stale = [(rowid,) for rowid in existing.values()]
-        self.db.conn.executemany("DELETE FROM directory_fts WHERE rowid = ?", stale)
-        self.db.conn.executemany("DELETE FROM directory_facets WHERE shown = ?", stale)
+        _unindex_all(self.db, list(existing.values()))
         rowid = self.db.execute("SELECT coalesce(max(rowid), 0) FROM directory_shown").fetchone()[0]
         updates, inserts, fts, facets = [], [], [], []
         for item in items:
@@ -514,7 +512,13 @@ class Directory:
             "INSERT INTO directory_shown (rowid, dedupe_key, id, room_id, sort_name)",
             inserts,
         )
-        _insert_all(self.db, f"INSERT INTO directory_fts (rowid, {', '.join(FTS_COLUMNS)})", fts)
+        for table, columns in _INDEXES.items():  # each FTS table: its columns of the text
+            picked = [FTS_COLUMNS.index(column) for column in columns]
+            _insert_all(
+                self.db,
+                f"INSERT INTO {table} (rowid, {', '.join(columns)})",
+                [(row[0], *(row[1 + index] for index in picked)) for row in fts],
+            )
         _insert_all(self.db, "INSERT OR IGNORE INTO directory_facets (facet, value, shown)", facets)
 
     def _apply(
@@ -615,16 +619,17 @@ class Directory:
         """Forget the shown organisations of dedupe keys that no listing has any more (what
         `_reshow` does for each, in bulk)."""
         rowids = [
-            (row[0],)
+            row[0]
             for row in self.db.execute(
                 "SELECT rowid FROM directory_shown"
                 " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
                 [json.dumps(keys)],
             )
         ]
-        self.db.conn.executemany("DELETE FROM directory_fts WHERE rowid = ?", rowids)
-        self.db.conn.executemany("DELETE FROM directory_facets WHERE shown = ?", rowids)
-        self.db.conn.executemany("DELETE FROM directory_shown WHERE rowid = ?", rowids)
+        _unindex_all(self.db, rowids)
+        self.db.conn.executemany(
+            "DELETE FROM directory_shown WHERE rowid = ?", [(rowid,) for rowid in rowids]
+        )
 
     def room_listing_count(self, room_id: str) -> int:
         return self.db.execute(
@@ -888,6 +893,19 @@ def _reshow(db: sqlite_utils.Database, key: str) -> None:
         "INSERT OR IGNORE INTO directory_facets (facet, value, shown) VALUES (?, ?, ?)",
         [(facet, value, shown) for facet, value in facets],
     )
+
+
+# The FTS tables a shown organisation's text is indexed in, with their columns (by the bulk
+# paths; `_reshow` writes directory_fts itself).
+_INDEXES = {"directory_fts": FTS_COLUMNS}
+
+
+def _unindex_all(db: sqlite_utils.Database, rowids: list[int]) -> None:
+    """Forget the indexed text and filter values of these shown organisations."""
+    rows = [(rowid,) for rowid in rowids]
+    for table in _INDEXES:
+        db.conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", rows)
+    db.conn.executemany("DELETE FROM directory_facets WHERE shown = ?", rows)
 
 
 def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int, str, str]:
