@@ -13,8 +13,9 @@ room; each round then times, alternately:
 - **bare**: GET /state of the room through the instance's own client (the transport and the
   JSON parsing, nothing else);
 - **follow**: `Mirror.follow` into an empty database: the same GET, then every entry checked
-  and written (chunks of `COPY_CHUNK`, the event loop running in between). Also: the longest
-  stretch the event loop was blocked (a 10 ms ticker).
+  and written (chunks of `COPY_CHUNK`, validated in one worker thread while the chunk before
+  is written in another, the event loop running on). Also: the longest stretch the event
+  loop was blocked (a 10 ms ticker).
 
 Goal: follow ≤ 1.5 × bare (medians). Prints a table, writes bench/results/cold_join.json and
 exits 0 (a measurement, not a test). `--profile` runs the last follow under cProfile.

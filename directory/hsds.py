@@ -85,6 +85,7 @@ REFERENCES = frozenset(
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SPACE = re.compile(r"\s")  # what str.isspace() calls a space, in one scan
 _EMAIL = re.compile(
     r"[^@\s<>()\[\],;:\"\\]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}"
 )
@@ -93,7 +94,6 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _UNSAFE_IN_URL = re.compile(r"[\s<>\"`\\{}|^\x00-\x1f\x7f]")
 _PHONE = re.compile(r"\+?[0-9 ()./-]{3,40}")
 _QUOTES = "\"'“”„«»"
-_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -214,6 +214,11 @@ def _text(limit: int = SHORT, multiline: bool = False, required: bool = False) -
     return check
 
 
+# The text checks of the kinds of value below, made once (not at each value checked).
+_EMAIL_TEXT, _CODE_TEXT, _ID_TEXT = _text(254), _text(10), _text(255)
+_PHONE_TEXT, _LABEL_TEXT, _URL_TEXT = _text(42, required=True), _text(100), _text(2_000)
+
+
 def _to_number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
@@ -255,14 +260,14 @@ def _year(value: Any) -> int | None:
 
 
 def _email(value: Any) -> str | None:
-    text = _text(254)(value)
+    text = _EMAIL_TEXT(value)
     if text is not None and not _EMAIL.fullmatch(text):
         raise ValueError("not an e-mail address")
     return text
 
 
 def _url(value: Any) -> str | None:
-    text = _text(2_000)(value)
+    text = _URL_TEXT(value)
     if text is None:
         return None
     url = normalise_url(text)
@@ -272,7 +277,7 @@ def _url(value: Any) -> str | None:
 
 
 def _country(value: Any) -> str | None:
-    text = _text(10)(value)
+    text = _CODE_TEXT(value)
     if text is None:
         return None
     code = text.upper()
@@ -297,9 +302,6 @@ def language_code(value: Any) -> str:
     return code
 
 
-_ID_TEXT = _text(255)
-
-
 def _optional_code(value: Any) -> str | None:
     return None if value is None or value == "" else language_code(value)
 
@@ -312,7 +314,7 @@ def _id(value: Any) -> str | None:
 
 
 def _phone_number(value: Any) -> str:
-    text = _text(42, required=True)(value)
+    text = _PHONE_TEXT(value)
     if text and len(text) > 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()  # "\"+44 1234 234567\"" as in the HSDS example
     if not text or (not _PHONE.fullmatch(text) or sum(c.isdigit() for c in text) < 3):
@@ -358,7 +360,7 @@ def _lower(value: Any) -> Any:
 
 
 def _target_group(value: Any) -> str | None:
-    text = _text(100)(value)
+    text = _LABEL_TEXT(value)
     if text is not None and ";" in text:
         raise ValueError("may not contain ';'")
     return text
@@ -862,11 +864,30 @@ def _identity(item: Entity, index: int) -> str:
 
 
 def without_contacts(value: Any) -> Any:
-    """The record without data about people (`PRIVATE` fields, at any depth)."""
+    """The record without data about people (`PRIVATE` fields, at any depth); the value
+    itself when it holds none (looked for first: most records hold none)."""
+    return _stripped(value) if _holds_private(value) else value
+
+
+def _holds_private(value: Any) -> bool:
+    """Whether a `PRIVATE` field is anywhere in the value (a walk over its objects and lists)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if not PRIVATE.isdisjoint(item):
+                return True
+            pending += [inner for inner in item.values() if isinstance(inner, dict | list)]
+        elif isinstance(item, list):
+            pending += [inner for inner in item if isinstance(inner, dict | list)]
+    return False
+
+
+def _stripped(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: without_contacts(item) for key, item in value.items() if key not in PRIVATE}
+        return {key: _stripped(item) for key, item in value.items() if key not in PRIVATE}
     if isinstance(value, list):
-        return [without_contacts(item) for item in value]
+        return [_stripped(item) for item in value]
     return value
 
 
@@ -991,26 +1012,37 @@ def _at(data: Any, loc: tuple) -> Any:
 
 
 def _build(data: Any) -> Organization:
+    return _checked(data)[0]
+
+
+def _checked(data: Any) -> tuple[Organization, str]:
+    """The valid Organization and its compact JSON (`record_json`), or RecordError."""
     if not isinstance(data, Mapping):
         raise RecordError([FieldError("record", "must be an object")])
     try:
         org = Organization.model_validate(data)
     except ValidationError as error:
         raise RecordError(_errors(error, data)) from None
+    dumped = record_json(org)
     problems = _duplicate_ids(org, data)
     if not problems:
-        problems = _unpublishable(org)
+        problems = _unpublishable(org, dumped)
     if problems:
         raise RecordError(problems)
-    return org
+    return org, dumped
 
 
-def _unpublishable(org: Organization) -> list[FieldError]:
+def record_json(org: Organization) -> str:
+    """The record as compact JSON, fields without a value left out (`to_dict`'s content;
+    made in pydantic's core, decimals written as it writes them)."""
+    return org.model_dump_json(exclude_defaults=True)
+
+
+def _unpublishable(org: Organization, dumped: str) -> list[FieldError]:
     """Why the record cannot be published: a value that is no canonical JSON (an integer
     beyond what a homeserver accepts), named by its field, or the record is too large.
-    Only a record whose compact JSON is near the limit or holds a number of 16 digits or
-    more (a cheap look, done in pydantic's core) is checked value by value."""
-    dumped = org.model_dump_json(exclude_defaults=True)
+    Only a record whose compact JSON (`dumped`) is near the limit or holds a number of 16
+    digits or more (a cheap look) is checked value by value."""
     large = len(dumped) > MAX_PUBLISHED_BYTES - 2000
     if not large and not _LONG_NUMBER.search(dumped):
         return []
@@ -1190,6 +1222,12 @@ def from_published(content: Any, state_key: str | None = None) -> Organization:
 
     With `state_key`, a record without id takes it and one with another id is refused.
     """
+    return published_record(content, state_key)[0]
+
+
+def published_record(content: Any, state_key: str | None = None) -> tuple[Organization, str]:
+    """`from_published`, with the record's compact JSON (`record_json`, no contacts): what
+    the mirror stores, made once while validating."""
     if not isinstance(content, Mapping):
         raise RecordError([FieldError("content", "must be an object")])
     version = content.get("schema_version")
@@ -1214,7 +1252,7 @@ def from_published(content: Any, state_key: str | None = None) -> Organization:
             raise RecordError(
                 [FieldError("id", f"{record['id']!r} differs from the state key {state_key!r}")]
             )
-    return validate(record)
+    return _checked(record)
 
 
 def walk(value: Any) -> Iterator[tuple[str, Any]]:

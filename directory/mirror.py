@@ -5,14 +5,17 @@ counting. Changes reach us only through Matrix federation, as room state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from core.account import Account, Incoming
 from core.rooms import MatrixError
 from core.storage import Migrations, Store
-from directory.store import Directory, Provenance
+from directory.store import Directory, Provenance, prepare_listings
 from federation.rooms import (
     EXCHANGE_ROOM_TYPE,
     KEY_DIRECTORY_ROOM,
@@ -29,20 +32,24 @@ from federation.rooms import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Listing = tuple[str, Mapping[str, Any], Provenance]  # state key, content, provenance
 
 mirror_migrations = Migrations("federation")
 
-# A room's first copy writes COPY_CHUNK entries per transaction, then lets the event loop
-# run: at 0.3-0.6 ms an entry, the other bots of the process wait at most ~70 ms while
-# 10,000 entries are copied, ~200 ms at 100,000 (one transaction took 2.8 s and ~30 s;
-# the rest of the stall there is `room_state` over the whole state). The pause is a real
-# sleep, not sleep(0): after sleep(0) the copy is queued before the I/O and timers that fell
-# due during the chunk, so they would wait for a second chunk.
+# A room's first copy writes COPY_CHUNK entries per transaction. Into a database file, each
+# chunk is validated in one worker thread while the chunk before is written in another, on a
+# connection of its own (see `Mirror._copy`): the event loop keeps running, and another writer
+# waits at most for one chunk's transaction (~10 ms). Into a database in memory (one
+# connection), the chunks are written on the event loop, which runs between them. The pause
+# is a real sleep, not sleep(0): after sleep(0) the copy is queued before the I/O and timers
+# that fell due during the chunk, so they would wait for a second chunk.
 COPY_CHUNK = 200
 COPY_PAUSE = 0.001  # seconds
-# Dropping a room (unfollow) deletes DROP_CHUNK entries per transaction, pausing as the copy
-# does (one transaction took 3.6 s for 30,000 entries).
-DROP_CHUNK = 200
+# Dropping a room (unfollow) deletes DROP_CHUNK entries per transaction on the event loop,
+# pausing between them (one transaction took 3.6 s for 30,000 entries); ~100 µs an entry,
+# so the other bots wait ~5 ms at a time.
+DROP_CHUNK = 50
 
 
 @mirror_migrations.step
@@ -212,8 +219,7 @@ class Mirror:
         self, room_id: str, events: list[dict[str, Any]], state: RoomState, live: set[str]
     ) -> int:
         """Write the room's entries from a fetch of its whole state, COPY_CHUNK per
-        transaction, letting the event loop run between chunks; returns how many were
-        accepted.
+        transaction, the event loop running on; returns how many were accepted.
 
         While the loop runs, the room's worker may apply live entries (`on_event`); each one
         it writes is added to `live` (registered before the state was fetched), and the copy
@@ -225,19 +231,39 @@ class Mirror:
         as new as, or older than, what live events wrote since it was requested. A key left
         to the live path is therefore never stale for long, while a snapshot written over a
         live entry could stay stale for good. Removals and refused content are covered too,
-        as they are recorded by key and not by what is stored. Each chunk is filtered and
-        written with no await in between, so no live entry can slip in unseen."""
+        as they are recorded by key and not by what is stored. Each chunk is filtered once
+        its transaction holds the database's write lock: a live entry is added to `live`
+        before it is written, so it is either seen by the filter or written after the chunk.
+
+        Into a database file, the chunks are validated in a worker thread (`prepare_listings`,
+        the next chunk while this one is written) and written in another, on a connection of
+        their own: SQLite releases the GIL, so validating and writing overlap, and the other
+        bots' events are handled during a big copy. In memory, on the event loop."""
         entries = [e for e in events if e["type"] == ORGANIZATION]
-        accepted = 0
-        for start in range(0, len(entries), COPY_CHUNK):
-            if start:
-                await asyncio.sleep(COPY_PAUSE)  # let the other bots run between transactions
-            chunk = [
+        chunks = [
+            [
                 (e["state_key"], e.get("content") or {}, _provenance(room_id, e, state))
                 for e in entries[start : start + COPY_CHUNK]
-                if e["state_key"] not in live  # a live entry is newer than this snapshot
-                and self._allowed(room_id, e, state)
+                if self._allowed(room_id, e, state)
             ]
+            for start in range(0, len(entries), COPY_CHUNK)
+        ]
+        if str(self.store.path) == ":memory:":
+            return await self._copy_here(room_id, chunks, live)
+        writer = Directory(Store(self.store.path))
+        try:
+            with ThreadPoolExecutor(2, "mirror-copy") as threads:
+                return await _copy_in_threads(threads, writer, room_id, chunks, live)
+        finally:
+            writer.store.close()
+
+    async def _copy_here(self, room_id: str, chunks: list[list[Listing]], live: set[str]) -> int:
+        """The copy on the event loop, one transaction per chunk, the loop running between."""
+        accepted = 0
+        for index, chunk in enumerate(chunks):
+            if index:
+                await asyncio.sleep(COPY_PAUSE)  # let the other bots run between transactions
+            chunk = [item for item in chunk if item[0] not in live]  # newer than this snapshot
             refused = self.directory.apply_listings(room_id, chunk)  # one transaction
             accepted += len(chunk) - len(refused)
         return accepted
@@ -304,6 +330,45 @@ class Mirror:
             log.warning("ignored an invalid entry", extra={"room": room_id, "error": str(error)})
             return False
         return True
+
+
+async def _copy_in_threads(
+    threads: ThreadPoolExecutor,
+    writer: Directory,
+    room_id: str,
+    chunks: list[list[Listing]],
+    live: set[str],
+) -> int:
+    """Validate each chunk in one thread while the one before is written in the other
+    (`writer`, a connection of its own); live entries are left out under the write lock."""
+    loop = asyncio.get_running_loop()
+    accepted = 0
+    ahead = loop.run_in_executor(threads, prepare_listings, room_id, chunks[0]) if chunks else None
+    try:
+        for index in range(len(chunks)):
+            prepared = await _finished(ahead)  # type: ignore[arg-type]
+            ahead = None
+            if index + 1 < len(chunks):
+                ahead = loop.run_in_executor(threads, prepare_listings, room_id, chunks[index + 1])
+            write = loop.run_in_executor(threads, writer.write_listings, room_id, prepared, live)
+            refused = await _finished(write)
+            accepted += sum(1 for item in prepared if item.state_key not in live) - len(refused)
+    finally:
+        if ahead is not None:
+            with contextlib.suppress(BaseException):
+                await _finished(ahead)
+    return accepted
+
+
+async def _finished(future: asyncio.Future[T]) -> T:
+    """The result of work in a thread; when cancelled, waits for the work to end first (it
+    uses a connection that is closed afterwards)."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
 
 
 def _provenance(room_id: str, event: dict[str, Any], state: RoomState) -> Provenance:

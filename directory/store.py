@@ -23,15 +23,16 @@ Three layers (see the module docstring of `directory.hsds` for the record itself
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlite_utils
 
@@ -52,7 +53,7 @@ from directory.hsds import (
     ServiceAtLocation,
     fold,
     from_dict,
-    from_published,
+    published_record,
     scalar_fields,
     to_dict,
     to_published,
@@ -198,6 +199,27 @@ def _names(db: sqlite_utils.Database) -> None:
     db.execute(f"CREATE VIRTUAL TABLE directory_names USING fts5({columns}, {_FTS_OPTIONS})")
     db.execute(
         f"INSERT INTO directory_names (rowid, {columns}) SELECT rowid, {columns} FROM directory_fts"
+    )
+
+
+@directory_migrations.step
+def _entities_forgotten_by_key(db: sqlite_utils.Database) -> None:
+    """A shown organisation's entities are forgotten through the table's key (kind, shown):
+    `WHERE shown = ?` alone scanned the whole table for each row updated or deleted (a room
+    of 10,000 entries took minutes to drop)."""
+    fill = _ENTITIES.format(
+        shown="NEW.rowid", record="NEW.record", room="NEW.room_id", org="NEW.id"
+    )
+    kinds = "'service', 'service_at_location', 'taxonomy_term', 'taxonomy'"
+    forget = f"DELETE FROM directory_entities WHERE kind IN ({kinds}) AND shown = OLD.rowid"
+    db.execute("DROP TRIGGER directory_entities_up")
+    db.execute("DROP TRIGGER directory_entities_out")
+    db.execute(
+        "CREATE TRIGGER directory_entities_up AFTER UPDATE ON directory_shown"
+        f" BEGIN {forget}; {fill}; END"
+    )
+    db.execute(
+        f"CREATE TRIGGER directory_entities_out AFTER DELETE ON directory_shown BEGIN {forget}; END"
     )
 
 
@@ -410,19 +432,133 @@ class Directory:
         return change
 
     def apply_listings(
-        self, room_id: str, listings: Iterable[tuple[str, Mapping[str, Any], Provenance]]
+        self,
+        room_id: str,
+        listings: Iterable[tuple[str, Mapping[str, Any], Provenance]],
+        skip: Container[str] = (),
     ) -> dict[str, RecordError]:
-        """Mirror many state events of one room in one transaction (a room's first sync).
+        """Mirror many state events of one room in one transaction (a room's first copy).
 
-        Returns the state keys whose content was refused, with why.
-        """
-        refused: dict[str, RecordError] = {}
+        The outcome is that of `apply_listing` for each in turn, leaving out the state keys
+        in `skip` as it stands once the transaction holds the write lock (a writer on another
+        connection can rely on that). Returns the state keys whose content was refused, with
+        why. The records are validated before the transaction (`prepare_listings`, which a
+        caller may run apart, e.g. in another thread, and pass to `write_listings`)."""
+        return self.write_listings(room_id, prepare_listings(room_id, listings), skip)
+
+    def write_listings(
+        self, room_id: str, prepared: list[Prepared], skip: Container[str] = ()
+    ) -> dict[str, RecordError]:
+        """`apply_listings` of listings prepared by `prepare_listings`, in one transaction:
+        rows are written one statement per kind, and an organisation that no other listing
+        shares is shown from its validated record (see `_show_sole`)."""
         with self.store.transaction():
-            for state_key, content, provenance in listings:
-                _, error = self._apply(room_id, state_key, content, provenance)
-                if error:
-                    refused[state_key] = error
+            items = [item for item in prepared if item.state_key not in skip]
+            refused = {item.state_key: item.error for item in items if item.error}
+            current: dict[str, tuple[str, str, str] | None] = dict(
+                self._room_listings(room_id, [item.state_key for item in items])
+            )
+            writes: dict[str, Prepared | None] = {}  # state key → listing; None: removed
+            touched: set[str] = set()  # dedupe keys whose shown organisation may change
+            for item in items:
+                before = current.get(item.state_key)
+                if item.org is None:  # a removal, or refused content: the older one goes
+                    if before:
+                        writes[item.state_key], current[item.state_key] = None, None
+                        touched.add(before[0])
+                    continue
+                if before and before[1:] == (item.record, item.provenance.event_id):
+                    continue
+                writes[item.state_key] = item
+                current[item.state_key] = (item.dedupe_key, item.record, item.provenance.event_id)
+                touched |= {item.dedupe_key, *(before[:1] if before else ())}
+            self._write_listings(room_id, writes)
+            sole = self._sole_listings(touched)
+            fast = [
+                item
+                for item in writes.values()
+                if item is not None and sole.get(item.dedupe_key) == (room_id, item.state_key)
+            ]
+            self._show_sole(room_id, fast)
+            for key in touched - {item.dedupe_key for item in fast}:
+                self._reshow(key)
         return refused
+
+    def _room_listings(self, room_id: str, keys: list[str]) -> dict[str, tuple[str, str, str]]:
+        """State key → (dedupe key, record, event id) of the room's listings among `keys`."""
+        rows = self.db.execute(
+            "SELECT org_id, dedupe_key, record, event_id FROM directory_listings"
+            " WHERE room_id = ? AND org_id IN (SELECT value FROM json_each(?))",
+            [room_id, json.dumps(keys)],
+        )
+        return {org_id: (dedupe, record, event_id) for org_id, dedupe, record, event_id in rows}
+
+    def _write_listings(self, room_id: str, writes: dict[str, Prepared | None]) -> None:
+        self.db.conn.executemany(
+            "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?",
+            [(room_id, key) for key, item in writes.items() if item is None],
+        )
+        now = time.time()
+        _insert_all(
+            self.db,
+            "INSERT OR REPLACE INTO directory_listings (room_id, org_id, record, dedupe_key,"
+            " network, homeserver, event_id, sender, origin_ts, mirrored_at)",
+            [_listing_row(room_id, item, now) for item in writes.values() if item is not None],
+        )
+
+    def _sole_listings(self, keys: set[str]) -> dict[str, tuple[str, str]]:
+        """Dedupe key → (room, state key) of its listing, for the keys that have exactly one."""
+        rows = self.db.execute(
+            "SELECT dedupe_key, min(room_id), min(org_id) FROM directory_listings"
+            " WHERE dedupe_key IN (SELECT value FROM json_each(?))"
+            " GROUP BY dedupe_key HAVING count(*) = 1",
+            [json.dumps(sorted(keys))],
+        )
+        return {key: (room_id, org_id) for key, room_id, org_id in rows}
+
+    def _show_sole(self, room_id: str, items: list[Prepared]) -> None:
+        """Show organisations that each have one listing, just written to `room_id`, as
+        `_reshow` would: the listing is what is shown, so its validated record is used as it
+        is (not read back and validated again), and the rows are written in bulk."""
+        if not items:
+            return
+        existing = dict(
+            self.db.execute(
+                "SELECT dedupe_key, rowid FROM directory_shown"
+                " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
+                [json.dumps([item.dedupe_key for item in items])],
+            ).fetchall()
+        )
+        _unindex_all(self.db, list(existing.values()))
+        rowid = self.db.execute("SELECT coalesce(max(rowid), 0) FROM directory_shown").fetchone()[0]
+        updates, inserts, fts, facets = [], [], [], []
+        for item in items:
+            if item.dedupe_key in existing:
+                shown = existing[item.dedupe_key]
+                updates.append((item.state_key, room_id, item.sort_name, shown))
+            else:
+                rowid = shown = rowid + 1
+                inserts.append((shown, item.dedupe_key, item.state_key, room_id, item.sort_name))
+            fts.append((shown, *item.text))
+            facets += [(facet, value, shown) for facet, value in item.facets]
+        self.db.conn.executemany(
+            "UPDATE directory_shown SET id = ?, room_id = ?, sort_name = ?, record = NULL,"
+            " sources = NULL WHERE rowid = ?",
+            updates,
+        )
+        _insert_all(
+            self.db,
+            "INSERT INTO directory_shown (rowid, dedupe_key, id, room_id, sort_name)",
+            inserts,
+        )
+        for table, columns in _INDEXES.items():  # each FTS table: its columns of the text
+            picked = [FTS_COLUMNS.index(column) for column in columns]
+            _insert_all(
+                self.db,
+                f"INSERT INTO {table} (rowid, {', '.join(columns)})",
+                [(row[0], *(row[1 + index] for index in picked)) for row in fts],
+            )
+        _insert_all(self.db, "INSERT OR IGNORE INTO directory_facets (facet, value, shown)", facets)
 
     def _apply(
         self, room_id: str, state_key: str, content: Mapping[str, Any], provenance: Provenance
@@ -435,13 +571,12 @@ class Directory:
             " WHERE room_id = ? AND org_id = ?",
             [room_id, state_key],
         ).fetchone()
+        if not content:
+            return self._remove_listing(room_id, state_key, old), None
         try:
-            org = from_published(content, state_key) if content else None
+            org, record = published_record(content, state_key)
         except RecordError as error:
             return self._remove_listing(room_id, state_key, old), error
-        if org is None:
-            return self._remove_listing(room_id, state_key, old), None
-        record = _dumps(to_dict(org, contacts=False))
         if old and old[0] == record and old[2] == provenance.event_id:
             return Change.unchanged, None
         self.db.table("directory_listings").upsert(
@@ -503,9 +638,35 @@ class Directory:
                 "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?",
                 [(room_id, org_id) for org_id, _ in rows],
             )
-            for key in dict.fromkeys(key for _, key in rows):
+            keys = list(dict.fromkeys(key for _, key in rows))
+            listed = {
+                row[0]
+                for row in self.db.execute(
+                    "SELECT DISTINCT dedupe_key FROM directory_listings"
+                    " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
+                    [json.dumps(keys)],
+                )
+            }
+            self._unshow([key for key in keys if key not in listed])
+            for key in listed:  # still listed by another network: shown from what is left
                 self._reshow(key)
         return len(rows)
+
+    def _unshow(self, keys: list[str]) -> None:
+        """Forget the shown organisations of dedupe keys that no listing has any more (what
+        `_reshow` does for each, in bulk)."""
+        rowids = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT rowid FROM directory_shown"
+                " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
+                [json.dumps(keys)],
+            )
+        ]
+        _unindex_all(self.db, rowids)
+        self.db.conn.executemany(
+            "DELETE FROM directory_shown WHERE rowid = ?", [(rowid,) for rowid in rowids]
+        )
 
     def room_listing_count(self, room_id: str) -> int:
         return self.db.execute(
@@ -792,6 +953,14 @@ def _unindex(db: sqlite_utils.Database, shown: int, indexes: Mapping[str, Any]) 
     db.execute("DELETE FROM directory_facets WHERE shown = ?", [shown])
 
 
+def _unindex_all(db: sqlite_utils.Database, rowids: list[int]) -> None:
+    """Forget the indexed text and filter values of these shown organisations."""
+    rows = [(rowid,) for rowid in rowids]
+    for table in _INDEXES:
+        db.conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", rows)
+    db.conn.executemany("DELETE FROM directory_facets WHERE shown = ?", rows)
+
+
 def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int, str, str]:
     """Most complete listing first, then the newest, then by room and id (the same order on
     every instance, so every instance shows the same record)."""
@@ -1012,6 +1181,84 @@ def _phone(phones: list[Phone]) -> Phone:
 # --- helpers -------------------------------------------------------------------------------
 
 
+class Prepared(NamedTuple):
+    """A listing checked and made ready to write, outside any transaction (`prepare_listings`):
+    its validated record (None for a removal or refused content) and what it is stored and
+    shown as. Pure data: prepared in any thread."""
+
+    state_key: str
+    provenance: Provenance
+    org: Organization | None
+    error: RecordError | None
+    record: str = ""  # the stored JSON
+    dedupe_key: str = ""
+    sort_name: str = ""
+    text: tuple[str, ...] = ()  # the FTS columns' text
+    facets: frozenset[tuple[str, str]] = frozenset()
+
+
+def prepare_listings(
+    room_id: str, listings: Iterable[tuple[str, Mapping[str, Any], Provenance]]
+) -> list[Prepared]:
+    """Validate listings of one room and derive their rows (see `Directory.write_listings`);
+    touches no database, so it may run in any thread."""
+    return [_prepare(room_id, *listing) for listing in listings]
+
+
+def _insert_all(db: sqlite_utils.Database, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    """`insert` (an INSERT without VALUES) of every row in one statement, the rows passed as
+    one JSON array: SQLite then builds the rows, indexes, FTS entries and what triggers add
+    in one step, in which Python's GIL is free for other threads (with `executemany`, each
+    row takes the GIL back: a copy's writer thread would wait for its validator thread)."""
+    if not rows:
+        return
+    columns = ", ".join(f"value ->> {index}" for index in range(len(rows[0])))
+    db.execute(
+        f"{insert} SELECT {columns} FROM json_each(?)",
+        [json.dumps(rows, ensure_ascii=False, separators=(",", ":"))],
+    )
+
+
+def _listing_row(room_id: str, item: Prepared, now: float) -> tuple[Any, ...]:
+    """A directory_listings row, in the column order of its INSERT."""
+    source = item.provenance
+    stored = (source.network, source.homeserver, source.event_id, source.sender)
+    return (
+        room_id,
+        item.state_key,
+        item.record,
+        item.dedupe_key,
+        *stored,
+        int(source.origin_ts),
+        now,
+    )
+
+
+def _prepare(
+    room_id: str, state_key: str, content: Mapping[str, Any], provenance: Provenance
+) -> Prepared:
+    if provenance.room_id != room_id:
+        raise ValueError(f"provenance is for {provenance.room_id}, not {room_id}")
+    if not content:
+        return Prepared(state_key, provenance, None, None)
+    try:
+        org, record = published_record(content, state_key)
+    except RecordError as error:
+        return Prepared(state_key, provenance, None, error)
+    facets = _facets(org)
+    return Prepared(
+        state_key,
+        provenance,
+        org,
+        None,
+        record,
+        org.dedupe_key,
+        fold(org.name),
+        tuple(_fts_text(org, facets)),
+        frozenset(facets),
+    )
+
+
 def local_record(org: Organization) -> tuple[str, str]:
     """(id, stored JSON) of one of our organisations; pure, safe in any thread."""
     return org.id, _dumps(to_dict(org))
@@ -1031,9 +1278,8 @@ def _fts_text(org: Organization, facets: set[tuple[str, str]]) -> list[str]:
     ]
     places = [p for loc in org.locations for p in (loc.city, loc.postal_code) if p]
     names = [org.name, org.alternate_name or "", *(s.name for s in org.services), *places]
-    variants = {german_variant(word) for text in names for word in text.split()} - {
-        word for text in names for word in text.split()
-    }
+    text = " ".join(names)  # the German variant changes no space: the same words, in one go
+    variants = set(german_variant(text).split()) - set(text.split())
     return [
         org.name,
         org.alternate_name or "",
@@ -1054,9 +1300,14 @@ def _facets(org: Organization) -> set[tuple[str, str]]:
     groups = [group for service in org.services for group in service.target_groups]
     words = [word for service in org.services for word in _words(service.name)]
     for facet, values in (("city", cities), ("target_group", groups), ("service", words)):
-        facets |= {(facet, fold(value)) for value in values}
-        facets |= {(facet, fold(german_variant(value))) for value in values}
+        facets |= {(facet, folded) for value in values for folded in _folded_forms(value)}
     return facets
+
+
+@functools.lru_cache(maxsize=65_536)
+def _folded_forms(value: str) -> tuple[str, str]:
+    """A filter value folded, and its German variant folded (values repeat: cached)."""
+    return fold(value), fold(german_variant(value))
 
 
 def _words(text: str) -> list[str]:
@@ -1064,6 +1315,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[^\W_]+", fold(text))
 
 
+@functools.lru_cache(maxsize=65_536)
 def _facet_token(facet: str, value: str) -> str:
     """One FTS token standing for a filter value (letters and digits only)."""
     return "f" + hashlib.blake2b(f"{facet}\x1f{value}".encode(), digest_size=8).hexdigest()
