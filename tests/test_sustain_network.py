@@ -357,6 +357,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     first = ["2"] * 14
     first[2] = "skip"
     first[3] = "2 we train, but not everyone"
+    first[8] = first[9] = "skip"  # no answer on closure this time
     await _answer_all(c, chat, first)
     second = ["3", "3", "4", "4", "2", "2", "2", "2", "2", "2", "2", "2", "1", "1"]
     await c.meta.ask(coordination, "!selfcheck")
@@ -369,6 +370,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     assert "Matching (Zusammenführung)" not in report.body
     assert "Matching: 2.0 · 2.0 (=)" in report.body
     assert "Governance: 2.0 · 1.0 (▼ −1.0)" in report.body
+    assert "Closure: not answered · 2.0" in report.body  # said in words, not "—"
 
     await c.meta.ask(coordination, "!selfcheck")
     await say(c.meta, chat, "stop", "nothing of this self-check was kept")
@@ -499,7 +501,7 @@ async def test_no_machinery_in_any_reply(c: Community) -> None:
         if isinstance(event, nio.RoomMessageNotice) and event.sender == c.bot.user_id
     ]
     assert len(notices) > 40
-    placeholder = re.compile(r"(^|[:(,;]\s*|—\s*)—(?=\s*($|[.;,)]|—))", re.MULTILINE)
+    placeholder = re.compile(r"(^|[:(,;·]\s*|—\s*)—(?=\s*($|[.;,)·]|—))", re.MULTILINE)
     for event in notices:
         assert not placeholder.search(event.body), event.body
         assert not re.search(r"\d{4}-\d\d-\d\dT\d\d", event.body), event.body

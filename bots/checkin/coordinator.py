@@ -26,6 +26,7 @@ from bots.network.schema import COORDINATION, NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.i18n import language_names
 from core.people import Names
 from core.text import Text, shorten
 
@@ -197,7 +198,7 @@ class CoordinatorCommands:
                     ctx.language,
                     f"checkin.questions.{question.kind}",
                     text=text,
-                    languages=", ".join(languages),
+                    languages=language_names(languages, ctx.language),
                 )
             )
         if not items:
@@ -256,7 +257,7 @@ class CoordinatorCommands:
                 self.t(
                     ctx.language,
                     "checkin.question.missing_language",
-                    languages=", ".join(missing),
+                    languages=language_names(missing, ctx.language),
                     example=missing[0],
                 )
             )

@@ -11,7 +11,7 @@ from bots.checkin.rounds import FOREVER
 from bots.checkin.rules import parse_date
 from bots.checkin.rules import zone as time_zone
 from bots.checkin.schema import PAUSED, PENDING, SCHEDULED, SENT, SKIPPED
-from core.commands import Arg, command
+from core.commands import Arg, Role, command
 from core.context import Context
 from core.text import Text
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class MemberCommands:
     """Mixed into `Checkin`."""
 
-    @command("checkin", help="checkin.me.help")
+    @command("checkin", role=Role.member, help="checkin.me.help")
     async def overview(self: Checkin, ctx: Context) -> None:
         timezone, paused = self.data.person(ctx.sender)
         lines = [
@@ -43,7 +43,7 @@ class MemberCommands:
             language, "checkin.pause.until", date=day_text(date.fromisoformat(paused), language)
         )
 
-    @command("checkin skip", help="checkin.skip.help")
+    @command("checkin skip", role=Role.member, help="checkin.skip.help")
     async def skip(self: Checkin, ctx: Context) -> None:
         skipped = 0
         for delivery in self.data.open_deliveries(ctx.sender):
@@ -52,7 +52,12 @@ class MemberCommands:
                 skipped += 1
         await ctx.reply("checkin.skip.done" if skipped else "checkin.skip.nothing")
 
-    @command("checkin pause", Arg("until", optional=True, rest=True), help="checkin.pause.help")
+    @command(
+        "checkin pause",
+        Arg("until", optional=True, rest=True),
+        role=Role.member,
+        help="checkin.pause.help",
+    )
     async def pause(self: Checkin, ctx: Context, until: str | None) -> None:
         now = self.now()
         if until:
@@ -84,7 +89,7 @@ class MemberCommands:
             )
         )
 
-    @command("checkin resume", help="checkin.resume.help")
+    @command("checkin resume", role=Role.member, help="checkin.resume.help")
     async def resume(self: Checkin, ctx: Context) -> None:
         """End a holiday; a round that is open now is sent at once."""
         now = self.now()
@@ -107,7 +112,7 @@ class MemberCommands:
         key = "checkin.resume.done" if paused else "checkin.resume.not_paused"
         await ctx.reply(key, count=reopened)
 
-    @command("checkin tz", Arg("zone", optional=True), help="checkin.tz.help")
+    @command("checkin tz", Arg("zone", optional=True), role=Role.member, help="checkin.tz.help")
     async def tz(self: Checkin, ctx: Context, zone: str | None) -> None:
         now = self.now()
         if not zone:

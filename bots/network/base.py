@@ -11,7 +11,7 @@ from typing import Any
 from bots.network.common import multiline
 from bots.network.matrix import Homeserver, MatrixCallError
 from bots.network.roster import is_user_id
-from bots.network.schema import Member, NetworkRow, NetworkStore
+from bots.network.schema import LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
 from core.commands import Bot, Command, Role
 from core.config import LANGUAGES
@@ -105,6 +105,15 @@ class NetworkBase(Bot):
         room = ctx.room_id if ctx.room_id in network.rooms.values() else network.space
         return await self.account.power_level(room, ctx.sender)
 
+    async def is_member(self, user_id: str, room_id: str | None) -> bool:
+        """A member (invited or joined, not left) of the network `room_id` belongs to, if it
+        is one; otherwise of any network."""
+        network = self.data.by_room(room_id) if room_id else None
+        if network is not None:
+            member = self.data.member(network.id, user_id)
+            return member is not None and member.status != LEFT
+        return bool(self.data.of_member(user_id))
+
     async def network_level(self, user_id: str, room_id: str | None) -> int:
         """The person's level in the network `room_id` belongs to (in that room), else their
         highest level in any network's space; 0 for someone in no network."""
@@ -118,9 +127,12 @@ class NetworkBase(Bot):
     ) -> bool | None:
         """A command declared for coordinators acts on a network: the asker's power level in
         that network's rooms decides, wherever the command is sent. For `!help` (no
-        arguments): in the network of this room, else in any of the asker's networks."""
+        arguments): in the network of this room, else in any of the asker's networks. A
+        command for members is the runtime's to judge (by `is_member`)."""
         if ctx.is_admin:
             return True
+        if cmd.role is Role.member:
+            return None
         if arguments is None:
             by_room = self.data.by_room(ctx.room_id)
             networks = [by_room] if by_room else self.data.of_member(ctx.sender)

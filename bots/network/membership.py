@@ -27,7 +27,7 @@ from bots.network.schema import (
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import LANGUAGE_NAMES, language_names
 from core.messaging import MessagingError, attached_file, download, notice
 from core.people import Names
 from core.text import Text
@@ -448,7 +448,11 @@ class Membership(NetworkBase):
             )
         ]
         if m.languages:
-            parts.append(ctx.t("network.members.languages", languages=m.languages))
+            parts.append(
+                ctx.t(
+                    "network.members.languages", languages=language_names(m.languages, ctx.language)
+                )
+            )
         if m.region:
             parts.append(ctx.t("network.members.region", region=m.region))
         active = ctx.day(m.last_active) if m.last_active else ctx.t("network.members.never")

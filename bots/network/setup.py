@@ -6,7 +6,7 @@ from __future__ import annotations
 from bots.network.base import NetworkBase
 from bots.network.matrix import MatrixCallError, RoomPlan
 from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
-from core.commands import Arg, Option, command
+from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
@@ -61,7 +61,10 @@ class Setup(NetworkBase):
         )
 
     @command(
-        "network info", options=[Option("network", placeholder="name")], help="network.info.help"
+        "network info",
+        options=[Option("network", placeholder="name")],
+        role=Role.member,
+        help="network.info.help",
     )
     async def info(self, ctx: Context, network: str | None) -> None:
         net = await self._network(ctx, network)

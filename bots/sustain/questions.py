@@ -121,7 +121,7 @@ class Questions(SustainBot):
 
     # --- asking ----------------------------------------------------------------------------
 
-    @command("ask", Arg("question", rest=True), help="sustain.ask.help")
+    @command("ask", Arg("question", rest=True), role=Role.member, help="sustain.ask.help")
     async def ask(self, ctx: Context, question: str) -> None:
         net = await self.find_as_member(ctx, "ask")
         if net is None:
@@ -167,7 +167,7 @@ class Questions(SustainBot):
         ).fetchone()
         return int(row[0])
 
-    @command("questions", options=[NETWORK], help="sustain.questions.help")
+    @command("questions", options=[NETWORK], role=Role.member, help="sustain.questions.help")
     async def questions(self, ctx: Context, network: str | None) -> None:
         net = await self.find_as_member(ctx, "questions", network)
         if net is None:
