@@ -139,7 +139,7 @@ class General(Bot):
             " updated_at = excluded.updated_at",
             [ctx.room_id, language, time.time()],
         )
-        await ctx.reply("lang_room.set", name=LANGUAGE_NAMES[language])
+        await ctx.reply("lang_room.set", name=language_name(language, ctx.language))
 
 
 def _rank(featured: tuple[str, ...], name: str) -> int:

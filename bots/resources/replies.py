@@ -35,7 +35,7 @@ def link_facts(
     if tags:
         parts.append(Text.plain(tag_list(tags)))
     if lang:
-        parts.append(ctx.t("res.lang", lang=lang))
+        parts.append(ctx.t("res.lang", lang=language_names([lang], ctx.language)))
     return Text.join(parts, " · ")
 
 
