@@ -74,7 +74,7 @@ async def test_create_in_german_and_names_are_unique(mentornet, person) -> None:
     office = await bot.room_with(meta)
 
     answer = await meta.ask(office, '!network create "Netzwerk Leipzig" lang:de')
-    assert "is ready (language: Deutsch)" in answer.body  # the asker's language, not the network's
+    assert "is ready (language: German)" in answer.body  # in the asker's language
     names = {"space": "Netzwerk Leipzig", "news": "Netzwerk Leipzig – Ankündigungen"}
     rooms = await invited_rooms(meta, names)
     await meta.join(rooms["space"])

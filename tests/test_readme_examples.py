@@ -135,6 +135,7 @@ async def test_every_readme_example_answers_in_the_demo(tmp_path) -> None:
         examples = readme_examples()
         assert len(examples) > 50
         answered, unanswered, replies = [], [], []
+        said: dict[str, Any] = {}
         for example in examples:
             cmd, arguments = demo.command(example)
             if arguments is None:
@@ -152,6 +153,7 @@ async def test_every_readme_example_answers_in_the_demo(tmp_path) -> None:
                 unanswered.append(f"{example!r} as {someone.name}: {reply.body}")
             answered.append(example)
             replies.append(reply.body)
+            said[example] = reply
             if cmd.name == "network create":
                 await demo.network_made(arguments["name"])
             elif cmd.name in ("lang", "lang room"):  # back to English for the next ones
@@ -159,6 +161,14 @@ async def test_every_readme_example_answers_in_the_demo(tmp_path) -> None:
         assert not unanswered, "\n".join(unanswered)
         languages = [r for r in replies if "language: de" in r or "is now Nederlands" in r]
         assert not languages, languages  # languages by name, in the reader's language
+        # Read as a volunteer: plural forms, words for durations, no zero counts, no ids.
+        assert "sent to 1 of 1 mentor." in said["!checkin now"].body
+        onboarded = said["!network onboard grad@example.org"].body
+        assert "**By e-mail:** 1 invitation sent." in onboarded and " 0 " not in onboarded
+        settings = said["!checkin settings"].body
+        assert "goes out 1 day after" in settings and "closes 2 days after" in settings
+        asked = said["!ask Who knows a tax advisor for a client?"].source["content"]
+        assert ">öffnen</a>" in asked["formatted_body"] and ">https:" not in asked["formatted_body"]
         assert "!dir search mentoring country:BE lang:fr" in answered
         assert len(answered) > 45, answered
         assert not running.done()

@@ -220,6 +220,8 @@ async def test_unanswered_questions_go_to_the_meta_mentor(c: Community) -> None:
     chat, general = await c.dm("nora"), c.net.rooms["general"]
     posted = await c.nora.ask(chat, "!ask How do I explain the school system to a family?")
     assert posted.body.startswith("Your question #1 is in the general room: https://matrix.to/#/")
+    assert "general room: <a href" in posted.source["content"]["formatted_body"]
+    assert ">open it</a>" in posted.source["content"]["formatted_body"]  # not the address
     assert "within 48 hours, the Meta-Mentor gets it" in posted.body
     question = await notice_in(c.meta, general, "Question #1")
     assert "Nora" in question.body and "school system" in question.body

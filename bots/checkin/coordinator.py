@@ -6,7 +6,7 @@ Answers about people go to the coordination room or the asker's direct chat only
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -14,18 +14,18 @@ from bots.checkin.formats import day_text, describe_rule, moment_text
 from bots.checkin.questions import KINDS, TEXT, help_words
 from bots.checkin.rules import (
     RuleError,
-    duration_text,
     parse_duration,
     parse_rule,
     zone,
 )
 from bots.checkin.schema import Settings
 from bots.checkin.summary import RoundFacts, status
-from bots.network.common import reply_privately
+from bots.network.common import counted, reply_privately
 from bots.network.schema import COORDINATION, NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.dates import duration_words
 from core.i18n import language_names
 from core.people import Names
 from core.text import Text, shorten
@@ -107,8 +107,8 @@ class CoordinatorCommands:
         rule = s.parsed_rule()
         timing = t(
             "checkin.settings.timing",
-            remind=duration_text(timedelta(seconds=s.remind_after)),
-            close=duration_text(timedelta(seconds=s.close_after)),
+            remind=duration_words(s.remind_after, language),
+            close=duration_words(s.close_after, language),
         )
         if rule is None or s.next_slot is None:
             return Text.join(
@@ -170,8 +170,8 @@ class CoordinatorCommands:
             t("checkin.settings.title", network=net.name),
             t(
                 "checkin.settings.timing",
-                remind=duration_text(timedelta(seconds=s.remind_after)),
-                close=duration_text(timedelta(seconds=s.close_after)),
+                remind=duration_words(s.remind_after, ctx.language),
+                close=duration_words(s.close_after, ctx.language),
             ),
             t("checkin.settings.silent", rounds=s.silent_rounds),
             t("checkin.settings.helpwords", words=", ".join(help_words(s.help_words))),
@@ -309,14 +309,14 @@ class CoordinatorCommands:
             state: sum(1 for d in deliveries if d.state == state)
             for state in ("sent", "paused", "pending", "failed")
         }
-        await ctx.reply(
-            "checkin.now.started",
-            network=net.name,
-            sent=counts["sent"],
-            total=len(deliveries),
-            paused=counts["paused"],
-            failed=counts["failed"] + counts["pending"],
+        started = ctx.t(
+            "checkin.now.started", network=net.name, sent=counts["sent"], total=len(deliveries)
         )
+        missed = {"paused": counts["paused"], "failed": counts["failed"] + counts["pending"]}
+        if not any(missed.values()):
+            await ctx.reply(started)
+            return
+        await ctx.reply(Text.join([started, counted(ctx, "checkin.now", missed)], " "))
 
     @command("checkin close", options=[NETWORK], role=Role.coordinator, help="checkin.close.help")
     async def close_command(self: Checkin, ctx: Context, network: str | None) -> None:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, open_dm, reply_privately
+from bots.network.common import counted, multiline, open_dm, reply_privately
 from bots.network.matrix import MatrixCallError
 from bots.network.roster import Candidate, parse, roster_role
 from bots.network.schema import (
@@ -27,7 +27,7 @@ from bots.network.schema import (
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES, language_names
+from core.i18n import language_name, language_names
 from core.messaging import MessagingError, attached_file, download, notice
 from core.people import Names
 from core.text import Text
@@ -95,7 +95,7 @@ class Membership(NetworkBase):
                     user=ctx.names.one(user_id),
                     network=net.name,
                     role=role_name,
-                    lang_name=LANGUAGE_NAMES[outcome.language],
+                    lang_name=language_name(outcome.language, ctx.language),
                 )
             ]
             lines += [ctx.t("network.invite.problem", problem=p) for p in outcome.problems]
@@ -179,22 +179,19 @@ class Membership(NetworkBase):
         invited = [o for o in outcomes if o.state == "invited"]
         already = [o.user_id for o in outcomes if o.state == "already"]
         failed = [o for o in outcomes if o.state == "failed"]
-        lines = [
-            ctx.t(
-                "network.onboard.summary",
-                network=net.name,
-                invited=len(invited),
-                already=len(already),
-                failed=len(failed),
-                skipped=len(skipped),
-            )
-        ]
+        counts = {
+            "invited": len(invited),
+            "already": len(already),
+            "failed": len(failed),
+            "skipped": len(skipped),
+        }
+        lines = [counted(ctx, "network.onboard", counts, network=net.name)]
         items = [
             ctx.t(
                 "network.onboard.invited",
                 user=ctx.names.one(o.user_id),
                 role=ctx.t(f"network.rolename.{o.role}"),
-                lang_name=LANGUAGE_NAMES[o.language],
+                lang_name=language_name(o.language, ctx.language),
             )
             for o in invited
         ]

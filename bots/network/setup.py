@@ -9,7 +9,7 @@ from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import language_name
 from core.text import Text
 
 
@@ -56,7 +56,7 @@ class Setup(NetworkBase):
         await ctx.reply(
             "network.create.done",
             network=name,
-            lang_name=LANGUAGE_NAMES[language],
+            lang_name=language_name(language, ctx.language),
             prefix=self.app.config.bots.command_prefix,
         )
 
@@ -95,7 +95,11 @@ class Setup(NetworkBase):
             else ctx.t("network.info.no_agreement")
         )
         lines = [
-            ctx.t("network.info.title", network=net.name, lang_name=LANGUAGE_NAMES[net.language]),
+            ctx.t(
+                "network.info.title",
+                network=net.name,
+                lang_name=language_name(net.language, ctx.language),
+            ),
             ctx.t(
                 "network.info.space",
                 link=f"https://matrix.to/#/{net.space}?via={self.hs.server_name}",

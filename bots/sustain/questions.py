@@ -156,7 +156,7 @@ class Questions(SustainBot):
         await ctx.reply(
             "sustain.ask.posted",
             number=number,
-            link=self.link(room_id, root),
+            link=self.link(room_id, root, ctx.language),
             hours=_hours_text(self.escalate_hours(net.id)),
         )
 
@@ -188,7 +188,7 @@ class Questions(SustainBot):
             question=shorten(" ".join((q.text or "").split()), 140),
             asker=ctx.names.one(q.asker) if q.asker else ctx.t("sustain.someone"),
             date=ctx.day(q.asked_at),
-            link=self.link(q.room_id, q.root_event_id),
+            link=self.link(q.room_id, q.root_event_id, ctx.language),
         )
 
     @command(
@@ -241,7 +241,7 @@ class Questions(SustainBot):
             self.language_of(q.asker, net),
             "sustain.ask.answered",
             number=q.number,
-            link=self.link(q.room_id, q.root_event_id),
+            link=self.link(q.room_id, q.root_event_id, self.language_of(q.asker, net)),
         )
         content = text.content()
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": q.origin_event}}
@@ -284,7 +284,7 @@ class Questions(SustainBot):
                 asker=names.one(q.asker) if q.asker else self.t(language, "sustain.someone"),
                 hours=_hours_text(self.escalate_hours(net.id)),
                 question=multiline(q.text or ""),
-                link=self.link(q.room_id, q.root_event_id),
+                link=self.link(q.room_id, q.root_event_id, language),
             )
             try:
                 sent = bool(await send_dm(self.account, meta, text, txn=f"ask/{q.id}/to/{meta}"))
