@@ -161,7 +161,7 @@ async def test_onboard_a_typed_list(mentornet, person) -> None:
     assert "Onboarding to Hamburg Mentors:** 2 already members." in again.body
     members = await meta.ask(net.office, "!network members Leipzig")
     assert "Carla: experienced mentor, invited, not joined yet" in members.body
-    assert "languages: de; region: Leipzig" in members.body
+    assert "languages: German; region: Leipzig" in members.body
 
 
 async def test_onboard_a_csv_of_mooc_graduates(mentornet, person) -> None:
@@ -190,7 +190,7 @@ async def test_onboard_a_csv_of_mooc_graduates(mentornet, person) -> None:
     welcome = await notice_in(fatma, await direct_chat(fatma, bot.user_id), "Willkommen")
     assert isinstance(welcome, nio.RoomMessageNotice) and welcome.decrypted
     members = await meta.ask(net.office, "!network members Yilmaz")
-    assert "Fatma Yilmaz: new mentor" in members.body and "languages: de, tr" in members.body
+    assert "Fatma Yilmaz: new mentor" in members.body and "languages: German and Turkish" in members.body
 
     # Without a reply, the asker's latest file in the room is taken; a non-CSV is refused.
     await send_file(meta, net.office, b"%PDF-1.4", "flyer.pdf", "application/pdf")

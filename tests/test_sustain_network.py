@@ -183,7 +183,7 @@ async def test_buddies_match_language_then_region_then_load(c: Community) -> Non
         c.nora.user_id,
         c.berta.user_id,
     }  # both are meant
-    assert "you both speak de" in hello.body and "both in" not in hello.body
+    assert "you both speak German" in hello.body and "both in" not in hello.body
     assert "Berta accompanies 0 other new mentors" in hello.body
     assert "topic: first job interviews" in hello.body
     assert (await state(c.nora, room, "m.room.encryption"))["algorithm"] == "m.megolm.v1.aes-sha2"
@@ -210,7 +210,7 @@ async def test_buddies_match_language_then_region_then_load(c: Community) -> Non
     second = (await invited_rooms(c.nora, {"pair": PAIR_ROOM}))["pair"]
     await c.nora.join(second)
     hello = await notice_in(c.nora, second, "Welcome, buddies")
-    assert "Anton (experienced mentor)" in hello.body and "you both speak en" in hello.body
+    assert "Anton (experienced mentor)" in hello.body and "you both speak English" in hello.body
     assert "you are both in Hamburg" in hello.body
     listed = await c.meta.ask(c.net.office, "!buddies")
     assert "2 active, 1 ended" in listed.body
