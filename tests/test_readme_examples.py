@@ -165,6 +165,9 @@ async def test_every_readme_example_answers_in_the_demo(tmp_path) -> None:
         assert "sent to 1 of 1 mentor." in said["!checkin now"].body
         onboarded = said["!network onboard grad@example.org"].body
         assert "**By e-mail:** 1 invitation sent." in onboarded and " 0 " not in onboarded
+        for example in ("!network members", "!network invitations", "!checkin resume"):
+            zero = re.search(r"\(0 |, 0 | 0 (invited|expired|not sent|open)", said[example].body)
+            assert not zero, said[example].body
         settings = said["!checkin settings"].body
         assert "goes out 1 day after" in settings and "closes 2 days after" in settings
         asked = said["!ask Who knows a tax advisor for a client?"].source["content"]

@@ -110,7 +110,7 @@ class MemberCommands:
             async with self.lock:
                 await self.rounds.deliver(now)
         key = "checkin.resume.done" if paused else "checkin.resume.not_paused"
-        await ctx.reply(key, count=reopened)
+        await ctx.reply(key if reopened else f"{key}_none", count=reopened)
 
     @command("checkin tz", Arg("zone", optional=True), role=Role.member, help="checkin.tz.help")
     async def tz(self: Checkin, ctx: Context, zone: str | None) -> None:

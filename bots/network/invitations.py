@@ -506,7 +506,7 @@ class Invitations(Membership):
             return
         states = [self._state(ctx, invitation, now) for invitation in everyone]
         counts = {name: sum(1 for s, _ in states if s == name) for name in STATES}
-        title = ctx.t("invitations.list.title", network=net.name, total=len(everyone), **counts)
+        title = counted(ctx, "invitations.list", counts, network=net.name, total=len(everyone))
         lines = [
             ctx.t(
                 "invitations.list.line",

@@ -394,13 +394,12 @@ class Membership(NetworkBase):
         agreed = sum(
             1 for m in present if net.agreement and m.agreed_version == net.agreement_version
         )
-        title = ctx.t(
-            "network.members.title",
-            network=net.name,
-            total=len(present),
-            joined=sum(1 for m in present if m.status == JOINED),
-            pending=sum(1 for m in present if m.status == PENDING),
-            agreed=agreed,
+        counts = {
+            "joined": sum(1 for m in present if m.status == JOINED),
+            "pending": sum(1 for m in present if m.status == PENDING),
+        }
+        title = counted(
+            ctx, "network.members", counts, network=net.name, total=len(present), agreed=agreed
         )
         lines = [self._member_line(ctx, net, m) for m in shown[:MAX_LISTED]]
         parts = [title, Text.bullets(lines)] if lines else [title, ctx.t("network.members.nobody")]

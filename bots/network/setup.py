@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bots.network.base import NetworkBase
+from bots.network.common import counted
 from bots.network.matrix import MatrixCallError, RoomPlan
 from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
 from core.commands import Arg, Option, Role, command
@@ -105,11 +106,14 @@ class Setup(NetworkBase):
                 link=f"https://matrix.to/#/{net.space}?via={self.hs.server_name}",
             ),
             ctx.t("network.info.rooms", rooms=", ".join(room_names)),
-            ctx.t(
+            counted(
+                ctx,
                 "network.info.members",
+                {
+                    "joined": sum(1 for m in members if m.status == JOINED),
+                    "pending": sum(1 for m in members if m.status == PENDING),
+                },
                 total=len(members),
-                joined=sum(1 for m in members if m.status == JOINED),
-                pending=sum(1 for m in members if m.status == PENDING),
             ),
             *[
                 ctx.t(f"network.info.{key}", people=ctx.names.many(by_role[role]))
