@@ -137,7 +137,7 @@ class General(Bot):
         self.app.store.db.table("room_settings").upsert(
             {"room_id": ctx.room_id, "language": language, "updated_at": time.time()}, pk="room_id"
         )
-        await ctx.reply("lang_room.set", name=LANGUAGE_NAMES[language])
+        await ctx.reply("lang_room.set", name=language_name(language, ctx.language))
 
 
 def _rank(featured: tuple[str, ...], name: str) -> int:

@@ -364,6 +364,13 @@ class App:
         decided = await self.bot_of(cmd).permits(ctx, cmd, arguments)
         if decided is not None:  # the bot explained a refusal itself
             return decided
+        if cmd.role is Role.member:
+            if ctx.is_admin or await ctx.in_network():
+                return True
+            await ctx.reply(
+                "error.members_only", command=self.config.bots.command_prefix + cmd.name
+            )
+            return False
         level = await self._level(ctx, cmd)
         if allowed(cmd.role, level, ctx.is_admin):
             return True
@@ -383,6 +390,8 @@ class App:
         decided = await self.bot_of(cmd).permits(ctx, cmd, None)
         if decided is not None:
             return decided
+        if cmd.role is Role.member:
+            return allowed(cmd.role, 0, ctx.is_admin, member=await ctx.in_network())
         return allowed(cmd.role, await self._level(ctx, cmd), ctx.is_admin)
 
     @staticmethod

@@ -31,9 +31,12 @@ if TYPE_CHECKING:
 
 class Role(IntEnum):
     """Who may run a command: the power level it needs (see `Scope` for where it is read), or
-    a configured admin."""
+    a configured admin. `member`: a member of a network of this instance, at any level (the
+    network the command's room belongs to, else any): judged by membership (`Bot.is_member`),
+    not by a level, for a command that only makes sense inside a network."""
 
     anyone = 0
+    member = 1
     coordinator = 50
     meta_mentor = 100
     admin = 1_000  # only users listed in bots.admins
@@ -229,6 +232,12 @@ class Bot:
         """
         return None
 
+    async def is_member(self, user_id: str, room_id: str | None) -> bool:
+        """Whether the person is a member of the network `room_id` belongs to, if it is one of
+        this bot's; otherwise (or with None) of any network this bot keeps. False (the
+        default) for a bot that keeps no networks."""
+        return False
+
     async def network_level(self, user_id: str, room_id: str | None) -> int:
         """The person's power level in the networks this bot keeps: in the network `room_id`
         belongs to, if it is one; otherwise (or with None) their highest level in any of them.
@@ -394,7 +403,11 @@ class Registry:
         return sorted((c for c in self.commands.values() if c.bot == bot), key=lambda c: c.path)
 
 
-def allowed(role: Role, level: int, is_admin: bool) -> bool:
-    """Whether a user with this power level (read where the command's `Scope` says) and admin
-    status may run a command of `role`."""
-    return is_admin or (role is not Role.admin and level >= role.value)
+def allowed(role: Role, level: int, is_admin: bool, member: bool = False) -> bool:
+    """Whether a user with this power level (read where the command's `Scope` says), admin
+    status and membership in a network (for `Role.member`) may run a command of `role`."""
+    if is_admin or role is Role.anyone:
+        return True
+    if role is Role.member:
+        return member
+    return role is not Role.admin and level >= role.value

@@ -107,6 +107,14 @@ class Context:
         levels = [await bot.network_level(self.sender, room_id) for bot in self.app.bots]
         return max(levels, default=0)
 
+    async def in_network(self) -> bool:
+        """Whether the asker is a member of the network the command's room belongs to, else
+        of any network of this instance (see `Bot.is_member`)."""
+        for bot in self.app.bots:
+            if await bot.is_member(self.sender, self.room_id):
+                return True
+        return False
+
     @property
     def is_admin(self) -> bool:
         return self.sender in self.app.config.bots.admins

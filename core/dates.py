@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_skeleton, format_time
+from babel.units import format_unit
 
 from core.i18n import default_catalog
 
@@ -20,6 +21,16 @@ def day_text(day: date, language: str) -> str:
     """`Mon 3 Jun 2030`, `Mo. 03.06.2030`, `lun. 3 juin 2030`: the pattern is a catalog text."""
     pattern = default_catalog().template(language, "format.day")
     return format_date(day, pattern, locale=language)
+
+
+def duration_words(seconds: float, language: str) -> str:
+    """A setting's duration in words, in the largest unit that keeps it exact: `1 day`,
+    `36 Stunden`, `90 minutes` (CLDR unit names, plural forms included)."""
+    minutes = max(0, round(seconds / 60))
+    for size, unit in ((1440, "duration-day"), (60, "duration-hour"), (1, "duration-minute")):
+        if minutes % size == 0:
+            return format_unit(minutes // size, unit, length="long", locale=language)
+    raise AssertionError("unreachable")
 
 
 def short_day_text(day: date, language: str) -> str:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import gettext
 import io
 import os
+import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 
 import yaml
 from babel import Locale, UnknownLocaleError
+from babel.lists import format_list
 from babel.numbers import format_decimal
 
 from core.languages import LANGUAGES, LOCALE_DIR, SOURCE_LANGUAGE
@@ -231,6 +233,16 @@ def language_name(code: str, in_language: str | None = None, capital: bool = Fal
     if not name:
         return code
     return name[:1].upper() + name[1:] if capital else name
+
+
+def language_names(codes: str | Sequence[str] | None, in_language: str) -> str:
+    """Languages given as codes (a list, or free text such as "de, tr" or "en/fr") by their
+    CLDR names in the reader's language, as one list ("German, Turkish"); what is not a
+    language code stays as written; "" for none. Every text people read names languages so."""
+    if isinstance(codes, str) or codes is None:
+        codes = [part for part in re.split(r"[,;/\s]+", codes or "") if part]
+    names = [language_name(code, in_language) for code in dict.fromkeys(codes)]
+    return format_list(names, style="standard", locale=in_language) if names else ""
 
 
 def country_name(code: str, in_language: str) -> str:

@@ -85,6 +85,14 @@ class Text:
         return cls(body=value, html=html.escape(value, quote=True))
 
     @classmethod
+    def link(cls, url: str, label: str) -> Text:
+        """A link shown by its label (in clients that render HTML), not by its address: a
+        matrix.to address is all room and event ids. The plain body keeps the address."""
+        return cls(
+            body=url, html=f'<a href="{html.escape(url, quote=True)}">{html.escape(label)}</a>'
+        )
+
+    @classmethod
     def join(cls, parts: Iterable[Text], separator: str = "\n") -> Text:
         """Parts one after another; with the default separator each becomes its own line."""
         parts = list(parts)

@@ -81,42 +81,11 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
         mail.start()
         await hs.start()
         state["port"] = int(hs.url.rsplit(":", 1)[1])
-        users = {name: await hs.register(name, pw, admin=False) for name, pw in passwords.items()}
-        for user in users.values():
-            await hs.exempt_from_rate_limits(user)
-        await hs.make_admin(users["mentornet"])  # registration tokens for invitations by e-mail
         asked_web_port, web_port = web_port, web_port if _port_free(web_port) else free_port()
-        if "room_id" not in state:
-            state["room_id"] = await _demo_room(
-                hs, users["alice"], passwords["alice"], [users["bob"], users["mentornet"]]
-            )
+        users, config_data = await set_up(hs, data, state, web_port, mail.port)
         state_file.write_text(json.dumps(state, indent=2))
-        config_file = data / "mentornet.yaml"
-        config_data = {
-            "matrix": {
-                "homeserver": hs.url,
-                "user_id": users["mentornet"],
-                "password": passwords["mentornet"],
-                "invites": {"allow_servers": [hs.server_name]},
-            },
-            "storage": {"database": str(data / "mentornet.db")},
-            "bots": {"admins": [users["alice"]]},
-            "web": {"listen": f"127.0.0.1:{web_port}"},
-            "directory": {"network": "mentornet demo network"},
-            "invitations": {
-                "smtp": {
-                    "host": "127.0.0.1",
-                    "port": mail.port,
-                    "security": "none",
-                    "sender": "office@mentornet-demo.example",
-                },
-                "homeserver": hs.url,
-                "registration_tokens": True,
-            },
-        }
-        config_file.write_text(yaml.safe_dump(config_data, sort_keys=False))
         app = App(parse_config(config_data), BOTS)
-        _load_seed(app)
+        load_seed(app)
         running = asyncio.create_task(app.run(stop))
         await _until_joined(app, state["room_id"], running)
         _print_banner(hs, users, passwords, state["room_id"], data, web_port, asked_web_port)
@@ -124,6 +93,47 @@ async def run_demo(data: Path, port: int, web_port: int, stop: asyncio.Event) ->
     finally:
         await hs.stop()
         mail.stop()
+
+
+async def set_up(
+    hs: LocalSynapse, data: Path, state: dict[str, Any], web_port: int, mail_port: int
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """On a running homeserver: the bot and the demo people (never throttled), the demo room
+    (once; kept in `state`) and the bots' configuration (also written to the data folder).
+    Returns the Matrix IDs by name and the configuration; the seed comes with `load_seed`."""
+    passwords = state["passwords"]
+    users = {name: await hs.register(name, pw, admin=False) for name, pw in passwords.items()}
+    for user in users.values():
+        await hs.exempt_from_rate_limits(user)
+    await hs.make_admin(users["mentornet"])  # registration tokens for invitations by e-mail
+    if "room_id" not in state:
+        state["room_id"] = await _demo_room(
+            hs, users["alice"], passwords["alice"], [users["bob"], users["mentornet"]]
+        )
+    config_data = {
+        "matrix": {
+            "homeserver": hs.url,
+            "user_id": users["mentornet"],
+            "password": passwords["mentornet"],
+            "invites": {"allow_servers": [hs.server_name]},
+        },
+        "storage": {"database": str(data / "mentornet.db")},
+        "bots": {"admins": [users["alice"]]},
+        "web": {"listen": f"127.0.0.1:{web_port}"},
+        "directory": {"network": "mentornet demo network"},
+        "invitations": {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": mail_port,
+                "security": "none",
+                "sender": "office@mentornet-demo.example",
+            },
+            "homeserver": hs.url,
+            "registration_tokens": True,
+        },
+    }
+    (data / "mentornet.yaml").write_text(yaml.safe_dump(config_data, sort_keys=False))
+    return users, config_data
 
 
 async def _until_joined(app: App, room_id: str, running: asyncio.Task[None]) -> None:
@@ -134,7 +144,7 @@ async def _until_joined(app: App, room_id: str, running: asyncio.Task[None]) -> 
         running.result()  # raise what stopped it
 
 
-def _load_seed(app: App) -> None:
+def load_seed(app: App) -> None:
     """The organisations the source texts name, as this demo network's own entries (once)."""
     report = import_records(SEED.read_bytes(), SEED.name)
     counts = save_import(Directory(app.store), report)

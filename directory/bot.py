@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from aiohttp import web
 from core.account import Incoming
 from core.commands import Arg, Bot, Command, Option, Role, UsageError, command
 from core.context import Context
-from core.i18n import country_name, language_name
+from core.i18n import country_name, language_names
 from core.messaging import MessagingError, attached_file, download
 from core.rooms import MatrixError
 from core.text import Text, shorten
@@ -249,7 +248,7 @@ class DirectoryBot(Bot):
         org = shown.organization
         country = org.country and country_name(org.country, ctx.language)
         place = ", ".join(part for part in (org.city, country) if part)
-        languages = _languages(org.languages, ctx.language)
+        languages = language_names(org.languages, ctx.language)
         parts = [ctx.t("dir.search.item", name=org.name)]
         parts += [Text.plain(place)] if place else []
         parts += [ctx.t("dir.search.languages", languages=languages)] if languages else []
@@ -282,7 +281,7 @@ class DirectoryBot(Bot):
                     ("email", org.email),
                     ("legal_status", org.legal_status),
                     ("year", org.year_incorporated),
-                    ("languages", ", ".join(org.languages)),
+                    ("languages", language_names(org.languages, ctx.language)),
                     ("phones", ", ".join(phone.number for phone in org.phones)),
                 )
                 if value
@@ -480,12 +479,7 @@ def _service(ctx: Context, service: Any) -> Text:
     if service.target_groups:
         groups = ", ".join(service.target_groups)
         parts.append(ctx.t("dir.field.service_groups", groups=groups))
-    languages = _languages(service.language_codes, ctx.language)
+    languages = language_names(service.language_codes, ctx.language)
     if languages:
         parts.append(ctx.t("dir.field.service_languages", languages=languages))
     return Text.join(parts, "; ")
-
-
-def _languages(codes: Iterable[str], language: str) -> str:
-    """Language codes by their CLDR names in the reader's language ("" for none)."""
-    return ", ".join(language_name(code, language) for code in codes)

@@ -36,7 +36,7 @@ from babel.numbers import format_decimal
 from markupsafe import Markup, escape
 
 from core.config import Config
-from core.i18n import country_name, default_catalog, language_name
+from core.i18n import country_name, default_catalog, language_name, language_names
 from core.pages import (
     Ui,
     href,
@@ -554,7 +554,7 @@ def card(shown: ShownOrganization, language: str) -> dict[str, Any]:
         "name": org.name,
         "line": line,
         "services": ", ".join(dict.fromkeys(service.name for service in org.services)),
-        "languages": ", ".join(language_name(code, language) for code in org.languages),
+        "languages": language_names(org.languages, language),
         "place": place(org, language),
         "website": org.website,
         "href": safe_href(org.website),
@@ -584,7 +584,7 @@ def organization_context(ui: Ui, shown: ShownOrganization) -> dict[str, Any]:
         ("website", website_link(org.website)),
         ("email", email),
         ("phones", ", ".join(phone.number for phone in org.phones)),
-        ("languages", ", ".join(language_name(code, lang) for code in org.languages)),
+        ("languages", language_names(org.languages, lang)),
         ("legal_status", org.legal_status),
         ("year", org.year_incorporated),
     ]
@@ -598,7 +598,7 @@ def organization_context(ui: Ui, shown: ShownOrganization) -> dict[str, Any]:
                     ("target_groups", ", ".join(service.target_groups)),
                     (
                         "languages",
-                        ", ".join(language_name(c, lang) for c in service.language_codes),
+                        language_names(service.language_codes, lang),
                     ),
                     ("eligibility", service.eligibility_description),
                     ("fees", service.fees_description),

@@ -35,7 +35,7 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     bot_rooms = team.bot.app.account.client.rooms
     await until(lambda: carl.user_id not in bot_rooms[old_chat].users, what="the bot saw it")
     started = await team.meta.ask(team.office, "!checkin now")
-    assert "sent to 2 of 3 mentors (1 on holiday, 0 not reached yet)" in started.body
+    assert "sent to 2 of 3 mentors. Not sent: 1 on holiday." in started.body
     chat[carl.user_id] = await direct_chat(carl, team.bot.user_id)
     assert chat[carl.user_id] != old_chat
     assert team.rows("SELECT room_id FROM direct_rooms WHERE user_id = ?", carl.user_id) == [

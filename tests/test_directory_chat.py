@@ -168,3 +168,20 @@ async def test_organisation_representatives_edit_their_networks_entries(mentorne
     assert "Added **Kiron Open Higher Education**" in added.body  # power level 0, yet allowed
     refused = await mentor.ask(general, "!dir add Something Else city:Berlin country:DE")
     assert "Only the network's organisation representatives" in refused.body
+
+
+async def test_show_names_languages_in_the_readers_language(mentornet, person) -> None:
+    bot = await mentornet(directory={"editors": EDITORS})
+    metamentor: Person = await person(name="metamentor")
+    room = await bot.room_with(metamentor)
+    upload = await upload_file(metamentor, room, SEED, "partners.json", "application/json")
+    await metamentor.wait_for_reply(room, await reply_to(metamentor, room, upload, "!dir import"))
+
+    shown = await metamentor.ask(room, "!dir show seed-duo-for-a-job")
+    assert "Languages: French and Dutch" in shown.body, shown.body
+    found = await metamentor.ask(room, "!dir search DUO")
+    assert "languages: French and Dutch" in found.body, found.body
+    await metamentor.ask(room, "!lang fr")
+    french = await metamentor.ask(room, "!dir show seed-duo-for-a-job")
+    assert "français et néerlandais" in french.body, french.body
+    assert "fr, nl" not in french.body

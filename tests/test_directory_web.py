@@ -310,7 +310,7 @@ async def test_result_shows_place_languages_website_and_networks(site: Site) -> 
     text = visible_text(item)
     assert "Luxembourg Mentoring 1" in text
     assert "Place Luxembourg, Luxembourg" in text
-    assert "Languages Luxembourgish, French" in text
+    assert "Languages Luxembourgish and French" in text
     assert "Listed by Network A, Network B" in text or "Listed by Network B, Network A" in text
     assert '<a href="https://lu1.example.org" rel="nofollow noopener">' in item
     assert 'href="/directory/org/b-copy"' in item  # the newest listing's id

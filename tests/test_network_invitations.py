@@ -129,10 +129,8 @@ async def test_a_graduate_registers_with_the_token_and_joins_with_the_code(
         "Bert;bert@@example;de;;\n"
     )
     answer = await meta.ask(net.office, f"!network onboard {roster}")
-    assert "By e-mail:** 1 invitations sent, 0 waiting for the mail server, 1 not invited" in (
-        answer.body
-    )
-    assert "zoe@example.org>: invitation e-mailed in français" in answer.body
+    assert "By e-mail:** 1 invitation sent and 1 not invited." in answer.body
+    assert "zoe@example.org>: invitation e-mailed in French" in answer.body
     assert "“bert@@example”: not a valid e-mail address" in answer.body
 
     (mail,) = await mailbox.wait_for(1)
@@ -171,7 +169,7 @@ async def test_a_graduate_registers_with_the_token_and_joins_with_the_code(
         assert "This code has already been used" in used.body
 
         listed = await meta.ask(net.office, "!network invitations")
-        assert "1 (1 joined, 0 not yet, 0 expired, 0 not sent yet)" in listed.body
+        assert "1 (1 joined)" in listed.body
         day = r"\w{3} \d{1,2} \w{3} 20\d\d"  # a date as people read it
         assert re.search(f"Zoë <i>Zed</i> <zoe@example.org> — invited {day}", listed.body)
         assert re.search(f"joined {day} as Zoë <i>Zed</i>", listed.body), listed.body

@@ -84,7 +84,7 @@ async def test_agreement_accepted_by_reaction_and_by_command(mentornet, person) 
     assert "You already accepted version 1" in again.body
 
     members = await meta.ask(net.office, "!network members")
-    assert "3 (2 joined, 1 invited); 2 accepted the current agreement" in members.body
+    assert "3 (2 joined and 1 invited); 2 accepted the current agreement" in members.body
     assert f"{known_as(anna)}: new mentor, joined; ✅ agreement accepted" in members.body
     assert f"{known_as(meta)}: Meta-Mentor, joined; ⏳ agreement not accepted yet" in members.body
 

@@ -65,7 +65,7 @@ async def test_create_builds_the_space_and_its_rooms(mentornet, person) -> None:
     assert "Announcements" in info.body and "Check-ins" in info.body
     assert f"Meta-Mentors: {known_as(meta)}" in info.body and meta.user_id not in info.body
     assert "Coordinators" not in info.body  # none: left out, no "—"
-    assert "1 (1 joined, 0 invited)" in info.body
+    assert "Members: 1 (1 joined)" in info.body and "0 invited" not in info.body
 
 
 async def test_create_in_german_and_names_are_unique(mentornet, person) -> None:
@@ -74,7 +74,7 @@ async def test_create_in_german_and_names_are_unique(mentornet, person) -> None:
     office = await bot.room_with(meta)
 
     answer = await meta.ask(office, '!network create "Netzwerk Leipzig" lang:de')
-    assert "is ready (language: Deutsch)" in answer.body  # the asker's language, not the network's
+    assert "is ready (language: German)" in answer.body  # in the asker's language
     names = {"space": "Netzwerk Leipzig", "news": "Netzwerk Leipzig – Ankündigungen"}
     rooms = await invited_rooms(meta, names)
     await meta.join(rooms["space"])

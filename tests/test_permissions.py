@@ -146,7 +146,7 @@ async def test_no_role_command_runs_from_a_room_the_asker_created(mentornet, per
     someone: Person = await person(name="someone")
     values = {"org": org, "someone": someone.user_id, "plain": plain.user_id}
 
-    needs_role = {cmd.name: cmd for cmd in app.registry.commands.values() if cmd.role > Role.anyone}
+    needs_role = {cmd.name: cmd for cmd in app.registry.commands.values() if cmd.role > Role.member}
     missing = sorted(needs_role.keys() - ARGUMENTS.keys())
     assert not missing, f"add these commands to ARGUMENTS: {missing}"
     tried = {
@@ -247,3 +247,50 @@ async def test_the_runtimes_default_rule_reads_the_network_not_the_room(mentorne
     own = await own_direct_chat(meta, bot.user_id)  # a Meta-Mentor of a network may, anywhere
     assert "probe ran" in (await meta.ask(own, "!probe")).body
     assert "probe: `!probe`" in (await meta.ask(own, "!help")).body  # a bot with no title
+
+
+# What a member command needs to get past its parsing (the rest run without arguments).
+MEMBER_ARGUMENTS = {"ask": "How do I start?"}
+
+
+async def test_help_lists_only_what_the_asker_may_run(mentornet, person) -> None:
+    """`!help` as someone in no network, a mentor and a coordinator, each in a direct chat
+    they opened: the commands for a network's members appear only to its members (and are
+    refused, in one line, to the others); coordinators' only to coordinators."""
+    net, plain = await network_with_plain_member(mentornet, person)
+    bot, app = net.bot, net.bot.app
+    coordinator: Person = await person(name="coordinator")
+    invited = await net.meta.ask(net.office, f"!network invite {coordinator.user_id} coordinator")
+    assert "Invited" in invited.body, invited.body
+    await member_joins(net, coordinator)
+    outsider: Person = await person(name="outsider")  # in no network
+
+    commands = app.registry.commands.values()
+    for_members = [cmd for cmd in commands if cmd.role is Role.member]
+    # (a command that changes only its room is theirs in a room they made: not counted here)
+    for_office = [
+        cmd for cmd in commands if cmd.role is Role.coordinator and cmd.scope is Scope.network
+    ]
+    assert {"goals", "ask", "events", "checkin skip"} <= {cmd.name for cmd in for_members}
+    bots = app.registry.bots()
+    seen = {}
+    for who in (outsider, plain, coordinator):
+        seen[who.user_id] = await every_help(who, await own_direct_chat(who, bot.user_id), bots)
+
+    def listed(who: Person, cmds: list) -> set[str]:
+        return {cmd.name for cmd in cmds if app.usage(cmd) in seen[who.user_id]}
+
+    assert listed(outsider, for_members) == set()
+    assert listed(plain, for_members) == {cmd.name for cmd in for_members}
+    assert listed(plain, for_office) == set()
+    assert listed(coordinator, for_members) == {cmd.name for cmd in for_members}
+    assert listed(coordinator, for_office) >= {"checkin schedule", "goal add", "event add"}
+    assert "!help" in seen[outsider.user_id] and "!dir search" in seen[outsider.user_id]
+
+    chat = await own_direct_chat(outsider, bot.user_id)
+    for cmd in for_members:
+        text = f"!{cmd.name} {MEMBER_ARGUMENTS.get(cmd.name, '')}".strip()
+        answer = await outsider.ask(chat, text)
+        assert "you are not a member of one" in answer.body, (text, answer.body)
+    details = await outsider.ask(chat, "!help goals")
+    assert "Only the members of a mentoring network may use it." in details.body, details.body

@@ -225,7 +225,7 @@ async def test_an_upload_to_a_networks_resources_room_is_catalogued(mentornet, p
     added = await meta.wait_for_reply(room, upload)
     assert "Added **#1 Welcome flyer** to the library" in added.body
     shown = await meta.ask(room, "!res show 1")
-    assert "flyer.png (image/png, not encrypted)" in shown.body and "language: ar" in shown.body
+    assert "flyer.png (image/png, not encrypted)" in shown.body and "language: Arabic" in shown.body
     assert "#1 Welcome flyer" in (await meta.ask(room, "!res list #flyer")).body
     assert "nothing here yet" in (await meta.ask(room, "!res list #other")).body
     assert not meta.replies_to(room, plain)

@@ -51,7 +51,7 @@ def test_the_same_link_written_differently_has_one_key() -> None:
         ("data:text/html,<script>alert(1)</script>", "res.refused.scheme"),
         ("file:///etc/passwd", "res.refused.scheme"),
         ("mxc://example.org/abc", "res.refused.scheme"),
-        ("example.org/no-scheme", "res.refused.scheme"),
+        ("example.org/no-scheme", "res.refused.url"),  # no "“—:” ones"
         ("https://user:secret@example.org/", "res.refused.url"),
         ("https://exa mple.org/", "res.refused.url"),
         ("https:///path-only", "res.refused.url"),

@@ -183,7 +183,7 @@ async def test_buddies_match_language_then_region_then_load(c: Community) -> Non
         c.nora.user_id,
         c.berta.user_id,
     }  # both are meant
-    assert "you both speak de" in hello.body and "both in" not in hello.body
+    assert "you both speak German" in hello.body and "both in" not in hello.body
     assert "Berta accompanies 0 other new mentors" in hello.body
     assert "topic: first job interviews" in hello.body
     assert (await state(c.nora, room, "m.room.encryption"))["algorithm"] == "m.megolm.v1.aes-sha2"
@@ -210,7 +210,7 @@ async def test_buddies_match_language_then_region_then_load(c: Community) -> Non
     second = (await invited_rooms(c.nora, {"pair": PAIR_ROOM}))["pair"]
     await c.nora.join(second)
     hello = await notice_in(c.nora, second, "Welcome, buddies")
-    assert "Anton (experienced mentor)" in hello.body and "you both speak en" in hello.body
+    assert "Anton (experienced mentor)" in hello.body and "you both speak English" in hello.body
     assert "you are both in Hamburg" in hello.body
     listed = await c.meta.ask(c.net.office, "!buddies")
     assert "2 active, 1 ended" in listed.body
@@ -220,6 +220,8 @@ async def test_unanswered_questions_go_to_the_meta_mentor(c: Community) -> None:
     chat, general = await c.dm("nora"), c.net.rooms["general"]
     posted = await c.nora.ask(chat, "!ask How do I explain the school system to a family?")
     assert posted.body.startswith("Your question #1 is in the general room: https://matrix.to/#/")
+    assert "general room: <a href" in posted.source["content"]["formatted_body"]
+    assert ">open it</a>" in posted.source["content"]["formatted_body"]  # not the address
     assert "within 48 hours, the Meta-Mentor gets it" in posted.body
     question = await notice_in(c.meta, general, "Question #1")
     assert "Nora" in question.body and "school system" in question.body
@@ -357,6 +359,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     first = ["2"] * 14
     first[2] = "skip"
     first[3] = "2 we train, but not everyone"
+    first[8] = first[9] = "skip"  # no answer on closure this time
     await _answer_all(c, chat, first)
     second = ["3", "3", "4", "4", "2", "2", "2", "2", "2", "2", "2", "2", "1", "1"]
     await c.meta.ask(coordination, "!selfcheck")
@@ -369,6 +372,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     assert "Matching (Zusammenführung)" not in report.body
     assert "Matching: 2.0 · 2.0 (=)" in report.body
     assert "Governance: 2.0 · 1.0 (▼ −1.0)" in report.body
+    assert "Closure: not answered · 2.0" in report.body  # said in words, not "—"
 
     await c.meta.ask(coordination, "!selfcheck")
     await say(c.meta, chat, "stop", "nothing of this self-check was kept")
@@ -499,7 +503,7 @@ async def test_no_machinery_in_any_reply(c: Community) -> None:
         if isinstance(event, nio.RoomMessageNotice) and event.sender == c.bot.user_id
     ]
     assert len(notices) > 40
-    placeholder = re.compile(r"(^|[:(,;]\s*|—\s*)—(?=\s*($|[.;,)]|—))", re.MULTILINE)
+    placeholder = re.compile(r"(^|[:(,;·]\s*|—\s*)—(?=\s*($|[.;,)·]|—))", re.MULTILINE)
     for event in notices:
         assert not placeholder.search(event.body), event.body
         assert not re.search(r"\d{4}-\d\d-\d\dT\d\d", event.body), event.body

@@ -6,7 +6,7 @@ Answers about people go to the coordination room or the asker's direct chat only
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from functools import partial
 
 from bots.checkin.base import CheckinBase
@@ -14,17 +14,19 @@ from bots.checkin.formats import day_text, describe_rule, moment_text
 from bots.checkin.questions import KINDS, TEXT, help_words
 from bots.checkin.rules import (
     RuleError,
-    duration_text,
     parse_duration,
     parse_rule,
     zone,
 )
 from bots.checkin.schema import Settings
 from bots.checkin.summary import RoundFacts, status
+from bots.network.common import counted
 from bots.network.schema import NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
+from core.dates import duration_words
+from core.i18n import language_names
 from core.people import Names
 from core.text import Text, shorten
 
@@ -90,8 +92,8 @@ class CoordinatorCommands(CheckinBase):
         rule = s.parsed_rule()
         timing = t(
             "checkin.settings.timing",
-            remind=duration_text(timedelta(seconds=s.remind_after)),
-            close=duration_text(timedelta(seconds=s.close_after)),
+            remind=duration_words(s.remind_after, language),
+            close=duration_words(s.close_after, language),
         )
         if rule is None or s.next_slot is None:
             return Text.join(
@@ -153,8 +155,8 @@ class CoordinatorCommands(CheckinBase):
             t("checkin.settings.title", network=net.name),
             t(
                 "checkin.settings.timing",
-                remind=duration_text(timedelta(seconds=s.remind_after)),
-                close=duration_text(timedelta(seconds=s.close_after)),
+                remind=duration_words(s.remind_after, ctx.language),
+                close=duration_words(s.close_after, ctx.language),
             ),
             t("checkin.settings.silent", rounds=s.silent_rounds),
             t("checkin.settings.helpwords", words=", ".join(help_words(s.help_words))),
@@ -181,7 +183,7 @@ class CoordinatorCommands(CheckinBase):
                     ctx.language,
                     f"checkin.questions.{question.kind}",
                     text=text,
-                    languages=", ".join(languages),
+                    languages=language_names(languages, ctx.language),
                 )
             )
         if not items:
@@ -240,7 +242,7 @@ class CoordinatorCommands(CheckinBase):
                 self.t(
                     ctx.language,
                     "checkin.question.missing_language",
-                    languages=", ".join(missing),
+                    languages=language_names(missing, ctx.language),
                     example=missing[0],
                 )
             )
@@ -290,14 +292,14 @@ class CoordinatorCommands(CheckinBase):
             state: sum(1 for d in deliveries if d.state == state)
             for state in ("sent", "paused", "pending", "failed")
         }
-        await ctx.reply(
-            "checkin.now.started",
-            network=net.name,
-            sent=counts["sent"],
-            total=len(deliveries),
-            paused=counts["paused"],
-            failed=counts["failed"] + counts["pending"],
+        started = ctx.t(
+            "checkin.now.started", network=net.name, sent=counts["sent"], total=len(deliveries)
         )
+        missed = {"paused": counts["paused"], "failed": counts["failed"] + counts["pending"]}
+        if not any(missed.values()):
+            await ctx.reply(started)
+            return
+        await ctx.reply(Text.join([started, counted(ctx, "checkin.now", missed)], " "))
 
     @command("checkin close", options=[NETWORK], role=Role.coordinator, help="checkin.close.help")
     async def close_command(self, ctx: Context, network: str | None) -> None:

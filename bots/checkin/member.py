@@ -11,7 +11,7 @@ from bots.checkin.rounds import FOREVER
 from bots.checkin.rules import parse_date
 from bots.checkin.rules import zone as time_zone
 from bots.checkin.schema import PAUSED, PENDING, SCHEDULED, SENT, SKIPPED
-from core.commands import Arg, command
+from core.commands import Arg, Role, command
 from core.context import Context
 from core.text import Text
 
@@ -19,7 +19,7 @@ from core.text import Text
 class MemberCommands(CheckinBase):
     """A part of `Checkin`."""
 
-    @command("checkin", help="checkin.me.help")
+    @command("checkin", role=Role.member, help="checkin.me.help")
     async def overview(self, ctx: Context) -> None:
         timezone, paused = self.data.person(ctx.sender)
         lines = [
@@ -40,7 +40,7 @@ class MemberCommands(CheckinBase):
             language, "checkin.pause.until", date=day_text(date.fromisoformat(paused), language)
         )
 
-    @command("checkin skip", help="checkin.skip.help")
+    @command("checkin skip", role=Role.member, help="checkin.skip.help")
     async def skip(self, ctx: Context) -> None:
         skipped = 0
         for delivery in self.data.open_deliveries(ctx.sender):
@@ -49,7 +49,12 @@ class MemberCommands(CheckinBase):
                 skipped += 1
         await ctx.reply("checkin.skip.done" if skipped else "checkin.skip.nothing")
 
-    @command("checkin pause", Arg("until", optional=True, rest=True), help="checkin.pause.help")
+    @command(
+        "checkin pause",
+        Arg("until", optional=True, rest=True),
+        role=Role.member,
+        help="checkin.pause.help",
+    )
     async def pause(self, ctx: Context, until: str | None) -> None:
         now = self.now()
         if until:
@@ -81,7 +86,7 @@ class MemberCommands(CheckinBase):
             )
         )
 
-    @command("checkin resume", help="checkin.resume.help")
+    @command("checkin resume", role=Role.member, help="checkin.resume.help")
     async def resume(self, ctx: Context) -> None:
         """End a holiday; a round that is open now is sent at once."""
         now = self.now()
@@ -102,9 +107,9 @@ class MemberCommands(CheckinBase):
             async with self.lock:
                 await self.rounds.deliver(now)
         key = "checkin.resume.done" if paused else "checkin.resume.not_paused"
-        await ctx.reply(key, count=reopened)
+        await ctx.reply(key if reopened else f"{key}_none", count=reopened)
 
-    @command("checkin tz", Arg("zone", optional=True), help="checkin.tz.help")
+    @command("checkin tz", Arg("zone", optional=True), role=Role.member, help="checkin.tz.help")
     async def tz(self, ctx: Context, zone: str | None) -> None:
         now = self.now()
         if not zone:

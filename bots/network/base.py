@@ -78,6 +78,9 @@ class NetworkBase(Bot):
     def _role_name(self, language: str, role: str) -> str:
         return self._t(language, f"network.rolename.{role}").body
 
+    async def is_member(self, user_id: str, room_id: str | None) -> bool:
+        return self.service.is_member(user_id, room_id)
+
     async def network_level(self, user_id: str, room_id: str | None) -> int:
         """The person's level in the network `room_id` belongs to (in that room), else their
         highest level in any network's space; 0 for someone in no network."""

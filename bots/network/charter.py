@@ -139,7 +139,10 @@ class Charter(NetworkBase):
             await ctx.reply("network.invite.problem", problem=problem)
 
     @command(
-        "network agree", options=[Option("network", placeholder="name")], help="network.agree.help"
+        "network agree",
+        options=[Option("network", placeholder="name")],
+        role=Role.member,
+        help="network.agree.help",
     )
     async def agree(self, ctx: Context, network: str | None) -> None:
         net = await self.service.find(ctx, network)

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.lists import format_list
+
 from core import dates
 from core.account import Account
 from core.context import Context
@@ -19,6 +21,16 @@ def multiline(value: str) -> Text:
     """Untrusted text shown as typed, line breaks kept."""
     escaped = html.escape(value, quote=True).replace("\n", "<br>\n")
     return Text(body=value, html=escaped)
+
+
+def counted(ctx: Context, prefix: str, counts: dict[str, int], **values: Any) -> Text:
+    """`<prefix>.summary` with the counts that are not zero (`<prefix>.count.<name>`, each in
+    its plural form) as one list in the reader's language; `<prefix>.title` if all are zero."""
+    parts = [ctx.t(f"{prefix}.count.{name}", count=n).body for name, n in counts.items() if n]
+    if not parts:
+        return ctx.t(f"{prefix}.title", **values)
+    listed = format_list(parts, style="standard", locale=ctx.language)
+    return ctx.t(f"{prefix}.summary", counts=listed, **values)
 
 
 def when(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bots.network.common import day, is_private, iso, reply_privately
+from bots.network.common import counted, day, is_private, iso, reply_privately
 from bots.network.mail import Letter, MailError, send_mail
 from bots.network.matrix import MatrixCallError
 from bots.network.membership import Membership
@@ -27,7 +27,7 @@ from bots.network.schema import COORDINATION, LEFT, NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import language_name
 from core.messaging import MessagingError, direct_room, notice
 from core.people import Names
 from core.storage import Migrations
@@ -190,7 +190,7 @@ class Invitations(Membership):
         for state, texts in results:
             counts[state] += 1
             lines += texts
-        title = ctx.t("invitations.onboard.title", **counts)
+        title = counted(ctx, "invitations.onboard", counts)
         return Text.join([title, Text.bullets(lines)]) if lines else title
 
     async def _invite_one(
@@ -241,7 +241,7 @@ class Invitations(Membership):
         mailed = ctx.t(
             "invitations.onboard.mailed",
             who=who,
-            lang_name=MAIL_LANGUAGE_NAMES[language],
+            lang_name=language_name(language, ctx.language),
             role=ctx.t(f"network.rolename.{role}"),
             date=ctx.day(expires),
         )
@@ -520,7 +520,7 @@ class Invitations(Membership):
             return
         states = [self._state(ctx, invitation, now) for invitation in everyone]
         counts = {name: sum(1 for s, _ in states if s == name) for name in STATES}
-        title = ctx.t("invitations.list.title", network=net.name, total=len(everyone), **counts)
+        title = counted(ctx, "invitations.list", counts, network=net.name, total=len(everyone))
         lines = [
             ctx.t(
                 "invitations.list.line",
@@ -708,8 +708,6 @@ class Invitations(Membership):
 
 
 STATES = ("joined", "waiting", "expired", "failing")
-MAIL_LANGUAGE_NAMES = {**LANGUAGE_NAMES, "en": "English", "de": "Deutsch", "fr": "français",
-                       "nl": "Nederlands"}  # fmt: skip
 
 
 def person_language(person: Candidate, default: str) -> str:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bots.network.base import NetworkBase
-from bots.network.common import multiline, reply_privately
+from bots.network.common import counted, multiline, reply_privately
 from bots.network.matrix import MatrixCallError
 from bots.network.roster import Candidate, parse, roster_role
 from bots.network.schema import (
@@ -27,7 +27,7 @@ from bots.network.schema import (
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import language_name, language_names
 from core.messaging import MessagingError, attached_file, direct_room, download, notice
 from core.people import Names
 from core.text import Text
@@ -95,7 +95,7 @@ class Membership(NetworkBase):
                     user=ctx.names.one(user_id),
                     network=net.name,
                     role=role_name,
-                    lang_name=LANGUAGE_NAMES[outcome.language],
+                    lang_name=language_name(outcome.language, ctx.language),
                 )
             ]
             lines += [ctx.t("network.invite.problem", problem=p) for p in outcome.problems]
@@ -180,22 +180,19 @@ class Membership(NetworkBase):
         invited = [o for o in outcomes if o.state == "invited"]
         already = [o.user_id for o in outcomes if o.state == "already"]
         failed = [o for o in outcomes if o.state == "failed"]
-        lines = [
-            ctx.t(
-                "network.onboard.summary",
-                network=net.name,
-                invited=len(invited),
-                already=len(already),
-                failed=len(failed),
-                skipped=len(skipped),
-            )
-        ]
+        counts = {
+            "invited": len(invited),
+            "already": len(already),
+            "failed": len(failed),
+            "skipped": len(skipped),
+        }
+        lines = [counted(ctx, "network.onboard", counts, network=net.name)]
         items = [
             ctx.t(
                 "network.onboard.invited",
                 user=ctx.names.one(o.user_id),
                 role=ctx.t(f"network.rolename.{o.role}"),
-                lang_name=LANGUAGE_NAMES[o.language],
+                lang_name=language_name(o.language, ctx.language),
             )
             for o in invited
         ]
@@ -398,13 +395,12 @@ class Membership(NetworkBase):
         agreed = sum(
             1 for m in present if net.agreement and m.agreed_version == net.agreement_version
         )
-        title = ctx.t(
-            "network.members.title",
-            network=net.name,
-            total=len(present),
-            joined=sum(1 for m in present if m.status == JOINED),
-            pending=sum(1 for m in present if m.status == PENDING),
-            agreed=agreed,
+        counts = {
+            "joined": sum(1 for m in present if m.status == JOINED),
+            "pending": sum(1 for m in present if m.status == PENDING),
+        }
+        title = counted(
+            ctx, "network.members", counts, network=net.name, total=len(present), agreed=agreed
         )
         lines = [self._member_line(ctx, net, m) for m in shown[:MAX_LISTED]]
         parts = [title, Text.bullets(lines)] if lines else [title, ctx.t("network.members.nobody")]
@@ -449,7 +445,11 @@ class Membership(NetworkBase):
             )
         ]
         if m.languages:
-            parts.append(ctx.t("network.members.languages", languages=m.languages))
+            parts.append(
+                ctx.t(
+                    "network.members.languages", languages=language_names(m.languages, ctx.language)
+                )
+            )
         if m.region:
             parts.append(ctx.t("network.members.region", region=m.region))
         active = ctx.day(m.last_active) if m.last_active else ctx.t("network.members.never")

@@ -31,7 +31,7 @@ from bots.network.service import Networks
 from core.account import Account
 from core.commands import Arg, Bot, command
 from core.context import REPLY_ATTEMPTS, Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import language_name
 from core.messaging import MessagingError, SendError, forget_direct_chats, notice, send_file
 from core.storage import Migrations
 from core.text import Text
@@ -138,8 +138,9 @@ class Privacy(Bot):
             return
         items = []
         settings = found.get("settings")
-        if settings:
-            items.append(ctx.t("me.language", name=LANGUAGE_NAMES.get(settings["language"], "?")))
+        if settings and settings.get("language"):
+            name = language_name(settings["language"], ctx.language)
+            items.append(ctx.t("me.language", name=name))
         for chat in found.get("direct_chats", []):
             key = "me.direct_chat.here" if chat["room_id"] == ctx.room_id else "me.direct_chat"
             items.append(ctx.t(key))

@@ -85,12 +85,18 @@ class Networks:
         room = ctx.room_id if ctx.room_id in network.rooms.values() else network.space
         return await self.account.power_level(room, ctx.sender)
 
-    async def permits(self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None) -> bool:
+    async def permits(
+        self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
+    ) -> bool | None:
         """A command declared for coordinators acts on a network: the asker's power level in
         that network's rooms decides, wherever the command is sent. For `!help` (no
-        arguments): in the network of this room, else in any of the asker's networks."""
+        arguments): in the network of this room, else in any of the asker's networks. A
+        command for members: for `!help` the runtime judges (by `is_member`); run, it needs
+        membership in the network it is about (see `_member_may`)."""
         if ctx.is_admin:
             return True
+        if cmd.role is Role.member:
+            return None if arguments is None else await self._member_may(ctx, cmd, arguments)
         if arguments is None:
             by_room = self.data.by_room(ctx.room_id)
             networks = [by_room] if by_room else self.data.of_member(ctx.sender)
@@ -98,6 +104,37 @@ class Networks:
             return max(levels, default=0) >= cmd.role.value
         net = await self.find(ctx, arguments.get("network"))
         return net is not None and await self.require(ctx, net, cmd.role, cmd.name)
+
+    async def _member_may(self, ctx: Context, cmd: Command, arguments: dict[str, Any]) -> bool:
+        """A member command: the network named or of this room needs the asker as a member;
+        elsewhere (a command about the person in all their networks) any network will do.
+        Refuses with one line that says which network, or that there is none."""
+        name = arguments.get("network")
+        if name or self.data.by_room(ctx.room_id) is not None:
+            net = await self.find(ctx, name)
+            if net is None:
+                return False
+            if self.is_member_of(net, ctx.sender):
+                return True
+            command = self.app.config.bots.command_prefix + cmd.name
+            await ctx.reply("sustain.members_only", network=net.name, command=command)
+            return False
+        if self.data.of_member(ctx.sender):
+            return True
+        await ctx.reply("network.none_here")
+        return False
+
+    def is_member(self, user_id: str, room_id: str | None) -> bool:
+        """A member (invited or joined, not left) of the network `room_id` belongs to, if it
+        is one; otherwise of any network."""
+        network = self.data.by_room(room_id) if room_id else None
+        if network is None:
+            return bool(self.data.of_member(user_id))
+        return self.is_member_of(network, user_id)
+
+    def is_member_of(self, network: NetworkRow, user_id: str) -> bool:
+        member = self.data.member(network.id, user_id)
+        return member is not None and member.status != LEFT
 
     async def require(self, ctx: Context, network: NetworkRow, role: Role, name: str) -> bool:
         """Whether the asker may run coordinator command `name`; refuses with one line."""

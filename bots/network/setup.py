@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from bots.network.base import NetworkBase
+from bots.network.common import counted
 from bots.network.matrix import MatrixCallError, RoomPlan
 from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
-from core.commands import Arg, Option, command
+from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
-from core.i18n import LANGUAGE_NAMES
+from core.i18n import language_name
 from core.text import Text
 
 
@@ -56,12 +57,15 @@ class Setup(NetworkBase):
         await ctx.reply(
             "network.create.done",
             network=name,
-            lang_name=LANGUAGE_NAMES[language],
+            lang_name=language_name(language, ctx.language),
             prefix=self.app.config.bots.command_prefix,
         )
 
     @command(
-        "network info", options=[Option("network", placeholder="name")], help="network.info.help"
+        "network info",
+        options=[Option("network", placeholder="name")],
+        role=Role.member,
+        help="network.info.help",
     )
     async def info(self, ctx: Context, network: str | None) -> None:
         net = await self.service.find(ctx, network)
@@ -92,17 +96,24 @@ class Setup(NetworkBase):
             else ctx.t("network.info.no_agreement")
         )
         lines = [
-            ctx.t("network.info.title", network=net.name, lang_name=LANGUAGE_NAMES[net.language]),
+            ctx.t(
+                "network.info.title",
+                network=net.name,
+                lang_name=language_name(net.language, ctx.language),
+            ),
             ctx.t(
                 "network.info.space",
                 link=f"https://matrix.to/#/{net.space}?via={self.hs.server_name}",
             ),
             ctx.t("network.info.rooms", rooms=", ".join(room_names)),
-            ctx.t(
+            counted(
+                ctx,
                 "network.info.members",
+                {
+                    "joined": sum(1 for m in members if m.status == JOINED),
+                    "pending": sum(1 for m in members if m.status == PENDING),
+                },
                 total=len(members),
-                joined=sum(1 for m in members if m.status == JOINED),
-                pending=sum(1 for m in members if m.status == PENDING),
             ),
             *[
                 ctx.t(f"network.info.{key}", people=ctx.names.many(by_role[role]))

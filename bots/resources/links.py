@@ -60,8 +60,10 @@ def normalise_url(raw: str) -> tuple[str, str]:
     except ValueError:
         raise Refused("res.refused.url") from None
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise Refused("res.refused.url")
     if scheme not in DEFAULT_PORTS:
-        raise Refused("res.refused.scheme", scheme=scheme or "—")
+        raise Refused("res.refused.scheme", scheme=scheme)
     if not parts.hostname or parts.username is not None or parts.password is not None:
         raise Refused("res.refused.url")
     host = parts.hostname.rstrip(".")

@@ -9,6 +9,7 @@ from bots.resources.catalogue import PublicResource
 from bots.resources.search import Page
 from bots.resources.store import Resource
 from core.context import Context
+from core.i18n import language_names
 from core.text import Text, shorten
 
 
@@ -34,7 +35,7 @@ def link_facts(
     if tags:
         parts.append(Text.plain(tag_list(tags)))
     if lang:
-        parts.append(ctx.t("res.lang", lang=lang))
+        parts.append(ctx.t("res.lang", lang=language_names([lang], ctx.language)))
     return Text.join(parts, " · ")
 
 
@@ -105,7 +106,7 @@ def details(ctx: Context, resource: Resource) -> Text:
     if resource.tags:
         facts.append(ctx.t("res.show.tags", tags=tag_list(resource.tags)))
     if resource.language:
-        facts.append(ctx.t("res.lang", lang=resource.language))
+        facts.append(ctx.t("res.lang", lang=language_names([resource.language], ctx.language)))
     public = ctx.t("res.show.public" if resource.public else "res.show.local")
     facts.append(ctx.t("res.show.facts", votes=resource.votes, public=public))
     lines.append(Text.join(facts, " · "))

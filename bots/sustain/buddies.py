@@ -16,6 +16,7 @@ from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
 from bots.sustain.common import NETWORK, SustainBot
 from core.commands import Arg, Option, Role, command
 from core.context import Context
+from core.i18n import language_names
 from core.messaging import notice
 from core.people import Names
 from core.rooms import MatrixError
@@ -124,6 +125,7 @@ class Buddies(SustainBot):
         "buddy request",
         Arg("topic", optional=True, rest=True),
         options=[Option("lang", str.lower, placeholder="de")],
+        role=Role.member,
         help="sustain.buddy.request.help",
     )
     async def request(self, ctx: Context, topic: str | None, lang: str | None) -> None:
@@ -230,10 +232,14 @@ class Buddies(SustainBot):
         lines = [t(language, "sustain.buddy.hello", novice=novice_name, mentor=mentor)]
         if match.shared:
             lines.append(
-                t(language, "sustain.buddy.why_language", languages=", ".join(match.shared))
+                t(
+                    language,
+                    "sustain.buddy.why_language",
+                    languages=language_names(match.shared, language),
+                )
             )
         elif languages:
-            wanted = ", ".join(languages)
+            wanted = language_names(languages, language)
             lines.append(t(language, "sustain.buddy.why_no_language", languages=wanted))
         if match.same_region:
             lines.append(t(language, "sustain.buddy.why_region", region=novice.region or ""))
@@ -248,7 +254,9 @@ class Buddies(SustainBot):
             ]
         )
 
-    @command("buddy end", Arg("user", optional=True), help="sustain.buddy.end.help")
+    @command(
+        "buddy end", Arg("user", optional=True), role=Role.member, help="sustain.buddy.end.help"
+    )
     async def end(self, ctx: Context, user: str | None) -> None:
         net = await self.find_as_member(ctx, "buddy end")
         if net is None:
@@ -318,7 +326,12 @@ class Buddies(SustainBot):
             )
         ]
         if pair.languages:
-            parts.append(ctx.t("sustain.buddies.languages", languages=pair.languages))
+            parts.append(
+                ctx.t(
+                    "sustain.buddies.languages",
+                    languages=language_names(pair.languages, ctx.language),
+                )
+            )
         if pair.region:
             parts.append(ctx.t("sustain.buddies.region", region=pair.region))
         if pair.topic:

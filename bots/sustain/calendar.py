@@ -26,7 +26,7 @@ class Calendar(SustainBot):
     name = "calendar"
     featured = ("events feed",)
 
-    @command("events feed", options=[NETWORK], help="sustain.events.feed.help")
+    @command("events feed", options=[NETWORK], role=Role.member, help="sustain.events.feed.help")
     async def feed(self, ctx: Context, network: str | None) -> None:
         net = await self.find_as_member(ctx, "events feed", network)
         if net is None:

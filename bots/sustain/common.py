@@ -95,10 +95,11 @@ class SustainBot(Bot):
     def networks(self) -> list[NetworkRow]:
         return self.network_service.all()
 
-    def link(self, room_id: str, event_id: str | None = None) -> str:
-        """A matrix.to link to a room or to one of its events."""
+    def link(self, room_id: str, event_id: str | None, language: str) -> Text:
+        """A matrix.to link to a room or to one of its events, shown as words."""
         target = f"{room_id}/{event_id}" if event_id else room_id
-        return f"https://matrix.to/#/{target}?via={self.server}"
+        url = f"https://matrix.to/#/{target}?via={self.server}"
+        return Text.link(url, self.t(language, "sustain.link.open").body)
 
 
 def next_number(db: Any, table: str, network_id: int) -> int:

@@ -284,7 +284,7 @@ class Events(SustainBot):
         save_setting(self.db, net.id, "timezone", timezone)
         await ctx.reply("sustain.event.timezone.set", network=net.name, timezone=timezone)
 
-    @command("events", options=[NETWORK], help="sustain.events.help")
+    @command("events", options=[NETWORK], role=Role.member, help="sustain.events.help")
     async def show(self, ctx: Context, network: str | None) -> None:
         net = await self.find_as_member(ctx, "events", network)
         if net is None:

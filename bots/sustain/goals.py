@@ -179,7 +179,7 @@ class Goals(SustainBot):
         with contextlib.suppress(SendError):  # logged by the send; the goal's news stands
             await self.network_service.post(net, ANNOUNCEMENTS, Text.join(lines), txn=txn)
 
-    @command("goals", options=[NETWORK], help="sustain.goals.help")
+    @command("goals", options=[NETWORK], role=Role.member, help="sustain.goals.help")
     async def show(self, ctx: Context, network: str | None) -> None:
         net = await self.find_as_member(ctx, "goals", network)
         if net is None:

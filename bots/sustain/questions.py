@@ -121,7 +121,7 @@ class Questions(SustainBot):
 
     # --- asking ----------------------------------------------------------------------------
 
-    @command("ask", Arg("question", rest=True), help="sustain.ask.help")
+    @command("ask", Arg("question", rest=True), role=Role.member, help="sustain.ask.help")
     async def ask(self, ctx: Context, question: str) -> None:
         net = await self.find_as_member(ctx, "ask")
         if net is None:
@@ -161,7 +161,7 @@ class Questions(SustainBot):
         await ctx.reply(
             "sustain.ask.posted",
             number=number,
-            link=self.link(room_id, root),
+            link=self.link(room_id, root, ctx.language),
             hours=_hours_text(self.escalate_hours(net.id)),
         )
 
@@ -172,7 +172,7 @@ class Questions(SustainBot):
         ).fetchone()
         return int(row[0])
 
-    @command("questions", options=[NETWORK], help="sustain.questions.help")
+    @command("questions", options=[NETWORK], role=Role.member, help="sustain.questions.help")
     async def questions(self, ctx: Context, network: str | None) -> None:
         net = await self.find_as_member(ctx, "questions", network)
         if net is None:
@@ -193,7 +193,7 @@ class Questions(SustainBot):
             question=shorten(" ".join((q.text or "").split()), 140),
             asker=ctx.names.one(q.asker) if q.asker else ctx.t("sustain.someone"),
             date=ctx.day(q.asked_at),
-            link=self.link(q.room_id, q.root_event_id),
+            link=self.link(q.room_id, q.root_event_id, ctx.language),
         )
 
     @command(
@@ -244,7 +244,7 @@ class Questions(SustainBot):
             self.language_of(q.asker, net),
             "sustain.ask.answered",
             number=q.number,
-            link=self.link(q.room_id, q.root_event_id),
+            link=self.link(q.room_id, q.root_event_id, self.language_of(q.asker, net)),
         )
         with contextlib.suppress(SendError):  # logged; a note, the answer itself is posted
             await notice(
@@ -291,7 +291,7 @@ class Questions(SustainBot):
                 asker=names.one(q.asker) if q.asker else self.t(language, "sustain.someone"),
                 hours=_hours_text(self.escalate_hours(net.id)),
                 question=multiline(q.text or ""),
-                link=self.link(q.room_id, q.root_event_id),
+                link=self.link(q.room_id, q.root_event_id, language),
             )
             try:
                 sent = bool(await to_person(self.account, meta, text, txn=f"ask/{q.id}/to/{meta}"))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from babel.numbers import format_decimal
 
 from bots.network.common import iso, sent_there
 from bots.network.schema import NetworkRow
@@ -334,7 +335,9 @@ class SelfCheck(SustainBot):
         dates = " · ".join(day(run.finished_at or 0, language) for run in runs)
         lines = []
         for area, area_names in questions.areas.items():
-            values = " · ".join(_score(s.get(area)) for s in scores)
+            if all(area not in s for s in scores):
+                continue  # never answered: nothing to show
+            values = " · ".join(self._score(language, s.get(area)) for s in scores)
             lines.append(
                 self.t(
                     language,
@@ -344,7 +347,7 @@ class SelfCheck(SustainBot):
                     change=self._change(language, scores, area),
                 )
             )
-        totals = " · ".join(_score(overall(s)) for s in scores)
+        totals = " · ".join(self._score(language, overall(s)) for s in scores)
         parts = [
             self.t(language, "sustain.selfcheck.runs", dates=dates),
             Text.bullets(lines),
@@ -361,7 +364,13 @@ class SelfCheck(SustainBot):
         if abs(delta) < 0.05:
             return self.t(language, "sustain.selfcheck.same")
         key = "sustain.selfcheck.up" if delta > 0 else "sustain.selfcheck.down"
-        return self.t(language, key, delta=f"{abs(delta):.1f}")
+        return self.t(language, key, delta=_tenths(abs(delta), language))
+
+    def _score(self, language: str, value: float | None) -> str:
+        """An average as people write it in their language; in words where there is none."""
+        if value is None:
+            return self.t(language, "sustain.selfcheck.unanswered").body
+        return _tenths(value, language)
 
     def _verdict(
         self,
@@ -438,5 +447,6 @@ class SelfCheck(SustainBot):
         self._reload()
 
 
-def _score(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
+def _tenths(value: float, language: str) -> str:
+    """A number with one decimal, in the reader's language (3.5, 3,5)."""
+    return format_decimal(value, format="0.0", locale=language)
