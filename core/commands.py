@@ -58,6 +58,21 @@ class Scope(Enum):
     room = "room"
 
 
+class NetworkArg(Enum):
+    """A command that acts on one network, declared with `network=`: the runtime asks the
+    command's bot for it (`Bot.network_for`) before the handler runs, passing the command's
+    `network:` option (the name typed, if any) in place of that option, and calls the
+    handler with it as `net`. When there is none, the bot has said why in one line and the
+    handler is not called.
+
+    `any`: the network named, else the one whose room this is, else the asker's only one.
+    `members_only`: that network, if the asker is one of its members (or an admin).
+    """
+
+    any = "any"
+    members_only = "members_only"
+
+
 class UsageError(Exception):
     """The arguments do not fit the command; `key` names the translated explanation."""
 
@@ -114,6 +129,7 @@ class Command:
     help: str = ""
     bot: str = ""
     scope: Scope = Scope.network
+    network: NetworkArg | None = None
 
     @property
     def name(self) -> str:
@@ -140,10 +156,12 @@ def command(
     tags: bool = False,
     role: Role = Role.anyone,
     scope: Scope = Scope.network,
+    network: NetworkArg | None = None,
     help: str,
 ) -> Callable[[Handler], Handler]:
     """Declare a bot method as the command `name` (words separated by spaces); a `role` above
-    anyone is judged where `scope` says."""
+    anyone is judged where `scope` says; `network`: the handler gets the network it acts on
+    as `net` (see `NetworkArg`)."""
 
     def mark(function: Handler) -> Handler:
         function.__mentornet_command__ = Command(  # type: ignore[attr-defined]
@@ -155,6 +173,7 @@ def command(
             role=role,
             help=help,
             scope=scope,
+            network=network,
         )
         return function
 
@@ -235,6 +254,12 @@ class Bot:
         Read only from rooms the instance created for its networks. 0 (the default) for a bot
         that keeps no networks."""
         return 0
+
+    async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> object | None:
+        """The network `cmd` acts on (it declares `network=`, see `NetworkArg`): the one
+        called `name` (its `network:` option) if given. None after explaining in one line why
+        there is none. A bot that declares such commands keeps networks and says how."""
+        raise NotImplementedError(f"{self.name} declares network commands but finds none")
 
     def network_roles(self, user_id: str) -> set[str]:
         """The person's roles (as the bot names them) in the networks this bot keeps and they
@@ -360,6 +385,8 @@ class Registry:
 
     def add_bot(self, bot: Bot) -> None:
         for cmd in bot.commands():
+            if cmd.network is not None and type(bot).network_for is Bot.network_for:
+                raise ValueError(f"command {cmd.name!r} acts on a network its bot cannot find")
             if cmd.path in self.commands:
                 raise ValueError(f"command {cmd.name!r} is declared twice")
             self.commands[cmd.path] = cmd

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots.network.schema import COORDINATION, LEFT, Member, NetworkRow, NetworkStore
 from core.account import Account
-from core.commands import Command, Role
+from core.commands import Command, NetworkArg, Role
 from core.config import LANGUAGES
 from core.context import Context
 from core.messaging import notice, to_person
@@ -56,6 +56,19 @@ class Networks:
             ctx.found[key] = network
         found: NetworkRow | None = ctx.found[key]
         return found
+
+    async def for_command(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
+        """The network `cmd` acts on, as it declares (see `NetworkArg`): found (see `find`),
+        and for a members-only command one the asker is a member of (or an admin); otherwise
+        explains and returns None. What the bots give as `Bot.network_for`."""
+        net = await self.find(ctx, name)
+        if net is None or cmd.network is not NetworkArg.members_only or ctx.is_admin:
+            return net
+        if self.member(net, ctx.sender) is None:
+            prefix = self.app.config.bots.command_prefix
+            await ctx.reply("sustain.members_only", network=net.name, command=prefix + cmd.name)
+            return None
+        return net
 
     async def _find(self, ctx: Context, name: str | None) -> NetworkRow | None:
         data = self.data

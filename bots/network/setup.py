@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bots.network.base import NetworkBase
 from bots.network.matrix import MatrixCallError, RoomPlan
-from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
-from core.commands import Arg, Option, command
+from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member, NetworkRow
+from core.commands import Arg, NetworkArg, Option, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.i18n import LANGUAGE_NAMES
@@ -61,12 +61,12 @@ class Setup(NetworkBase):
         )
 
     @command(
-        "network info", options=[Option("network", placeholder="name")], help="network.info.help"
+        "network info",
+        options=[Option("network", placeholder="name")],
+        network=NetworkArg.any,
+        help="network.info.help",
     )
-    async def info(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def info(self, ctx: Context, net: NetworkRow) -> None:
         if self.data.member(net.id, ctx.sender) is None and not ctx.is_admin:
             await ctx.reply("network.members_only", network=net.name)
             return

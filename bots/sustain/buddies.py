@@ -14,7 +14,7 @@ from typing import Any
 from bots.network.common import iso, reply_privately
 from bots.network.schema import COORDINATION, JOINED, Member, NetworkRow
 from bots.sustain.common import NETWORK, SustainBot
-from core.commands import Arg, Option, Role, command
+from core.commands import Arg, NetworkArg, Option, Role, command
 from core.context import Context
 from core.messaging import notice
 from core.people import Names
@@ -124,12 +124,12 @@ class Buddies(SustainBot):
         "buddy request",
         Arg("topic", optional=True, rest=True),
         options=[Option("lang", str.lower, placeholder="de")],
+        network=NetworkArg.members_only,
         help="sustain.buddy.request.help",
     )
-    async def request(self, ctx: Context, topic: str | None, lang: str | None) -> None:
-        net = await self.find_as_member(ctx, "buddy request")
-        if net is None:
-            return
+    async def request(
+        self, ctx: Context, topic: str | None, lang: str | None, net: NetworkRow
+    ) -> None:
         novice = self.member(net, ctx.sender)
         if novice is None or novice.role != NOVICE:
             await ctx.reply("sustain.buddy.only_novices", prefix=self.prefix)
@@ -248,11 +248,13 @@ class Buddies(SustainBot):
             ]
         )
 
-    @command("buddy end", Arg("user", optional=True), help="sustain.buddy.end.help")
-    async def end(self, ctx: Context, user: str | None) -> None:
-        net = await self.find_as_member(ctx, "buddy end")
-        if net is None:
-            return
+    @command(
+        "buddy end",
+        Arg("user", optional=True),
+        network=NetworkArg.members_only,
+        help="sustain.buddy.end.help",
+    )
+    async def end(self, ctx: Context, user: str | None, net: NetworkRow) -> None:
         mine = [
             p
             for p in active_pairs(self.db, net.id)
@@ -287,12 +289,10 @@ class Buddies(SustainBot):
         "buddies",
         options=[NETWORK],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.buddies.help",
     )
-    async def show(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def show(self, ctx: Context, net: NetworkRow) -> None:
         pairs = active_pairs(self.db, net.id)
         ended = self.db.execute(
             "SELECT COUNT(*) FROM buddy_pairs WHERE network_id = ? AND ended_at IS NOT NULL",

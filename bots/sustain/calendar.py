@@ -16,7 +16,7 @@ from bots.network.schema import NetworkRow
 from bots.sustain import ical
 from bots.sustain.common import DAY, NETWORK, SustainBot
 from bots.sustain.events import Event, events_of, save_setting, settings
-from core.commands import Role, command
+from core.commands import NetworkArg, Role, command
 from core.context import Context
 
 FEED_PAST_DAYS = 90
@@ -26,11 +26,13 @@ class Calendar(SustainBot):
     name = "calendar"
     featured = ("events feed",)
 
-    @command("events feed", options=[NETWORK], help="sustain.events.feed.help")
-    async def feed(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_member(ctx, "events feed", network)
-        if net is None:
-            return
+    @command(
+        "events feed",
+        options=[NETWORK],
+        network=NetworkArg.members_only,
+        help="sustain.events.feed.help",
+    )
+    async def feed(self, ctx: Context, net: NetworkRow) -> None:
         token = settings(self.db, net.id)[1]
         if token is None:
             token = secrets.token_urlsafe(24)
@@ -41,12 +43,10 @@ class Calendar(SustainBot):
         "events feed renew",
         options=[NETWORK],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.events.renew.help",
     )
-    async def renew(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def renew(self, ctx: Context, net: NetworkRow) -> None:
         token = secrets.token_urlsafe(24)
         save_setting(self.db, net.id, "feed_token", token)
         await self._send(ctx, net, token, renewed=True)

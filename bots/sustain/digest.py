@@ -19,7 +19,7 @@ from bots.sustain.common import DAY, NETWORK, SustainBot, day
 from bots.sustain.events import events_of, rsvp_counts
 from bots.sustain.goals import goals_of
 from bots.sustain.questions import open_questions, question_counts
-from core.commands import Role, command
+from core.commands import NetworkArg, Role, command
 from core.context import Context
 from core.people import Names
 from core.sending import SendError
@@ -92,12 +92,10 @@ class Digest(SustainBot):
         "digest",
         options=[NETWORK],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.digest.help",
     )
-    async def digest(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def digest(self, ctx: Context, net: NetworkRow) -> None:
         now = self.now()
         text = self.compose(net, ctx.language, now - WEEK, now)
         if ctx.room_id == net.rooms.get(COORDINATION):

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bots.network.schema import ANNOUNCEMENTS, NetworkRow
 from bots.sustain.common import DAY, NETWORK, SustainBot, next_number, parse_day
 from core.account import Incoming
-from core.commands import Arg, Option, Role, command
+from core.commands import Arg, NetworkArg, Option, Role, command
 from core.context import Context
 from core.dates import moment_text
 from core.people import Names
@@ -175,6 +175,7 @@ class Events(SustainBot):
             NETWORK,
         ],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.event.add.help",
     )
     async def add(
@@ -187,11 +188,8 @@ class Events(SustainBot):
         tz: str | None,
         kind: str | None,
         length: int | None,
-        network: str | None,
+        net: NetworkRow,
     ) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
         timezone = tz or settings(self.db, net.id)[0]
         start = datetime.combine(date, time, ZoneInfo(timezone))
         now = self.now()
@@ -248,12 +246,10 @@ class Events(SustainBot):
         Arg("number", int),
         options=[NETWORK],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.event.cancel.help",
     )
-    async def cancel(self, ctx: Context, number: int, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def cancel(self, ctx: Context, number: int, net: NetworkRow) -> None:
         event = self._by_number(net.id, number)
         if event is None or event.cancelled_at:
             await ctx.reply("sustain.event.unknown", number=number, network=net.name)
@@ -275,20 +271,17 @@ class Events(SustainBot):
         "event timezone",
         Arg("timezone", zone),
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.event.timezone.help",
     )
-    async def timezone(self, ctx: Context, timezone: str) -> None:
-        net = await self.find(ctx)
-        if net is None:
-            return
+    async def timezone(self, ctx: Context, timezone: str, net: NetworkRow) -> None:
         save_setting(self.db, net.id, "timezone", timezone)
         await ctx.reply("sustain.event.timezone.set", network=net.name, timezone=timezone)
 
-    @command("events", options=[NETWORK], help="sustain.events.help")
-    async def show(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_member(ctx, "events", network)
-        if net is None:
-            return
+    @command(
+        "events", options=[NETWORK], network=NetworkArg.members_only, help="sustain.events.help"
+    )
+    async def show(self, ctx: Context, net: NetworkRow) -> None:
         now = self.now()
         upcoming = [e for e in events_of(self.db, net.id, now - DAY) if not e.cancelled_at]
         upcoming = [e for e in upcoming if e.starts_at + e.minutes * 60 > now]

@@ -23,7 +23,7 @@ from bots.sustain.common import DAY, NETWORK, SustainBot, iso_day, parse_day
 from bots.sustain.events import events_of
 from bots.sustain.questions import question_counts
 from bots.sustain.selfcheck import area_scores, finished_runs, overall
-from core.commands import Option, Role, command
+from core.commands import NetworkArg, Option, Role, command
 from core.context import Context
 from core.dates import day_text
 from core.messaging import MessagingError, send_file
@@ -195,11 +195,14 @@ class Impact(SustainBot):
         )
         return start, self.now()
 
-    @command("impact", options=OPTIONS, role=Role.coordinator, help="sustain.impact.help")
-    async def impact(self, ctx: Context, since: date | None, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    @command(
+        "impact",
+        options=OPTIONS,
+        role=Role.coordinator,
+        network=NetworkArg.any,
+        help="sustain.impact.help",
+    )
+    async def impact(self, ctx: Context, since: date | None, net: NetworkRow) -> None:
         start, until = self._period(net, since)
         figures = self.figures(net, start, until)
         sections: dict[str, list[Text]] = {}
@@ -216,12 +219,13 @@ class Impact(SustainBot):
         await ctx.reply(Text.join(parts))
 
     @command(
-        "impact export", options=OPTIONS, role=Role.coordinator, help="sustain.impact.export.help"
+        "impact export",
+        options=OPTIONS,
+        role=Role.coordinator,
+        network=NetworkArg.any,
+        help="sustain.impact.export.help",
     )
-    async def export(self, ctx: Context, since: date | None, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def export(self, ctx: Context, since: date | None, net: NetworkRow) -> None:
         start, until = self._period(net, since)
         data = self.csv(ctx, net, self.figures(net, start, until))
         filename = f"impact-{_slug(net.name)}-{iso_day(until)}.csv"

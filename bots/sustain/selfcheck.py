@@ -18,7 +18,7 @@ from bots.network.common import iso, sent_there
 from bots.network.schema import NetworkRow
 from bots.sustain.common import NETWORK, SustainBot, day
 from core.account import Incoming
-from core.commands import Role, command
+from core.commands import NetworkArg, Role, command
 from core.config import LANGUAGES
 from core.context import Context
 from core.messaging import direct_chat, notice
@@ -182,12 +182,10 @@ class SelfCheck(SustainBot):
         "selfcheck",
         options=[NETWORK],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.selfcheck.help",
     )
-    async def selfcheck(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def selfcheck(self, ctx: Context, net: NetworkRow) -> None:
         row = self.db.execute(
             f"SELECT {_RUN_COLUMNS} FROM selfcheck_runs WHERE user_id = ? AND finished_at IS NULL",
             [ctx.sender],
@@ -313,12 +311,10 @@ class SelfCheck(SustainBot):
         "selfcheck report",
         options=[NETWORK],
         role=Role.coordinator,
+        network=NetworkArg.any,
         help="sustain.selfcheck.report.help",
     )
-    async def report(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def report(self, ctx: Context, net: NetworkRow) -> None:
         runs = finished_runs(self.db, net.id)
         if not runs:
             await ctx.reply("sustain.selfcheck.report.none", network=net.name, prefix=self.prefix)
