@@ -47,7 +47,7 @@ class Networks:
     async def find(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
         """The network a command is about: named, or the one whose room it was sent in, or
         the asker's only network. Otherwise explains and returns None. Found once per command
-        (in `permits`, then reused by the handler); the asker's activity is noted then."""
+        (in `permits`, then reused for the handler); the asker's activity is noted then."""
         key = ("network", name)
         if key not in ctx.found:
             network = await self._find(ctx, name)
