@@ -322,7 +322,7 @@ class App:
             return
         log.info("command", extra={"command": cmd.name, "room": ctx.room_id, "event": ctx.event_id})
         try:
-            await cmd.handler(ctx, **arguments)
+            await self._call(ctx, cmd, arguments)
         except UsageError as error:
             await ctx.reply(
                 "usage.line", error=ctx.t(error.key, **error.values), usage=self.usage(cmd)
@@ -335,6 +335,17 @@ class App:
         except Exception:
             log.exception("command failed", extra={"command": cmd.name, "event": ctx.event_id})
             await ctx.reply("error.internal")
+
+    async def _call(self, ctx: Context, cmd: Command, arguments: dict[str, Any]) -> None:
+        """Call the command's handler; one that acts on a network gets it as `net`, found by
+        its bot from the `network:` option typed (if any). None found: the bot said why, and
+        the handler is not called."""
+        if cmd.network:
+            net = await self.bot_of(cmd).network_for(ctx, cmd, arguments.pop("network", None))
+            if net is None:
+                return
+            arguments["net"] = net
+        await cmd.handler(ctx, **arguments)
 
     def usage(self, cmd: Command) -> str:
         return cmd.usage(self.config.bots.command_prefix)

@@ -117,6 +117,7 @@ class Command:
     help: str = ""
     bot: str = ""
     scope: Scope = Scope.network
+    network: bool = False  # the handler gets the network it acts on (`Bot.network_for`)
 
     @property
     def name(self) -> str:
@@ -143,10 +144,15 @@ def command(
     tags: bool = False,
     role: Role = Role.anyone,
     scope: Scope = Scope.network,
+    network: bool = False,
     help: str,
 ) -> Callable[[Handler], Handler]:
     """Declare a bot method as the command `name` (words separated by spaces); a `role` above
-    anyone is judged where `scope` says."""
+    anyone is judged where `scope` says; `network=True`: a command that acts on one network
+    gets it as `net`, found once by its bot before the handler runs (`Bot.network_for`: the
+    one its `network:` option names, else the one whose room this is, else the asker's only
+    one); when there is none the bot has said why in one line and the handler is not
+    called."""
 
     def mark(function: Handler) -> Handler:
         function.__mentornet_command__ = Command(  # type: ignore[attr-defined]
@@ -158,6 +164,7 @@ def command(
             role=role,
             help=help,
             scope=scope,
+            network=network,
         )
         return function
 
@@ -244,6 +251,12 @@ class Bot:
         Read only from rooms the instance created for its networks. 0 (the default) for a bot
         that keeps no networks."""
         return 0
+
+    async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> object | None:
+        """The network `cmd` acts on (it declares `network=True`): the one
+        called `name` (its `network:` option) if given. None after explaining in one line why
+        there is none. A bot that declares such commands keeps networks and says how."""
+        raise NotImplementedError(f"{self.name} declares network commands but finds none")
 
     def network_roles(self, user_id: str) -> set[str]:
         """The person's roles (as the bot names them) in the networks this bot keeps and they
@@ -369,6 +382,8 @@ class Registry:
 
     def add_bot(self, bot: Bot) -> None:
         for cmd in bot.commands():
+            if cmd.network and type(bot).network_for is Bot.network_for:
+                raise ValueError(f"command {cmd.name!r} acts on a network its bot cannot find")
             if cmd.path in self.commands:
                 raise ValueError(f"command {cmd.name!r} is declared twice")
             self.commands[cmd.path] = cmd

@@ -28,8 +28,8 @@ class Context:
     incoming: Incoming
     language: str
     # What a bot found for this command, kept for the rest of it: the network it is about is
-    # found once (by `permits`) and the handler reuses it, so it is looked up (and the asker's
-    # activity noted) once per command.
+    # found once (by `permits`) and reused when it is handed to the handler (`Bot.network_for`),
+    # so it is looked up (and the asker's activity noted) once per command.
     found: dict[Any, Any] = field(default_factory=dict, init=False)
     _sent: int = field(default=0, init=False)
 

@@ -224,6 +224,20 @@ def test_a_command_declared_twice_is_refused(registry: Registry) -> None:
         registry.add_bot(Other())
 
 
+class Homeless(Bot):
+    """Declares a command that acts on a network, but finds no networks."""
+
+    name = "homeless"
+
+    @command("where", options=[Option("network")], network=True, help="where.help")
+    async def where(self, ctx: Any, net: Any) -> None: ...
+
+
+def test_a_network_command_of_a_bot_that_finds_none_is_refused() -> None:
+    with pytest.raises(ValueError, match="'where'"):
+        Registry().add_bot(Homeless())
+
+
 def test_mixed_case_declarations_are_found() -> None:
     registry = Registry()
     registry.add_bot(Shouty())
@@ -236,6 +250,8 @@ def test_usage_lines() -> None:
     assert commands["lang room"].usage("!") == "!lang room <en|de>"
     assert commands["note"].usage("?") == "?note <text…>"
     assert commands["dir find"].usage("!") == "!dir find [query…] [lang:en|de] [limit:n] [#tag…]"
+    where = Homeless().commands()[0]  # the network it acts on adds nothing to its usage
+    assert where.usage("!") == "!where [network:value]"
 
 
 @pytest.mark.parametrize(

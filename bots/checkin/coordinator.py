@@ -46,14 +46,12 @@ class CoordinatorCommands(CheckinBase):
         Arg("when", optional=True, rest=True),
         options=[Option("tz", placeholder="Europe/Berlin"), NETWORK],
         role=Role.coordinator,
+        network=True,
         help="checkin.schedule.help",
     )
     async def schedule(
-        self, ctx: Context, when: str | None, tz: str | None, network: str | None
+        self, ctx: Context, when: str | None, tz: str | None, net: NetworkRow
     ) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
         settings = self.data.settings(net.id)
         if tz:
             try:
@@ -121,6 +119,7 @@ class CoordinatorCommands(CheckinBase):
             NETWORK,
         ],
         role=Role.coordinator,
+        network=True,
         help="checkin.settings.help",
     )
     async def settings_command(
@@ -130,11 +129,8 @@ class CoordinatorCommands(CheckinBase):
         close: str | None,
         silent: str | None,
         helpwords: str | None,
-        network: str | None,
+        net: NetworkRow,
     ) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
         s = self.data.settings(net.id)
         try:
             if remind:
@@ -168,12 +164,13 @@ class CoordinatorCommands(CheckinBase):
     # --- questions ---------------------------------------------------------------------------
 
     @command(
-        "checkin questions", options=[NETWORK], role=Role.coordinator, help="checkin.questions.help"
+        "checkin questions",
+        options=[NETWORK],
+        role=Role.coordinator,
+        network=True,
+        help="checkin.questions.help",
     )
-    async def questions(self, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    async def questions(self, ctx: Context, net: NetworkRow) -> None:
         items = []
         for question in self.data.questions(net.id):
             text = question.text(self.app.catalog, ctx.language, net.language)
@@ -205,6 +202,7 @@ class CoordinatorCommands(CheckinBase):
             NETWORK,
         ],
         role=Role.coordinator,
+        network=True,
         help="checkin.question_add.help",
     )
     async def question_add(
@@ -212,12 +210,9 @@ class CoordinatorCommands(CheckinBase):
         ctx: Context,
         text: str,
         kind: str | None,
-        network: str | None,
+        net: NetworkRow,
         **translations: str | None,
     ) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
         texts = {ctx.language: text.strip()} | {
             k: v.strip() for k, v in translations.items() if v and v.strip()
         }
@@ -253,12 +248,10 @@ class CoordinatorCommands(CheckinBase):
         Arg("number", convert=int),
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="checkin.question_remove.help",
     )
-    async def question_remove(self, ctx: Context, number: int, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    async def question_remove(self, ctx: Context, number: int, net: NetworkRow) -> None:
         current = self.data.questions(net.id)
         if not 1 <= number <= len(current):
             await ctx.reply("checkin.question.no_such", number=number, count=len(current))
@@ -270,11 +263,14 @@ class CoordinatorCommands(CheckinBase):
 
     # --- rounds ------------------------------------------------------------------------------
 
-    @command("checkin now", options=[NETWORK], role=Role.coordinator, help="checkin.now.help")
-    async def now_command(self, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    @command(
+        "checkin now",
+        options=[NETWORK],
+        role=Role.coordinator,
+        network=True,
+        help="checkin.now.help",
+    )
+    async def now_command(self, ctx: Context, net: NetworkRow) -> None:
         # After a crash this command runs again: its own round then goes on where it stopped.
         if self.rounds.started_by(net.id, ctx.event_id) is None:
             if self.data.open_rounds(net.id):
@@ -301,11 +297,14 @@ class CoordinatorCommands(CheckinBase):
             return
         await ctx.reply(Text.join([started, counted(ctx, "checkin.now", missed)], " "))
 
-    @command("checkin close", options=[NETWORK], role=Role.coordinator, help="checkin.close.help")
-    async def close_command(self, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    @command(
+        "checkin close",
+        options=[NETWORK],
+        role=Role.coordinator,
+        network=True,
+        help="checkin.close.help",
+    )
+    async def close_command(self, ctx: Context, net: NetworkRow) -> None:
         open_rounds = self.data.open_rounds(net.id)
         if not open_rounds:
             await ctx.reply("checkin.status.no_round", network=net.name)
@@ -321,11 +320,14 @@ class CoordinatorCommands(CheckinBase):
                     await self.summarise(closed, now)
         await ctx.reply("checkin.close.done", network=net.name)
 
-    @command("checkin status", options=[NETWORK], role=Role.coordinator, help="checkin.status.help")
-    async def status_command(self, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    @command(
+        "checkin status",
+        options=[NETWORK],
+        role=Role.coordinator,
+        network=True,
+        help="checkin.status.help",
+    )
+    async def status_command(self, ctx: Context, net: NetworkRow) -> None:
         open_rounds = self.data.open_rounds(net.id)
         round_ = open_rounds[-1] if open_rounds else self.data.latest_round(net.id)
         settings = self.data.settings(net.id)

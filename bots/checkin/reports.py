@@ -31,12 +31,10 @@ class ReportCommands(CheckinBase):
         "checkin stats",
         options=[Option("weeks", convert=int, placeholder="12"), NETWORK],
         role=Role.coordinator,
+        network=True,
         help="checkin.stats.help",
     )
-    async def stats_command(self, ctx: Context, weeks: int | None, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    async def stats_command(self, ctx: Context, weeks: int | None, net: NetworkRow) -> None:
         weeks = min(max(weeks or 12, 1), 104)
         since = self.now() - timedelta(weeks=weeks)
         stats = collect(self.data, net.id, since.timestamp())
@@ -103,11 +101,14 @@ class ReportCommands(CheckinBase):
             parts += [t("checkin.stats.drifting"), Text.bullets(drifting[:50])]
         return Text.join(parts)
 
-    @command("checkin export", options=[NETWORK], role=Role.coordinator, help="checkin.export.help")
-    async def export_command(self, ctx: Context, network: str | None) -> None:
-        net = await self._office(ctx, network)
-        if net is None:
-            return
+    @command(
+        "checkin export",
+        options=[NETWORK],
+        role=Role.coordinator,
+        network=True,
+        help="checkin.export.help",
+    )
+    async def export_command(self, ctx: Context, net: NetworkRow) -> None:
         data, count = export_csv(self.data, self.networks, self.app.catalog, net.id)
         # Only to the asker: a network room may gain members later, who would see it.
         chat = await private_chat(ctx, here=ctx.room_id not in net.rooms.values())

@@ -95,6 +95,10 @@ class NetworkBase(Bot):
         """A command declared for coordinators acts on a network (see `Networks.permits`)."""
         return await self.service.permits(ctx, cmd, arguments)
 
+    async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
+        """The network a command is about (see `Networks.for_command`); explains if none."""
+        return await self.service.for_command(ctx, cmd, name)
+
     def network_roles(self, user_id: str) -> set[str]:
         return self.service.roles_of(user_id)
 

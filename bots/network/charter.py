@@ -8,7 +8,7 @@ import logging
 from bots.network.base import NetworkBase
 from bots.network.common import multiline
 from bots.network.matrix import MatrixCallError
-from bots.network.schema import ANNOUNCEMENTS, LEFT
+from bots.network.schema import ANNOUNCEMENTS, LEFT, NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.context import Context
 from core.messaging import MessagingError, SendError, notice, to_person
@@ -39,12 +39,12 @@ class Charter(NetworkBase):
         return None
 
     @command(
-        "network rules", options=[Option("network", placeholder="name")], help="network.rules.help"
+        "network rules",
+        options=[Option("network", placeholder="name")],
+        network=True,
+        help="network.rules.help",
     )
-    async def rules(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def rules(self, ctx: Context, net: NetworkRow) -> None:
         if not net.rules:
             await ctx.reply(
                 "network.rules.none", network=net.name, prefix=self.app.config.bots.command_prefix
@@ -56,12 +56,12 @@ class Charter(NetworkBase):
         "network rules set",
         Arg("text", rest=True),
         role=Role.coordinator,
+        network=True,
         help="network.rules_set.help",
     )
-    async def rules_set(self, ctx: Context, text: str) -> None:
-        net = await self.service.find(ctx)
+    async def rules_set(self, ctx: Context, text: str, net: NetworkRow) -> None:
         text = text.strip()
-        if net is None or not await self._fits(ctx, text):
+        if not await self._fits(ctx, text):
             return
         room_id = net.rooms[ANNOUNCEMENTS]
         post = self._t(net.language, "network.rules.post", network=net.name, rules=multiline(text))
@@ -82,12 +82,10 @@ class Charter(NetworkBase):
     @command(
         "network agreement",
         options=[Option("network", placeholder="name")],
+        network=True,
         help="network.agreement.help",
     )
-    async def agreement(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def agreement(self, ctx: Context, net: NetworkRow) -> None:
         prefix = self.app.config.bots.command_prefix
         if not net.agreement:
             await ctx.reply("network.agreement.none", network=net.name, prefix=prefix)
@@ -111,12 +109,12 @@ class Charter(NetworkBase):
         "network agreement set",
         Arg("text", rest=True),
         role=Role.coordinator,
+        network=True,
         help="network.agreement_set.help",
     )
-    async def agreement_set(self, ctx: Context, text: str) -> None:
-        net = await self.service.find(ctx)
+    async def agreement_set(self, ctx: Context, text: str, net: NetworkRow) -> None:
         text = text.strip()
-        if net is None or not await self._fits(ctx, text):
+        if not await self._fits(ctx, text):
             return
         previous = net.agreement_event_id
         net.agreement_version = self.data.set_agreement(net.id, text)
@@ -142,12 +140,10 @@ class Charter(NetworkBase):
         "network agree",
         options=[Option("network", placeholder="name")],
         role=Role.member,
+        network=True,
         help="network.agree.help",
     )
-    async def agree(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def agree(self, ctx: Context, net: NetworkRow) -> None:
         member = self.data.member(net.id, ctx.sender)
         if member is None or member.status == LEFT:
             await ctx.reply("network.agree.not_member", network=net.name)

@@ -507,12 +507,10 @@ class Invitations(Membership):
         "network invitations",
         options=[Option("network", placeholder="name")],
         role=Role.coordinator,
+        network=True,
         help="invitations.list.help",
     )
-    async def invitations(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def invitations(self, ctx: Context, net: NetworkRow) -> None:
         now = self._now()
         everyone = self._invitations("network_id = ?", [net.id])
         if not everyone:
@@ -577,12 +575,10 @@ class Invitations(Membership):
         "network invitations remind",
         options=[Option("network", placeholder="name")],
         role=Role.coordinator,
+        network=True,
         help="invitations.remind.help",
     )
-    async def remind(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def remind(self, ctx: Context, net: NetworkRow) -> None:
         waiting = list(
             self._due(
                 "network_id = ? AND used_by IS NULL AND expires_at > ?", [net.id, self._now()]
@@ -605,12 +601,10 @@ class Invitations(Membership):
         Arg("address"),
         options=[Option("network", placeholder="name")],
         role=Role.coordinator,
+        network=True,
         help="invitations.cancel.help",
     )
-    async def cancel(self, ctx: Context, address: str, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def cancel(self, ctx: Context, address: str, net: NetworkRow) -> None:
         where = "network_id = ? AND email = ? COLLATE NOCASE AND used_by IS NULL"
         found = self._invitations(where, [net.id, address.strip()])
         for invitation in found:

@@ -61,14 +61,12 @@ class Membership(NetworkBase):
         Arg("role", optional=True, choices=ROLES),
         options=[Option("lang", choices=LANGUAGES), Option("network", placeholder="name")],
         role=Role.coordinator,
+        network=True,
         help="network.invite.help",
     )
     async def invite(
-        self, ctx: Context, user: str, role: str | None, lang: str | None, network: str | None
+        self, ctx: Context, user: str, role: str | None, lang: str | None, net: NetworkRow
     ) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
         role = role or DEFAULT_ROLE
         if ROLE_LEVELS[role] >= 50 and not await self.service.require(
             ctx, net, Role.meta_mentor, f"network invite … {role}"
@@ -105,12 +103,10 @@ class Membership(NetworkBase):
         "network onboard",
         Arg("people", optional=True, rest=True),
         role=Role.coordinator,
+        network=True,
         help="invitations.onboard.help",
     )
-    async def onboard(self, ctx: Context, people: str | None) -> None:
-        net = await self.service.find(ctx)
-        if net is None:
-            return
+    async def onboard(self, ctx: Context, people: str | None, net: NetworkRow) -> None:
         text = people or ""
         if not text.strip():
             try:
@@ -318,12 +314,10 @@ class Membership(NetworkBase):
         Arg("role", choices=ROLES),
         options=[Option("network", placeholder="name")],
         role=Role.coordinator,
+        network=True,
         help="network.role.help",
     )
-    async def role(self, ctx: Context, user: str, role: str, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def role(self, ctx: Context, user: str, role: str, net: NetworkRow) -> None:
         user_id = self._user(ctx, user)
         if user_id is None:
             await ctx.reply("network.not_a_user_id", value=user)
@@ -380,12 +374,10 @@ class Membership(NetworkBase):
         Arg("filter", optional=True),
         options=[Option("network", placeholder="name")],
         role=Role.coordinator,
+        network=True,
         help="network.members.help",
     )
-    async def members(self, ctx: Context, filter: str | None, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
+    async def members(self, ctx: Context, filter: str | None, net: NetworkRow) -> None:
         everyone = self.data.members(net.id)
         shown = [m for m in everyone if self._matches(ctx, m, filter)] if filter else everyone
         shown.sort(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bots.network.base import NetworkBase
 from bots.network.common import counted
 from bots.network.matrix import MatrixCallError, RoomPlan
-from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member
+from bots.network.schema import JOINED, LEFT, PENDING, ROOMS, SPACE, Member, NetworkRow
 from core.commands import Arg, Option, Role, command
 from core.config import LANGUAGES
 from core.context import Context
@@ -65,15 +65,10 @@ class Setup(NetworkBase):
         "network info",
         options=[Option("network", placeholder="name")],
         role=Role.member,
+        network=True,
         help="network.info.help",
     )
-    async def info(self, ctx: Context, network: str | None) -> None:
-        net = await self.service.find(ctx, network)
-        if net is None:
-            return
-        if self.data.member(net.id, ctx.sender) is None and not ctx.is_admin:
-            await ctx.reply("network.members_only", network=net.name)
-            return
+    async def info(self, ctx: Context, net: NetworkRow) -> None:
         members = [m for m in self.data.members(net.id) if m.status != LEFT]
         by_role = {
             role: [m.user_id for m in members if m.role == role]

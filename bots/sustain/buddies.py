@@ -126,12 +126,12 @@ class Buddies(SustainBot):
         Arg("topic", optional=True, rest=True),
         options=[Option("lang", str.lower, placeholder="de")],
         role=Role.member,
+        network=True,
         help="sustain.buddy.request.help",
     )
-    async def request(self, ctx: Context, topic: str | None, lang: str | None) -> None:
-        net = await self.find_as_member(ctx, "buddy request")
-        if net is None:
-            return
+    async def request(
+        self, ctx: Context, topic: str | None, lang: str | None, net: NetworkRow
+    ) -> None:
         novice = self.member(net, ctx.sender)
         if novice is None or novice.role != NOVICE:
             await ctx.reply("sustain.buddy.only_novices", prefix=self.prefix)
@@ -255,12 +255,13 @@ class Buddies(SustainBot):
         )
 
     @command(
-        "buddy end", Arg("user", optional=True), role=Role.member, help="sustain.buddy.end.help"
+        "buddy end",
+        Arg("user", optional=True),
+        role=Role.member,
+        network=True,
+        help="sustain.buddy.end.help",
     )
-    async def end(self, ctx: Context, user: str | None) -> None:
-        net = await self.find_as_member(ctx, "buddy end")
-        if net is None:
-            return
+    async def end(self, ctx: Context, user: str | None, net: NetworkRow) -> None:
         mine = [
             p
             for p in active_pairs(self.db, net.id)
@@ -295,12 +296,10 @@ class Buddies(SustainBot):
         "buddies",
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.buddies.help",
     )
-    async def show(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def show(self, ctx: Context, net: NetworkRow) -> None:
         pairs = active_pairs(self.db, net.id)
         ended = self.db.execute(
             "SELECT COUNT(*) FROM buddy_pairs WHERE network_id = ? AND ended_at IS NOT NULL",

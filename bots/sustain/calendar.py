@@ -26,11 +26,14 @@ class Calendar(SustainBot):
     name = "calendar"
     featured = ("events feed",)
 
-    @command("events feed", options=[NETWORK], role=Role.member, help="sustain.events.feed.help")
-    async def feed(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_member(ctx, "events feed", network)
-        if net is None:
-            return
+    @command(
+        "events feed",
+        options=[NETWORK],
+        role=Role.member,
+        network=True,
+        help="sustain.events.feed.help",
+    )
+    async def feed(self, ctx: Context, net: NetworkRow) -> None:
         token = settings(self.db, net.id)[1]
         if token is None:
             token = secrets.token_urlsafe(24)
@@ -41,12 +44,10 @@ class Calendar(SustainBot):
         "events feed renew",
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.events.renew.help",
     )
-    async def renew(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def renew(self, ctx: Context, net: NetworkRow) -> None:
         token = secrets.token_urlsafe(24)
         save_setting(self.db, net.id, "feed_token", token)
         await self._send(ctx, net, token, renewed=True)

@@ -61,21 +61,10 @@ class SustainBot(Bot):
 
     # --- which network, and who may ----------------------------------------------------------
 
-    async def find(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
-        """The network the command is about (see `Networks.find`); explains if none."""
-        return await self.network_service.find(ctx, name)
-
-    async def find_as_member(
-        self, ctx: Context, command: str, name: str | None = None
-    ) -> NetworkRow | None:
-        """The network, if the asker is one of its members (or an admin); else refuses."""
-        net = await self.find(ctx, name)
-        if net is None:
-            return None
-        if self.member(net, ctx.sender) is None and not ctx.is_admin:
-            await ctx.reply("sustain.members_only", network=net.name, command=self.prefix + command)
-            return None
-        return net
+    async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
+        """The network the command is about, for a members-only one if the asker is one of
+        its members (or an admin); see `Networks.for_command`. Explains if none."""
+        return await self.network_service.for_command(ctx, cmd, name)
 
     async def permits(
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None

@@ -92,12 +92,10 @@ class Digest(SustainBot):
         "digest",
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.digest.help",
     )
-    async def digest(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def digest(self, ctx: Context, net: NetworkRow) -> None:
         now = self.now()
         text = self.compose(net, ctx.language, now - WEEK, now)
         if ctx.room_id == net.rooms.get(COORDINATION):

@@ -175,6 +175,7 @@ class Events(SustainBot):
             NETWORK,
         ],
         role=Role.coordinator,
+        network=True,
         help="sustain.event.add.help",
     )
     async def add(
@@ -187,11 +188,8 @@ class Events(SustainBot):
         tz: str | None,
         kind: str | None,
         length: int | None,
-        network: str | None,
+        net: NetworkRow,
     ) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
         timezone = tz or settings(self.db, net.id)[0]
         start = datetime.combine(date, time, ZoneInfo(timezone))
         now = self.now()
@@ -248,12 +246,10 @@ class Events(SustainBot):
         Arg("number", int),
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.event.cancel.help",
     )
-    async def cancel(self, ctx: Context, number: int, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def cancel(self, ctx: Context, number: int, net: NetworkRow) -> None:
         event = self._by_number(net.id, number)
         if event is None or event.cancelled_at:
             await ctx.reply("sustain.event.unknown", number=number, network=net.name)
@@ -275,20 +271,17 @@ class Events(SustainBot):
         "event timezone",
         Arg("timezone", zone),
         role=Role.coordinator,
+        network=True,
         help="sustain.event.timezone.help",
     )
-    async def timezone(self, ctx: Context, timezone: str) -> None:
-        net = await self.find(ctx)
-        if net is None:
-            return
+    async def timezone(self, ctx: Context, timezone: str, net: NetworkRow) -> None:
         save_setting(self.db, net.id, "timezone", timezone)
         await ctx.reply("sustain.event.timezone.set", network=net.name, timezone=timezone)
 
-    @command("events", options=[NETWORK], role=Role.member, help="sustain.events.help")
-    async def show(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_member(ctx, "events", network)
-        if net is None:
-            return
+    @command(
+        "events", options=[NETWORK], role=Role.member, network=True, help="sustain.events.help"
+    )
+    async def show(self, ctx: Context, net: NetworkRow) -> None:
         now = self.now()
         upcoming = [e for e in events_of(self.db, net.id, now - DAY) if not e.cancelled_at]
         upcoming = [e for e in upcoming if e.starts_at + e.minutes * 60 > now]

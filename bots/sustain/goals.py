@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bots.network.schema import ANNOUNCEMENTS
+from bots.network.schema import ANNOUNCEMENTS, NetworkRow
 from bots.sustain.common import NETWORK, SustainBot, day, next_number, parse_day
 from core.commands import Arg, Option, Role, command
 from core.context import Context
@@ -91,12 +91,10 @@ class Goals(SustainBot):
         Arg("text", rest=True),
         options=[Option("due", parse_day, placeholder="2027-06-30"), NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.goal.add.help",
     )
-    async def add(self, ctx: Context, text: str, due: date | None, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def add(self, ctx: Context, text: str, due: date | None, net: NetworkRow) -> None:
         text = " ".join(text.split())
         if not text or len(text) > MAX_TEXT:
             await ctx.reply("sustain.goal.bad_text", limit=MAX_TEXT)
@@ -118,14 +116,12 @@ class Goals(SustainBot):
         Arg("note", optional=True, rest=True),
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.goal.update.help",
     )
     async def update(
-        self, ctx: Context, number: int, percent: int, note: str | None, network: str | None
+        self, ctx: Context, number: int, percent: int, note: str | None, net: NetworkRow
     ) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
         goal = next((g for g in goals_of(self.db, net.id) if g.number == number), None)
         if goal is None:
             await ctx.reply("sustain.goal.unknown", number=number, network=net.name)
@@ -179,11 +175,8 @@ class Goals(SustainBot):
         with contextlib.suppress(SendError):  # logged by the send; the goal's news stands
             await self.network_service.post(net, ANNOUNCEMENTS, Text.join(lines), txn=txn)
 
-    @command("goals", options=[NETWORK], role=Role.member, help="sustain.goals.help")
-    async def show(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_member(ctx, "goals", network)
-        if net is None:
-            return
+    @command("goals", options=[NETWORK], role=Role.member, network=True, help="sustain.goals.help")
+    async def show(self, ctx: Context, net: NetworkRow) -> None:
         goals = goals_of(self.db, net.id)
         if not goals:
             await ctx.reply("sustain.goals.none", network=net.name, prefix=self.prefix)

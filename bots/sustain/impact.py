@@ -195,11 +195,14 @@ class Impact(SustainBot):
         )
         return start, self.now()
 
-    @command("impact", options=OPTIONS, role=Role.coordinator, help="sustain.impact.help")
-    async def impact(self, ctx: Context, since: date | None, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    @command(
+        "impact",
+        options=OPTIONS,
+        role=Role.coordinator,
+        network=True,
+        help="sustain.impact.help",
+    )
+    async def impact(self, ctx: Context, since: date | None, net: NetworkRow) -> None:
         start, until = self._period(net, since)
         figures = self.figures(net, start, until)
         sections: dict[str, list[Text]] = {}
@@ -216,12 +219,13 @@ class Impact(SustainBot):
         await ctx.reply(Text.join(parts))
 
     @command(
-        "impact export", options=OPTIONS, role=Role.coordinator, help="sustain.impact.export.help"
+        "impact export",
+        options=OPTIONS,
+        role=Role.coordinator,
+        network=True,
+        help="sustain.impact.export.help",
     )
-    async def export(self, ctx: Context, since: date | None, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def export(self, ctx: Context, since: date | None, net: NetworkRow) -> None:
         start, until = self._period(net, since)
         data = self.csv(ctx, net, self.figures(net, start, until))
         filename = f"impact-{_slug(net.name)}-{iso_day(until)}.csv"

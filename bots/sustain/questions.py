@@ -121,11 +121,10 @@ class Questions(SustainBot):
 
     # --- asking ----------------------------------------------------------------------------
 
-    @command("ask", Arg("question", rest=True), role=Role.member, help="sustain.ask.help")
-    async def ask(self, ctx: Context, question: str) -> None:
-        net = await self.find_as_member(ctx, "ask")
-        if net is None:
-            return
+    @command(
+        "ask", Arg("question", rest=True), role=Role.member, network=True, help="sustain.ask.help"
+    )
+    async def ask(self, ctx: Context, question: str, net: NetworkRow) -> None:
         question = question.strip()
         if len(question) > MAX_QUESTION:
             await ctx.reply("sustain.ask.too_long", limit=MAX_QUESTION)
@@ -172,11 +171,14 @@ class Questions(SustainBot):
         ).fetchone()
         return int(row[0])
 
-    @command("questions", options=[NETWORK], role=Role.member, help="sustain.questions.help")
-    async def questions(self, ctx: Context, network: str | None) -> None:
-        net = await self.find_as_member(ctx, "questions", network)
-        if net is None:
-            return
+    @command(
+        "questions",
+        options=[NETWORK],
+        role=Role.member,
+        network=True,
+        help="sustain.questions.help",
+    )
+    async def questions(self, ctx: Context, net: NetworkRow) -> None:
         waiting = open_questions(self.db, net.id)
         if not waiting:
             await ctx.reply("sustain.questions.none", network=net.name)
@@ -200,12 +202,10 @@ class Questions(SustainBot):
         "questions escalate",
         Arg("hours", hours),
         role=Role.coordinator,
+        network=True,
         help="sustain.questions.escalate.help",
     )
-    async def set_escalation(self, ctx: Context, hours: float) -> None:
-        net = await self.find(ctx)
-        if net is None:
-            return
+    async def set_escalation(self, ctx: Context, hours: float, net: NetworkRow) -> None:
         self.db.table("question_settings").upsert(
             {"network_id": net.id, "escalate_hours": hours}, pk="network_id"
         )

@@ -183,12 +183,10 @@ class SelfCheck(SustainBot):
         "selfcheck",
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.selfcheck.help",
     )
-    async def selfcheck(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def selfcheck(self, ctx: Context, net: NetworkRow) -> None:
         row = self.db.execute(
             f"SELECT {_RUN_COLUMNS} FROM selfcheck_runs WHERE user_id = ? AND finished_at IS NULL",
             [ctx.sender],
@@ -314,12 +312,10 @@ class SelfCheck(SustainBot):
         "selfcheck report",
         options=[NETWORK],
         role=Role.coordinator,
+        network=True,
         help="sustain.selfcheck.report.help",
     )
-    async def report(self, ctx: Context, network: str | None) -> None:
-        net = await self.find(ctx, network)
-        if net is None:
-            return
+    async def report(self, ctx: Context, net: NetworkRow) -> None:
         runs = finished_runs(self.db, net.id)
         if not runs:
             await ctx.reply("sustain.selfcheck.report.none", network=net.name, prefix=self.prefix)
