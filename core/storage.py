@@ -5,15 +5,20 @@ once each, in the order declared, and records them by name in `_sqlite_migration
 Databases from before kept a number per component in `schema_version`; `Store.migrate`
 carries that number over as the names of the first steps, so nothing is run again.
 
-Which to use: the table API (`db.table(name).upsert/insert/delete_where`) to write one record
-by its columns: every upsert (never a hand-written `ON CONFLICT … DO UPDATE`, nor an
-`INSERT OR REPLACE`, which deletes the old row first and cascades), and an insert that may
-find its row already there (`ignore=True`). Raw SQL (`db.execute`) for the schema steps (a
-`CREATE TABLE` shows every constraint), reads (a `SELECT` names its columns and rows at a
-glance, where `get` raises for a missing row), joins, aggregates, full-text search, updates
-computed in SQL (`revision = revision + 1`), `INSERT … SELECT`, deletes of many rows, and the
-inbox's writes for each event, where the table API's reading of the schema on every call
-(about 0.15 ms, a few queries) would cost far more than the write itself.
+Which to use: the table API (`db.table(name).upsert/insert/update/delete_where`) to write one
+record by its columns: every upsert (never a hand-written `ON CONFLICT … DO UPDATE`, nor an
+`INSERT OR REPLACE`, which deletes the old row first and cascades), an insert (`last_pk` is the
+new id; `ignore=True` when its row may be there already), an update of one row by its key
+(`update` raises `NotFoundError` for a row that is not there) and a delete by equal columns.
+It never changes the schema: `alter` stays off, and every table it names is made by a step.
+Raw SQL (`db.execute`) for the schema steps (a `CREATE TABLE` shows every constraint), reads
+(a `SELECT` names its columns and rows at a glance, where `get` raises for a missing row),
+joins, aggregates, full-text search, updates computed in SQL (`revision = revision + 1`) or
+of many rows, `INSERT … SELECT`, deletes of many rows by a condition, a write whose row count
+is the answer (`INSERT OR IGNORE` telling a new row from an old), an update of a row that may
+have gone meanwhile, and the writes for each event (the inbox, a reaction) or for each person
+of a check-in round, where the table API's reading of the schema on every call (about
+0.15 ms, a few queries) would cost far more than the write itself.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -208,3 +209,66 @@ def test_backup_is_consistent_while_another_connection_writes(tmp_path: Path) ->
             assert count == 2 * distinct
             steps = conn.execute("SELECT migration_set, name FROM _sqlite_migrations ORDER BY id")
             assert steps.fetchall() == [("core", "_kv_and_settings"), ("core", "_inbox")]
+
+
+def test_a_write_through_the_table_api_never_changes_the_schema(tmp_path: Path) -> None:
+    """Tables come from migrations only: a record with a column the table lacks is refused,
+    by insert and by update alike, and the table keeps the columns it had."""
+    store = open_store(tmp_path / "m.db")
+    store.migrate(make_migrations([]))
+    before = store.db["mentors"].columns_dict
+    with pytest.raises(sqlite3.OperationalError, match="no column named town"):
+        store.db.table("mentors").insert({"name": "Ana", "town": "Köln"})
+    store.db.table("mentors").insert({"id": 7, "name": "Ana"})
+    with pytest.raises(sqlite3.OperationalError, match="no such column: town"):
+        store.db.table("mentors").update(7, {"town": "Köln"})
+    assert store.db["mentors"].columns_dict == before
+    row = store.db.execute("SELECT name, city FROM mentors WHERE id = 7").fetchone()
+    assert row == ("Ana", None)
+    store.close()
+
+
+def every_component() -> list[Migrations]:
+    """The schema of every component, in an order their foreign keys allow."""
+    from bots.checkin.schema import migrations as checkin
+    from bots.network import invitations, privacy
+    from bots.network.schema import migrations as network
+    from bots.resources.schema import resource_migrations
+    from bots.sustain import buddies, digest, events, goals, impact, questions, selfcheck
+    from core.messaging import messaging_migrations
+    from directory.mirror import mirror_migrations
+    from directory.store import directory_migrations
+
+    sustain = [buddies, digest, events, goals, impact, questions, selfcheck]
+    return [
+        core_migrations,
+        messaging_migrations,
+        directory_migrations,
+        mirror_migrations,
+        network,
+        privacy.migrations,
+        invitations.migrations,
+        checkin,
+        resource_migrations,
+        *(module.migrations for module in sustain),
+    ]
+
+
+def test_every_table_the_code_writes_through_the_table_api_is_made_by_a_migration(
+    tmp_path: Path,
+) -> None:
+    """`db.table(name).insert` would create a missing table on the fly: every name the code
+    passes to it must be a table some migration creates."""
+    store = open_store(tmp_path / "m.db")
+    for migrations in every_component():
+        store.migrate(migrations)
+    made = set(store.db.table_names())
+    store.close()
+    root = Path(__file__).parent.parent
+    named = {
+        name
+        for folder in ("core", "directory", "federation", "bots")
+        for source in (root / folder).rglob("*.py")
+        for name in re.findall(r"""\.table\(\s*["'](\w+)["']""", source.read_text())
+    }
+    assert named and named <= made, sorted(named - made)

@@ -264,12 +264,10 @@ class CheckinStore:
             "SELECT 1 FROM checkin_questions WHERE network_id = ? LIMIT 1", [network_id]
         ).fetchone():
             with self.store.transaction() as db:
-                for position, (kind, key) in enumerate(DEFAULTS, start=1):
-                    db.execute(
-                        "INSERT INTO checkin_questions (network_id, position, kind, builtin)"
-                        " VALUES (?, ?, ?, ?)",
-                        [network_id, position, kind, key],
-                    )
+                db.table("checkin_questions").insert_all(
+                    {"network_id": network_id, "position": position, "kind": kind, "builtin": key}
+                    for position, (kind, key) in enumerate(DEFAULTS, start=1)
+                )
         rows = self.db.execute(
             "SELECT id, kind, builtin, texts FROM checkin_questions WHERE network_id = ?"
             " AND removed_at IS NULL ORDER BY position, id",
@@ -287,9 +285,7 @@ class CheckinStore:
         )
 
     def remove_question(self, question_id: int, now: float) -> None:
-        self.db.execute(
-            "UPDATE checkin_questions SET removed_at = ? WHERE id = ?", [now, question_id]
-        )
+        self.db.table("checkin_questions").update(question_id, {"removed_at": now})
 
     # --- people ------------------------------------------------------------------------------
 
@@ -302,16 +298,10 @@ class CheckinStore:
 
     def set_person(self, user_id: str, now: float, **values: str | None) -> None:
         """Set `timezone` and/or `paused_until` (None clears it)."""
-        self.db.execute(
-            "INSERT OR IGNORE INTO checkin_people (user_id, updated_at) VALUES (?, ?)",
-            [user_id, now],
-        )
-        for column, value in values.items():
-            assert column in ("timezone", "paused_until")
-            self.db.execute(
-                f"UPDATE checkin_people SET {column} = ?, updated_at = ? WHERE user_id = ?",
-                [value, now, user_id],
-            )
+        assert set(values) <= {"timezone", "paused_until"}
+        people = self.db.table("checkin_people")
+        people.insert({"user_id": user_id, "updated_at": now}, ignore=True)
+        people.update(user_id, {**values, "updated_at": now})
 
     def people(self, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
         rows = self.db.execute(
@@ -597,7 +587,7 @@ class CheckinStore:
     def forget(self, user_id: str) -> None:
         with self.store.transaction() as db:
             for table in ("people", "deliveries", "prompts", "answers", "alerts"):
-                db.execute(f"DELETE FROM checkin_{table} WHERE user_id = ?", [user_id])
+                db.table(f"checkin_{table}").delete_where("user_id = ?", [user_id])
             db.execute(
                 "UPDATE checkin_rounds SET started_by = NULL WHERE started_by = ?", [user_id]
             )

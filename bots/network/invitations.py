@@ -277,12 +277,7 @@ class Invitations(Membership):
             "outbox": INVITATION,  # sent right away by `_deliver`, else later by the tick
             "next_try_at": now + self.app.config.invitations.retry_minutes * 60,
         }
-        cursor = self.app.store.db.execute(
-            f"INSERT INTO invitations ({', '.join(values)})"
-            f" VALUES ({', '.join('?' for _ in values)})",
-            list(values.values()),
-        )
-        return int(cursor.lastrowid)
+        return int(self.app.store.db.table("invitations").insert(values).last_pk)
 
     async def _inviter_name(self, net: NetworkRow, user_id: str) -> str | None:
         """How the e-mail names the person who invites: roster name, else display name."""
@@ -433,7 +428,7 @@ class Invitations(Membership):
         found = self._invitations("code = ?", [code]) if code else []
         net = self.data.get(found[0].network_id) if found else None
         if not found or net is None:
-            db.execute("INSERT INTO invitation_tries (sender, at) VALUES (?, ?)", [ctx.sender, now])
+            db.table("invitation_tries").insert({"sender": ctx.sender, "at": now})
             await ctx.reply("invitations.join.unknown")
             return
         invitation = found[0]
@@ -477,11 +472,13 @@ class Invitations(Membership):
         code back."""
         self._update(invitation.id, used_by=ctx.sender, used_at=now, outbox=None)
         if is_private(ctx.account, ctx.room_id, ctx.sender):  # the welcome follows right here
-            self.app.store.db.execute(
-                "INSERT OR IGNORE INTO direct_rooms (account, user_id, room_id, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                [ctx.account.name, ctx.sender, ctx.room_id, now],
-            )
+            room = {
+                "account": ctx.account.name,
+                "user_id": ctx.sender,
+                "room_id": ctx.room_id,
+                "created_at": now,
+            }
+            self.app.store.db.table("direct_rooms").insert(room, ignore=True)
         person = Candidate(
             ctx.sender,
             display_name=invitation.display_name,
@@ -608,7 +605,7 @@ class Invitations(Membership):
         where = "network_id = ? AND email = ? COLLATE NOCASE AND used_by IS NULL"
         found = self._invitations(where, [net.id, address.strip()])
         for invitation in found:
-            self.app.store.db.execute("DELETE FROM invitations WHERE id = ?", [invitation.id])
+            self.app.store.db.table("invitations").delete_where("id = ?", [invitation.id])
             if invitation.registration_token:  # and the account it would have allowed
                 path = f"/_synapse/admin/v1/registration_tokens/{invitation.registration_token}"
                 try:
@@ -692,8 +689,8 @@ class Invitations(Membership):
         """Erase the invitations a person joined with (and so their address), their wrong
         tries, and their name where they invited others."""
         with self.app.store.transaction() as db:
-            db.execute("DELETE FROM invitations WHERE used_by = ?", [user_id])
-            db.execute("DELETE FROM invitation_tries WHERE sender = ?", [user_id])
+            db.table("invitations").delete_where("used_by = ?", [user_id])
+            db.table("invitation_tries").delete_where("sender = ?", [user_id])
             db.execute(
                 "UPDATE invitations SET invited_by = NULL, inviter_name = NULL,"
                 " report_room = NULL WHERE invited_by = ?",

@@ -229,7 +229,7 @@ class Privacy(Bot):
                 "SELECT requested_at FROM forget_requests WHERE user_id = ?", [ctx.sender]
             ).fetchone()
             if row is None or now.timestamp() - row[0] > CONFIRM_WINDOW.total_seconds():
-                db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
+                db.table("forget_requests").delete_where("user_id = ?", [ctx.sender])
                 await ctx.reply("me.forget.no_request", prefix=prefix)
                 return
             self._keep(ctx)  # before answering: a command cut short is taken up by the tick
@@ -244,7 +244,7 @@ class Privacy(Bot):
         now = self.app.clock.now().timestamp()
         # The first try runs right after this; the tick takes over later if it is cut short.
         with self.app.store.transaction() as db:
-            db.execute("DELETE FROM forget_requests WHERE user_id = ?", [ctx.sender])
+            db.table("forget_requests").delete_where("user_id = ?", [ctx.sender])
             pending = {
                 "user_id": ctx.sender,
                 "account": ctx.account.name,
@@ -309,10 +309,10 @@ class Privacy(Bot):
     async def _finish(self, erasure: Erasure) -> None:
         user_id, chats = erasure.user_id, erasure.chats
         with self.app.store.transaction() as db:
-            db.execute("DELETE FROM user_settings WHERE user_id = ?", [user_id])
+            db.table("user_settings").delete_where("user_id = ?", [user_id])
             for _, room_id in chats:
-                db.execute("DELETE FROM room_settings WHERE room_id = ?", [room_id])
-            db.execute("DELETE FROM direct_rooms WHERE user_id = ?", [user_id])
+                db.table("room_settings").delete_where("room_id = ?", [room_id])
+            db.table("direct_rooms").delete_where("user_id = ?", [user_id])
             for table in ("inbox", "undecrypted"):
                 db.execute(
                     f"DELETE FROM {table} WHERE json_extract(event, '$.sender') = ?"
@@ -328,7 +328,7 @@ class Privacy(Bot):
         except SendError as error:
             if error.transient:
                 raise  # the request stays; the next try tells them
-        self.app.store.db.execute("DELETE FROM forget_pending WHERE user_id = ?", [user_id])
+        self.app.store.db.table("forget_pending").delete_where("user_id = ?", [user_id])
         left: list[str] = []
         for account in self.app.accounts.values():  # their entry in the bots' m.direct
             try:

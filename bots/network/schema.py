@@ -214,28 +214,25 @@ class NetworkStore:
         self, name: str, language: str, rooms: dict[str, str], created_by: str, now: float
     ) -> int:
         with self.store.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO networks (name, name_key, language, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [name, name_key(name), language, created_by, now],
-            )
-            assert cursor.lastrowid is not None  # an INSERT that succeeded
-            network_id = int(cursor.lastrowid)
+            network = {
+                "name": name,
+                "name_key": name_key(name),
+                "language": language,
+                "created_by": created_by,
+                "created_at": now,
+            }
+            network_id = db.table("networks").insert(network).last_rowid
+            assert network_id is not None  # an INSERT that succeeded
             for purpose, room_id in rooms.items():
-                db.execute(
-                    "INSERT INTO network_rooms (network_id, purpose, room_id) VALUES (?, ?, ?)",
-                    [network_id, purpose, room_id],
-                )
+                room = {"network_id": network_id, "purpose": purpose, "room_id": room_id}
+                db.table("network_rooms").insert(room)
                 db.table("room_settings").upsert(
                     {"room_id": room_id, "language": language, "updated_at": now}, pk="room_id"
                 )
         return network_id
 
     def set_rules(self, network_id: int, rules: str, event_id: str | None) -> None:
-        self.db.execute(
-            "UPDATE networks SET rules = ?, rules_event_id = ? WHERE id = ?",
-            [rules, event_id, network_id],
-        )
+        self.db.table("networks").update(network_id, {"rules": rules, "rules_event_id": event_id})
 
     def set_agreement(self, network_id: int, agreement: str) -> int:
         """Store a new agreement text; returns its version number."""
@@ -268,10 +265,7 @@ class NetworkStore:
             }
             db.table("agreement_messages").upsert(message, pk="event_id")
             if user_id is None:
-                db.execute(
-                    "UPDATE networks SET agreement_event_id = ? WHERE id = ?",
-                    [event_id, network_id],
-                )
+                db.table("networks").update(network_id, {"agreement_event_id": event_id})
 
     def agreement_message(self, event_id: str) -> tuple[int, int] | None:
         """(network id, version) of an agreement message."""
@@ -347,16 +341,12 @@ class NetworkStore:
         self.db.table("network_members").upsert(member.__dict__, pk=("network_id", "user_id"))
 
     def remove_member(self, network_id: int, user_id: str) -> None:
-        self.db.execute(
-            "DELETE FROM network_members WHERE network_id = ? AND user_id = ?",
-            [network_id, user_id],
+        self.db.table("network_members").delete_where(
+            "network_id = ? AND user_id = ?", [network_id, user_id]
         )
 
     def set_role(self, network_id: int, user_id: str, role: str) -> None:
-        self.db.execute(
-            "UPDATE network_members SET role = ? WHERE network_id = ? AND user_id = ?",
-            [role, network_id, user_id],
-        )
+        self.db.table("network_members").update((network_id, user_id), {"role": role})
 
     def set_status(self, network_id: int, user_id: str, status: str, when: float) -> None:
         self.db.execute(
@@ -367,11 +357,8 @@ class NetworkStore:
         )
 
     def agree(self, network_id: int, user_id: str, version: int, when: float) -> None:
-        self.db.execute(
-            "UPDATE network_members SET agreed_version = ?, agreed_at = ?"
-            " WHERE network_id = ? AND user_id = ?",
-            [version, when, network_id, user_id],
-        )
+        agreed = {"agreed_version": version, "agreed_at": when}
+        self.db.table("network_members").update((network_id, user_id), agreed)
 
     def touch(self, network_id: int, user_id: str, when: float, resolution: float = 60) -> None:
         """Note activity; skips the write when the stored time is recent enough."""
@@ -385,8 +372,8 @@ class NetworkStore:
         """Erase every row about `user_id`, and their name where it is kept as someone's
         inviter or a network's creator."""
         with self.store.transaction() as db:
-            db.execute("DELETE FROM network_members WHERE user_id = ?", [user_id])
-            db.execute("DELETE FROM agreement_messages WHERE user_id = ?", [user_id])
+            db.table("network_members").delete_where("user_id = ?", [user_id])
+            db.table("agreement_messages").delete_where("user_id = ?", [user_id])
             db.execute(
                 "UPDATE network_members SET invited_by = NULL WHERE invited_by = ?", [user_id]
             )

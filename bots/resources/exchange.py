@@ -233,7 +233,7 @@ class Exchange:
                 raise MatrixError("M_INCOMPLETE", "the room's older history did not arrive yet")
             log.warning("resource exchange: older history missing", extra={"room": room_id})
         self._history_tries = 0
-        self.store.db.execute("DELETE FROM kv WHERE key = ?", [progress])
+        self.store.delete(progress)
         return count
 
     async def _leave(self, room_id: str) -> None:
@@ -245,7 +245,7 @@ class Exchange:
         await self.account.rooms.leave(room_id)
         self.catalogue.drop_room(room_id)
         for key in (KEY_EXCHANGE_ROOM, _backfilled(room_id), _progress(room_id)):
-            self.store.db.execute("DELETE FROM kv WHERE key = ?", [key])
+            self.store.delete(key)
         log.info("left the resource exchange", extra={"room": room_id})
 
     # --- posting and redacting --------------------------------------------------------------

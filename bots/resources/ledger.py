@@ -21,10 +21,8 @@ class Ledger:
     # --- announcements and votes ------------------------------------------------------------
 
     def announce(self, event_id: str, resource_id: int) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO resource_announcements (event_id, resource_id) VALUES (?, ?)",
-            [event_id, resource_id],
-        )
+        announcement = {"event_id": event_id, "resource_id": resource_id}
+        self.db.table("resource_announcements").insert(announcement, ignore=True)
 
     def announced(self, event_id: str) -> int | None:
         row = self.db.execute(
@@ -62,7 +60,7 @@ class Ledger:
                 pk="room_id",
             )
         else:
-            self.db.execute("DELETE FROM resource_file_rooms WHERE room_id = ?", [room_id])
+            self.db.table("resource_file_rooms").delete_where("room_id = ?", [room_id])
 
     def is_file_room(self, room_id: str) -> bool:
         return bool(
@@ -131,8 +129,8 @@ class Ledger:
                 " resource_sharers WHERE user_id = ?)",
                 [user_id, user_id],
             )
-            db.execute("DELETE FROM resource_sharers WHERE user_id = ?", [user_id])
-            db.execute("DELETE FROM resource_votes WHERE user_id = ?", [user_id])
+            db.table("resource_sharers").delete_where("user_id = ?", [user_id])
+            db.table("resource_votes").delete_where("user_id = ?", [user_id])
             db.execute(
                 "UPDATE resource_file_rooms SET enabled_by = NULL WHERE enabled_by = ?", [user_id]
             )

@@ -64,7 +64,7 @@ class Outbox:
         ]
 
     def withdrawn(self, event_id: str) -> None:
-        self.db.execute("DELETE FROM resource_withdrawals WHERE event_id = ?", [event_id])
+        self.db.table("resource_withdrawals").delete_where("event_id = ?", [event_id])
 
     def unpost_all(self) -> int:
         """We leave the exchange: redact every post; public resources wait to be posted again."""

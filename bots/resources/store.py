@@ -102,11 +102,14 @@ class Library:
             resource_id = (
                 self._merge(db, found[0], shared) if found else self._insert(db, shared, now)
             )
-            db.execute(
-                "INSERT OR IGNORE INTO resource_sharers (resource_id, user_id, room_id, event_id,"
-                " shared_at) VALUES (?, ?, ?, ?, ?)",
-                [resource_id, shared.sharer, shared.room_id, shared.event_id, now],
-            )
+            sharer = {
+                "resource_id": resource_id,
+                "user_id": shared.sharer,
+                "room_id": shared.room_id,
+                "event_id": shared.event_id,
+                "shared_at": now,
+            }
+            db.table("resource_sharers").insert(sharer, ignore=True)
             self._refresh(db, resource_id)
         resource = self.get(resource_id)
         assert resource is not None
@@ -114,17 +117,25 @@ class Library:
 
     def _insert(self, db: Any, shared: Shared, now: float) -> int:
         file = json.dumps(shared.file) if shared.file else None
-        resource_id = db.execute(
-            "INSERT INTO resources (dedupe_key, url, mxc, file, mimetype, filename, size, title,"
-            " description, language, public, room_id, event_id, private_room, created_at, dirty)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                shared.dedupe_key, shared.url, shared.mxc, file, shared.mimetype,
-                shared.filename, shared.size, shared.title, shared.description, shared.language,
-                int(shared.public), shared.room_id, shared.event_id,
-                None if shared.public else shared.private_room, now, int(shared.public),
-            ],
-        ).lastrowid  # fmt: skip
+        resource = {
+            "dedupe_key": shared.dedupe_key,
+            "url": shared.url,
+            "mxc": shared.mxc,
+            "file": file,
+            "mimetype": shared.mimetype,
+            "filename": shared.filename,
+            "size": shared.size,
+            "title": shared.title,
+            "description": shared.description,
+            "language": shared.language,
+            "public": int(shared.public),
+            "room_id": shared.room_id,
+            "event_id": shared.event_id,
+            "private_room": None if shared.public else shared.private_room,
+            "created_at": now,
+            "dirty": int(shared.public),
+        }
+        resource_id = db.table("resources").insert(resource).last_pk
         self._add_tags(db, resource_id, shared.tags)
         return int(resource_id)
 

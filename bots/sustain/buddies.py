@@ -192,27 +192,22 @@ class Buddies(SustainBot):
         result = await self.account.rooms.call("POST", "/_matrix/client/v3/createRoom", body)
         room_id = str(result["room_id"])
         now = self.now()
-        cursor = self.db.execute(
-            "INSERT INTO buddy_pairs (network_id, novice, mentor, topic, languages, region,"
-            " room_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                net.id,
-                novice.user_id,
-                match.mentor.user_id,
-                topic,
-                ", ".join(match.shared) or None,
-                novice.region if match.same_region else None,
-                room_id,
-                now,
-            ],
-        )
+        pair = {
+            "network_id": net.id,
+            "novice": novice.user_id,
+            "mentor": match.mentor.user_id,
+            "topic": topic,
+            "languages": ", ".join(match.shared) or None,
+            "region": novice.region if match.same_region else None,
+            "room_id": room_id,
+            "created_at": now,
+        }
+        pair_id = self.db.table("buddy_pairs").insert(pair).last_pk
         for user_id in people:  # the room key must reach both
             await self.account.rooms.wait_for_member(room_id, user_id)
         text = self._why(language, net, novice, match, topic, languages, room_id)
         both = [novice.user_id, match.mentor.user_id]  # both are meant: the welcome notifies them
-        await notice(
-            self.account, room_id, text, txn=f"buddy/{cursor.lastrowid}/hello", mentions=both
-        )
+        await notice(self.account, room_id, text, txn=f"buddy/{pair_id}/hello", mentions=both)
         return room_id
 
     def _why(
@@ -278,10 +273,7 @@ class Buddies(SustainBot):
         await ctx.reply("sustain.buddy.ended", network=net.name)
 
     async def _end(self, net: NetworkRow, pair: Pair, by: str | None, *, txn: str) -> None:
-        self.db.execute(
-            "UPDATE buddy_pairs SET ended_at = ?, ended_by = ? WHERE id = ?",
-            [self.now(), by, pair.id],
-        )
+        self.db.table("buddy_pairs").update(pair.id, {"ended_at": self.now(), "ended_by": by})
         if not pair.room_id:
             return
         language = self.language_of(pair.novice, net) if pair.novice else net.language

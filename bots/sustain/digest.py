@@ -67,10 +67,8 @@ class Digest(SustainBot):
         ).fetchone()
         upcoming = next_slot(now).timestamp()
         if row is None:
-            self.db.execute(
-                "INSERT INTO digest_schedule (network_id, next_at, covered_until) VALUES (?, ?, ?)",
-                [net.id, upcoming, now.timestamp()],
-            )
+            schedule = {"network_id": net.id, "next_at": upcoming, "covered_until": now.timestamp()}
+            self.db.table("digest_schedule").insert(schedule)
             return
         next_at, since = row
         if next_at > now.timestamp():
@@ -83,10 +81,8 @@ class Digest(SustainBot):
         except SendError as error:
             if error.transient:
                 return  # the next tick tries again (the same txn: it lands once)
-        self.db.execute(
-            "UPDATE digest_schedule SET next_at = ?, covered_until = ? WHERE network_id = ?",
-            [upcoming, now.timestamp(), net.id],
-        )
+        covered = {"next_at": upcoming, "covered_until": now.timestamp()}
+        self.db.table("digest_schedule").update(net.id, covered)
 
     @command(
         "digest",

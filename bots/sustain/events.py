@@ -199,17 +199,22 @@ class Events(SustainBot):
         title = shorten(" ".join(title.split()), 200)
         place = shorten(place.strip(), 300) if place else None
         number = next_number(self.db, "events", net.id)
-        cursor = self.db.execute(
-            "INSERT INTO events (network_id, number, title, kind, starts_at, minutes, timezone,"
-            " place, created_by, created_at, reminded_day, reminded_hour)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [net.id, number, title, kind or KINDS[0], start.timestamp(), length or 120, timezone,
-             place, ctx.sender, now,
-             # an event this close needs no "tomorrow" reminder: the announcement is one
-             now if start.timestamp() - now <= DAY else None,
-             now if start.timestamp() - now <= HOUR else None],
-        )  # fmt: skip
-        event = self._get(int(cursor.lastrowid))
+        added = {
+            "network_id": net.id,
+            "number": number,
+            "title": title,
+            "kind": kind or KINDS[0],
+            "starts_at": start.timestamp(),
+            "minutes": length or 120,
+            "timezone": timezone,
+            "place": place,
+            "created_by": ctx.sender,
+            "created_at": now,
+            # an event this close needs no "tomorrow" reminder: the announcement is one
+            "reminded_day": now if start.timestamp() - now <= DAY else None,
+            "reminded_hour": now if start.timestamp() - now <= HOUR else None,
+        }
+        event = self._get(int(self.db.table("events").insert(added).last_pk))
         assert event is not None
         try:
             post = await self.network_service.post(
@@ -218,7 +223,7 @@ class Events(SustainBot):
         except SendError:  # logged by the send; the event stands, unannounced
             post = None
         if post:
-            self.db.execute("UPDATE events SET post_event_id = ? WHERE id = ?", [post, event.id])
+            self.db.table("events").update(event.id, {"post_event_id": post})
             self._posts[post] = event.id
         await ctx.reply(
             "sustain.event.added",
@@ -254,7 +259,7 @@ class Events(SustainBot):
         if event is None or event.cancelled_at:
             await ctx.reply("sustain.event.unknown", number=number, network=net.name)
             return
-        self.db.execute("UPDATE events SET cancelled_at = ? WHERE id = ?", [self.now(), event.id])
+        self.db.table("events").update(event.id, {"cancelled_at": self.now()})
         text = self.t(
             net.language,
             "sustain.event.cancelled",
@@ -393,9 +398,7 @@ class Events(SustainBot):
             elif event.reminded_day is None:
                 if not await self._remind(net, event, "day"):
                     continue
-                self.db.execute(
-                    "UPDATE events SET reminded_day = ? WHERE id = ?", [moment, event.id]
-                )
+                self.db.table("events").update(event.id, {"reminded_day": moment})
 
     async def _remind(self, net: NetworkRow, event: Event, which: str) -> bool:
         """Post the reminder; False when it failed for now (the next tick tries again)."""
@@ -465,7 +468,7 @@ class Events(SustainBot):
 
     async def forget_person(self, user_id: str) -> None:
         with self.app.store.transaction() as db:
-            db.execute("DELETE FROM event_rsvps WHERE user_id = ?", [user_id])
+            db.table("event_rsvps").delete_where("user_id = ?", [user_id])
             db.execute("UPDATE events SET created_by = NULL WHERE created_by = ?", [user_id])
         await self.start()  # rebuild the caches without their reactions
 

@@ -100,11 +100,15 @@ class Goals(SustainBot):
             await ctx.reply("sustain.goal.bad_text", limit=MAX_TEXT)
             return
         number = next_number(self.db, "goals", net.id)
-        self.db.execute(
-            "INSERT INTO goals (network_id, number, text, due, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [net.id, number, text, due.isoformat() if due else None, ctx.sender, self.now()],
-        )
+        goal = {
+            "network_id": net.id,
+            "number": number,
+            "text": text,
+            "due": due.isoformat() if due else None,
+            "created_by": ctx.sender,
+            "created_at": self.now(),
+        }
+        self.db.table("goals").insert(goal)
         dated = {"due": day_text(due, ctx.language)} if due else {}
         key = "sustain.goal.added_due" if due else "sustain.goal.added"
         await ctx.reply(key, number=number, goal=text, prefix=self.prefix, **dated)
@@ -130,11 +134,14 @@ class Goals(SustainBot):
         reached = percent == 100 and goal.reached_at is None
         milestone = self._new_milestone(goal, percent)
         with self.app.store.transaction() as db:
-            db.execute(
-                "INSERT INTO goal_updates (goal_id, percent, note, updated_by, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [goal.id, percent, note, ctx.sender, self.now()],
-            )
+            progress = {
+                "goal_id": goal.id,
+                "percent": percent,
+                "note": note,
+                "updated_by": ctx.sender,
+                "updated_at": self.now(),
+            }
+            db.table("goal_updates").insert(progress)
             db.execute(
                 "UPDATE goals SET percent = ?, reached_at = CASE WHEN ? = 100"
                 " THEN COALESCE(reached_at, ?) END WHERE id = ?",

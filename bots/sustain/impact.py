@@ -76,11 +76,14 @@ class Impact(SustainBot):
             if net.id in done:
                 continue
             members, active, roles = self._census(net, now.timestamp())
-            self.db.execute(
-                "INSERT OR IGNORE INTO impact_snapshots (network_id, day, members, active, roles)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [net.id, today, members, active, json.dumps(roles)],
-            )
+            snapshot = {
+                "network_id": net.id,
+                "day": today,
+                "members": members,
+                "active": active,
+                "roles": json.dumps(roles),
+            }
+            self.db.table("impact_snapshots").insert(snapshot, ignore=True)
 
     def _census(self, net: NetworkRow, now: float) -> tuple[int, int, dict[str, int]]:
         members = [m for m in self.data.members(net.id) if m.status != LEFT]

@@ -150,13 +150,18 @@ class Questions(SustainBot):
         if root is None:
             await ctx.reply("sustain.ask.post_failed")
             return
-        cursor = self.db.execute(
-            "INSERT INTO questions (network_id, number, asker, text, room_id, root_event_id,"
-            " origin_room, origin_event, asked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [net.id, number, ctx.sender, question, room_id, root, ctx.room_id, ctx.event_id,
-             self.now()],
-        )  # fmt: skip
-        self._open[root] = (int(cursor.lastrowid), ctx.sender)
+        asked = {
+            "network_id": net.id,
+            "number": number,
+            "asker": ctx.sender,
+            "text": question,
+            "room_id": room_id,
+            "root_event_id": root,
+            "origin_room": ctx.room_id,
+            "origin_event": ctx.event_id,
+            "asked_at": self.now(),
+        }
+        self._open[root] = (int(self.db.table("questions").insert(asked).last_pk), ctx.sender)
         await ctx.reply(
             "sustain.ask.posted",
             number=number,
@@ -272,10 +277,7 @@ class Questions(SustainBot):
             if q.asked_at + self.escalate_hours(q.network_id) * 3600 <= now.timestamp():
                 net = self.data.get(q.network_id)
                 if net is not None and await self._escalate(net, q):
-                    self.db.execute(
-                        "UPDATE questions SET escalated_at = ? WHERE id = ?",
-                        [now.timestamp(), q.id],
-                    )
+                    self.db.table("questions").update(q.id, {"escalated_at": now.timestamp()})
 
     async def _escalate(self, net: NetworkRow, q: Question) -> bool:
         """Send the question to every Meta-Mentor; True if at least one got it."""

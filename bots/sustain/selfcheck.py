@@ -213,13 +213,17 @@ class SelfCheck(SustainBot):
 
     def _begin(self, net: NetworkRow, user_id: str, room_id: str, language: str) -> Run:
         questions = [q.id for q in load_questions().questions]
-        cursor = self.db.execute(
-            "INSERT INTO selfcheck_runs (network_id, user_id, room_id, language, questions,"
-            " started_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [net.id, user_id, room_id, language, json.dumps(questions), self.now()],
-        )
-        self._open[room_id] = (int(cursor.lastrowid), user_id)
-        run = self._get(int(cursor.lastrowid))
+        begun = {
+            "network_id": net.id,
+            "user_id": user_id,
+            "room_id": room_id,
+            "language": language,
+            "questions": json.dumps(questions),
+            "started_at": self.now(),
+        }
+        run_id = int(self.db.table("selfcheck_runs").insert(begun).last_pk)
+        self._open[room_id] = (run_id, user_id)
+        run = self._get(run_id)
         assert run is not None
         return run
 
@@ -259,7 +263,7 @@ class SelfCheck(SustainBot):
         body = str(ctx.incoming.content.get("body") or "").strip()
         ctx.language = run.language
         if body.casefold() in STOP:
-            self.db.execute("DELETE FROM selfcheck_runs WHERE id = ?", [run.id])
+            self.db.table("selfcheck_runs").delete_where("id = ?", [run.id])
             self._open.pop(ctx.room_id, None)
             await ctx.reply("sustain.selfcheck.stopped", prefix=self.prefix)
             return
@@ -289,14 +293,10 @@ class SelfCheck(SustainBot):
                 "answered_at": self.now(),
             }
             db.table("selfcheck_answers").upsert(answer, pk=("run_id", "question_id"))
-            db.execute(
-                "UPDATE selfcheck_runs SET position = ? WHERE id = ?", [run.position + 1, run.id]
-            )
+            db.table("selfcheck_runs").update(run.id, {"position": run.position + 1})
 
     async def _finish(self, ctx: Context, run: Run) -> None:
-        self.db.execute(
-            "UPDATE selfcheck_runs SET finished_at = ? WHERE id = ?", [self.now(), run.id]
-        )
+        self.db.table("selfcheck_runs").update(run.id, {"finished_at": self.now()})
         self._open.pop(ctx.room_id, None)
         net = self.data.get(run.network_id)
         runs = finished_runs(self.db, run.network_id)
