@@ -275,8 +275,14 @@ class Account:
             if skip_timeline:  # history is not for us, but tracked state must not have gaps
                 timeline = [e for e in timeline if source_of(e).get("type") in bulky]
             fresh += self._wanted(room_id, timeline, now)
-        fresh += self.crypto.retry(response, now)
-        self.inbox.store_batch(fresh, self._key("sync_token"), response.next_batch)
+        decrypted, unparked = self.crypto.retry(response.to_device_events, now)
+        fresh += decrypted
+        self.inbox.store_batch(
+            fresh,
+            self._key("sync_token"),
+            response.next_batch,
+            also=lambda db: self.crypto.unpark(db, unparked),
+        )
         for item in fresh:
             self.inbox.enqueue(item)
 
