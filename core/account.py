@@ -37,7 +37,7 @@ from core.config import AccountConfig
 from core.crypto import Crypto, source_of
 from core.inbox import Inbox, Incoming
 from core.rooms import MatrixError, Rooms
-from core.sending import SendError, fit, is_transient
+from core.sending import Pacer, SendError, fit, is_transient, request_kind
 from core.storage import Store
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class Account:
         )
         self.last_sync: float | None = None
         self.rooms = Rooms(self)
+        self.pacer = Pacer()  # answers first; bulk work paced (core.sending)
         self.inbox = Inbox(
             name, store, lambda item: handle(self, item), keep_handled_seconds=keep_handled_seconds
         )
@@ -391,9 +392,10 @@ class Account:
         self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str
     ) -> str:
         try:
-            response = await self.client.room_send(
-                room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
-            )
+            async with self.pacer.request("send"):
+                response = await self.client.room_send(
+                    room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+                )
         except LocalProtocolError as error:  # a room nio does not know: not yet, or not ours
             raise SendError(room_id, str(error), transient=self.last_sync is None) from None
         except (SendRetryError, ClientError, OSError, TimeoutError) as error:
@@ -410,16 +412,17 @@ class Account:
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """A client-server API call nio has no method for."""
-        transport = await self.client.send(
-            method,
-            path,
-            json.dumps(body or {}),
-            headers={
-                "Authorization": f"Bearer {self.client.access_token}",
-                "Content-Type": "application/json",
-            },
-        )
-        return await transport.json()
+        async with self.pacer.request(request_kind(method, path)):
+            transport = await self.client.send(
+                method,
+                path,
+                json.dumps(body or {}),
+                headers={
+                    "Authorization": f"Bearer {self.client.access_token}",
+                    "Content-Type": "application/json",
+                },
+            )
+            return await transport.json()
 
     async def fetch_event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
         """One event of a room, decrypted when it can be; None when it cannot be read."""
