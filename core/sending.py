@@ -88,6 +88,7 @@ SLOW_FLOOR = 0.05  # seconds; a difference below this is noise, not a busy serve
 DRIFT = 0.05  # the usual time may creep up by this fraction per request (a slower server)
 QUIET = 0.25  # seconds bulk waits after an answer (it still has to reach the person)
 MAX_YIELD = 2.0  # seconds bulk waits at most for answers in a row to stop
+STUCK = 10.0  # seconds after which a bulk request on its way lets the next one go
 
 log = logging.getLogger(__name__)
 _bulk: ContextVar[bool] = ContextVar("mentornet_bulk", default=False)
@@ -116,8 +117,9 @@ class Pacer:
     Interactive requests (everything not marked `bulk()`: answers to commands) go at once.
     Bulk requests give way to them: one starts only while no interactive request is on its
     way and QUIET seconds after the last (or after MAX_YIELD, so bulk never starves); at most
-    `limit` go at once, and each holds its place for `spacing` times its own duration after it
-    finished, leaving the homeserver time for others. The pace follows the homeserver: a
+    `limit` go at once (one on its way for STUCK seconds no longer counts), and each holds its
+    place for `spacing` times its own duration after it finished, leaving the homeserver
+    time for others. The pace follows the homeserver: a
     bulk request slower than SLOW times the usual for its kind halves `limit` and lengthens
     `spacing`; a prompt one raises `limit` a little and shortens `spacing` (additive
     increase, multiplicative decrease, as TCP does). Nothing is dropped or reordered within
@@ -146,17 +148,28 @@ class Pacer:
             return
         await self._turn()
         self._bulk += 1
+        loop = asyncio.get_running_loop()
+        place = [True]  # still held; a request stuck for STUCK seconds gives it up
+        stuck = loop.call_later(STUCK, self._give_up, kind, place)
         started = time.monotonic()
         took = None
         try:
             yield
             took = time.monotonic() - started
         finally:
-            pause = 0.0
-            if took is not None:
-                self._adapt(kind, took)
-                pause = min(took, PAUSE_BASIS_MAX) * self.spacing
-            asyncio.get_running_loop().call_later(pause, self._release)
+            stuck.cancel()
+            if place[0]:
+                pause = 0.0
+                if took is not None:
+                    self._adapt(kind, took)
+                    pause = min(took, PAUSE_BASIS_MAX) * self.spacing
+                loop.call_later(pause, self._release, place)
+
+    def _give_up(self, kind: str, place: list[bool]) -> None:
+        """A bulk request on its way for STUCK seconds (a room the homeserver is stuck on)
+        holds up the others no longer; it counts as a very slow one."""
+        self._adapt(kind, STUCK)
+        self._release(place)
 
     async def _turn(self) -> None:
         patience = time.monotonic() + MAX_YIELD
@@ -188,9 +201,11 @@ class Pacer:
             if not future.done():
                 future.set_result(None)
 
-    def _release(self) -> None:
-        self._bulk -= 1
-        self._wake()
+    def _release(self, place: list[bool]) -> None:
+        if place[0]:
+            place[0] = False
+            self._bulk -= 1
+            self._wake()
 
     def _adapt(self, kind: str, took: float) -> None:
         usual = self.usual.get(kind)
