@@ -86,8 +86,8 @@ PAUSE_BASIS_MAX = 0.5  # seconds: a request that took longer adds no longer a pa
 SLOW = 3.0  # a request this many times slower than usual for its kind: the server is busy
 SLOW_FLOOR = 0.05  # seconds; a difference below this is noise, not a busy server
 DRIFT = 0.05  # the usual time may creep up by this fraction per request (a slower server)
-QUIET = 0.25  # seconds bulk waits after an answer (it still has to reach the person)
-MAX_YIELD = 2.0  # seconds bulk waits at most for answers in a row to stop
+QUIET = 0.1  # seconds bulk waits after an answer (it still has to reach the person)
+MAX_YIELD = 1.0  # seconds bulk waits at most for answers in a row to stop
 STUCK = 10.0  # seconds after which a bulk request on its way lets the next one go
 
 log = logging.getLogger(__name__)
