@@ -38,7 +38,7 @@ from core.config import AccountConfig
 from core.crypto import Crypto, source_of
 from core.inbox import Inbox, Incoming
 from core.rooms import MatrixError, Rooms
-from core.sending import SendError, fit, is_transient
+from core.sending import Pacer, SendError, fit, is_transient, request_kind
 from core.storage import Store
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class Account:
         )
         self.last_sync: float | None = None
         self.rooms = Rooms(self)
+        self.pacer = Pacer()  # answers first; bulk work paced (core.sending)
         self.inbox = Inbox(
             name, store, lambda item: handle(self, item), keep_handled_seconds=keep_handled_seconds
         )
@@ -291,8 +292,14 @@ class Account:
                 timeline = [e for e in timeline if source_of(e).get("type") in bulky]
             fresh += self._wanted(room_id, timeline, now)
         await self._refresh_levels(levels)
-        fresh += self.crypto.retry(response, now)
-        self.inbox.store_batch(fresh, self._key("sync_token"), response.next_batch)
+        decrypted, unparked = self.crypto.retry(response.to_device_events, now)
+        fresh += decrypted
+        self.inbox.store_batch(
+            fresh,
+            self._key("sync_token"),
+            response.next_batch,
+            also=lambda db: self.crypto.unpark(db, unparked),
+        )
         for item in fresh:
             self.inbox.enqueue(item)
 
@@ -431,9 +438,10 @@ class Account:
         self, room_id: str, event_type: str, content: dict[str, Any], txn_id: str
     ) -> str:
         try:
-            response = await self.client.room_send(
-                room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
-            )
+            async with self.pacer.request("send"):
+                response = await self.client.room_send(
+                    room_id, event_type, content, tx_id=txn_id, ignore_unverified_devices=True
+                )
         except LocalProtocolError as error:  # a room nio does not know: not yet, or not ours
             raise SendError(room_id, str(error), transient=self.last_sync is None) from None
         except (SendRetryError, ClientError, OSError, TimeoutError) as error:
@@ -450,16 +458,17 @@ class Account:
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """A client-server API call nio has no method for."""
-        transport = await self.client.send(
-            method,
-            path,
-            json.dumps(body or {}),
-            headers={
-                "Authorization": f"Bearer {self.client.access_token}",
-                "Content-Type": "application/json",
-            },
-        )
-        return await transport.json()
+        async with self.pacer.request(request_kind(method, path)):
+            transport = await self.client.send(
+                method,
+                path,
+                json.dumps(body or {}),
+                headers={
+                    "Authorization": f"Bearer {self.client.access_token}",
+                    "Content-Type": "application/json",
+                },
+            )
+            return await transport.json()
 
     async def fetch_event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
         """One event of a room, decrypted when it can be; None when it cannot be read."""

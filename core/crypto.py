@@ -17,8 +17,8 @@ from nio import (
     LocalProtocolError,
     MegolmEvent,
     RoomKeyEvent,
-    SyncResponse,
 )
+from sqlite_utils import Database
 
 from core.inbox import Incoming
 from core.storage import Store
@@ -69,18 +69,21 @@ class Crypto:
         log.info("cannot decrypt yet, waiting for the key", extra={"event": event.event_id})
         self._key_requests.append(event)
 
-    def retry(self, response: SyncResponse, now: float) -> list[Incoming]:
-        """Decrypt the parked events whose keys arrived in this sync (found by session id)."""
+    def retry(self, to_device: list[Any], now: float) -> tuple[list[Incoming], list[str]]:
+        """Decrypt the parked events whose keys arrived in a sync's to-device events (found
+        by session id): the ones a bot wants, and the ids of every event decrypted. They stay
+        parked until `unpark` runs in the transaction that stores them in the inbox, so a
+        crash in between loses none of them."""
         sessions = sorted(
             {
                 e.session_id
-                for e in response.to_device_events
+                for e in to_device
                 if isinstance(e, (RoomKeyEvent, ForwardedRoomKeyEvent))
             }
         )
         if not sessions:
-            return []
-        decrypted = []
+            return [], []
+        decrypted, unparked = [], []
         rows = self.store.db.execute(
             "SELECT event_id, room_id, event FROM undecrypted WHERE account = ?"
             f" AND session_id IN ({', '.join('?' * len(sessions))})",
@@ -93,12 +96,18 @@ class Crypto:
                 event = self.client.decrypt_event(megolm)
             except Exception:
                 continue  # another key of the session; pruning drops it when it gets old
-            self.store.db.execute("DELETE FROM undecrypted WHERE event_id = ?", [event_id])
+            unparked.append(event_id)
             item = Incoming(room_id, source_of(event), now)
             log.info("decrypted a parked event", extra={"event": event_id})
             if self.wants(item):
                 decrypted.append(item)
-        return decrypted
+        return decrypted, unparked
+
+    def unpark(self, db: Database, event_ids: list[str]) -> None:
+        """Forget parked events that were decrypted (inside the inbox's transaction)."""
+        db.conn.executemany(
+            "DELETE FROM undecrypted WHERE event_id = ?", [[event_id] for event_id in event_ids]
+        )
 
     def prune(self, now: float, limit: int) -> int:
         """Drop (up to `limit`) parked events whose key never came."""

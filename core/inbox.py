@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlite_utils import Database
+
 from core.sending import SendError
 from core.storage import Store
 
@@ -60,9 +62,18 @@ class Inbox:
         self._queues: dict[str, deque[Incoming]] = {}
         self.workers: dict[str, asyncio.Task[None]] = {}
 
-    def store_batch(self, fresh: list[Incoming], token_key: str, next_batch: str) -> None:
-        """Save the new sync token and the events to handle in one transaction."""
+    def store_batch(
+        self,
+        fresh: list[Incoming],
+        token_key: str,
+        next_batch: str,
+        also: Callable[[Database], None] | None = None,
+    ) -> None:
+        """Save the new sync token and the events to handle in one transaction; `also` writes
+        what must commit together with them (parked events that were decrypted go)."""
         with self.store.transaction() as db:
+            if also is not None:
+                also(db)
             for item in fresh:
                 db.execute(
                     "INSERT OR IGNORE INTO inbox (event_id, account, room_id, event, received_at)"

@@ -236,9 +236,10 @@ async def _open(account: Account, user_id: str) -> str:
     if account.encrypted:
         encryption = {"algorithm": "m.megolm.v1.aes-sha2"}
         initial_state.append({"type": "m.room.encryption", "state_key": "", "content": encryption})
-    response = await account.client.room_create(
-        is_direct=True, invite=[user_id], initial_state=initial_state
-    )
+    async with account.pacer.request("createRoom"):
+        response = await account.client.room_create(
+            is_direct=True, invite=[user_id], initial_state=initial_state
+        )
     if not isinstance(response, RoomCreateResponse):
         raise MessagingError(f"could not open a direct room with {user_id}: {response}")
     # Send only once the sync shows them invited: the room key must be shared with them too.

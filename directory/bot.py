@@ -113,7 +113,7 @@ class DirectoryBot(Bot):
 
     async def start(self) -> None:
         account = self.app.account
-        if not self._publisher.acquire():
+        if not await self._publisher.acquire():
             log.warning("another running instance publishes from this database")
         seen = data_version(self.app.store)  # what others commit from now on is watched
         room_id = await directory_room(account, self.app.config)

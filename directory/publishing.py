@@ -17,7 +17,6 @@ import asyncio
 import fcntl
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from directory.store import Directory
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 1.0
+ACQUIRE_TRIES, ACQUIRE_PAUSE = 20, 0.05  # a second in all
 
 
 def lock_path(database: Path) -> Path | None:
@@ -41,17 +41,18 @@ class PublisherLock:
         self.path = lock_path(database)
         self._fd: int | None = None
 
-    def acquire(self) -> bool:
+    async def acquire(self) -> bool:
         """Take the lock; False if another running instance holds it. A command line that
-        is checking it holds it for a moment: then try again, for up to a second."""
+        is checking it holds it for a moment: then try again, for up to a second, without
+        holding up the event loop (the lock is only ever tried, never waited on)."""
         if self.path is None or self._fd is not None:
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        for _ in range(20):
+        for _ in range(ACQUIRE_TRIES):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                time.sleep(0.05)  # at start only, and only while someone else holds it
+                await asyncio.sleep(ACQUIRE_PAUSE)
                 continue
             self._fd = fd
             return True

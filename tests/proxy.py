@@ -1,7 +1,8 @@
 """A reverse proxy in front of a real homeserver, as nginx stands in front of Synapse in
 production: it passes every request on, and on demand answers the bot's sends with
-502 Bad Gateway (the homeserver behind it restarting) or holds them (a homeserver that is
-slow to answer), to see what the bot does then. Nothing in it speaks Matrix itself."""
+502 Bad Gateway (the homeserver behind it restarting) or holds them or new rooms (a
+homeserver that is slow to answer), to see what the bot does then; it counts the room
+creations on their way at once. Nothing in it speaks Matrix itself."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class Proxy:
         self.hold_room: str | None = None  # sends into this room wait for `release`
         self.held = 0
         self.release = asyncio.Event()
+        self.hold_creates = False  # new rooms wait for `release_creates` (slow to open them)
+        self.release_creates = asyncio.Event()
+        self.creating = 0  # room creations on their way through now
+        self.most_creating = 0  # the most at once
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -43,6 +48,7 @@ class Proxy:
 
     async def __aexit__(self, *exc: Any) -> None:
         self.release.set()
+        self.release_creates.set()
         if self._runner:
             await self._runner.cleanup()
         if self._session:
@@ -57,9 +63,21 @@ class Proxy:
             return web.Response(status=502, text="<html>502 Bad Gateway</html>",
                                 content_type="text/html")  # fmt: skip
         body = await request.read()
+        if request.method == "POST" and path.endswith("/createRoom"):
+            self.creating += 1
+            self.most_creating = max(self.most_creating, self.creating)
+            try:
+                if self.hold_creates:
+                    await self.release_creates.wait()
+                return await self._forward(request, body)
+            finally:
+                self.creating -= 1
         if sending and self.hold_room and f"/rooms/{self.hold_room}/" in path:
             self.held += 1
             await self.release.wait()
+        return await self._forward(request, body)
+
+    async def _forward(self, request: web.Request, body: bytes) -> web.StreamResponse:
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         async with self._session.request(

@@ -6,7 +6,9 @@ The bots here tick once an hour, so nothing below waits for a tick."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import sys
 from typing import Any
 
@@ -114,12 +116,39 @@ async def test_public_shares_go_out_at_once_and_the_answers_say_when(
     await until(lambda: [t for t, _ in mirrored(europe["b"])] == ["Guide from A"], PROMPT)
 
 
-def test_the_publisher_lock_tells_the_command_line_whether_a_bot_runs(tmp_path) -> None:
+async def test_the_publisher_lock_tells_the_command_line_whether_a_bot_runs(tmp_path) -> None:
     database = tmp_path / "mentornet.db"
     assert not publisher_running(database)
     lock = PublisherLock(database)
-    assert lock.acquire()
+    assert await lock.acquire()
     assert publisher_running(database)
-    assert not PublisherLock(database).acquire()  # a second instance on the same database
+    assert not await PublisherLock(database).acquire()  # a second instance on the same database
     lock.release()
     assert not publisher_running(database)
+
+
+async def test_waiting_for_the_publisher_lock_holds_up_no_other_work(tmp_path) -> None:
+    """While a command line checks the lock, the starting bot tries again; meanwhile the
+    event loop runs on: here the very work that lets the lock go (with a blocking wait,
+    it could not run before the bot gave up)."""
+    database = tmp_path / "mentornet.db"
+    first = PublisherLock(database)
+    assert await first.acquire()  # the lock file exists once a bot has run
+    first.release()
+    checker = os.open(f"{database}.publisher", os.O_RDWR)
+    fcntl.flock(checker, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a command line checking, right now
+    happened: list[str] = []
+
+    async def command_line_done() -> None:
+        await asyncio.sleep(0)  # runs only if the bot's wait lets the event loop go on
+        happened.append("checked")
+        os.close(checker)
+
+    lock = PublisherLock(database)
+    released = asyncio.create_task(command_line_done())
+    assert await lock.acquire()
+    happened.append("acquired")
+    await released
+    assert happened == ["checked", "acquired"]
+    assert not await PublisherLock(database).acquire()  # the lock still excludes a second
+    lock.release()

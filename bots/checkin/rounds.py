@@ -39,7 +39,7 @@ from bots.checkin.schema import (
 from bots.network.schema import NetworkRow
 from core.messaging import MessagingError, direct_room, notice
 from core.rooms import MatrixError
-from core.sending import SendError
+from core.sending import SendError, bulk
 from core.text import Text
 
 if TYPE_CHECKING:
@@ -222,7 +222,8 @@ class Rounds:
             async with gate:
                 return await self._deliver_one(round_, delivery)
 
-        results = await asyncio.gather(*(one(d) for d in due))
+        with bulk():  # paced behind the answers to people (core.sending)
+            results = await asyncio.gather(*(one(d) for d in due))
         return sum(results)
 
     async def _deliver_one(self, round_: Round, delivery: Delivery) -> bool:
@@ -314,27 +315,28 @@ class Rounds:
 
     async def remind(self, now: datetime) -> None:
         """One reminder to each member who has not answered after the round's reminder time."""
-        for delivery in self.data.to_remind(now.timestamp()):
-            round_ = self.data.round(delivery.round_id)
-            network = self.bot.networks.get(round_.network_id) if round_ else None
-            if round_ is None or network is None or delivery.room_id is None:
-                continue
-            language = delivery.language or network.language
-            zone = self.bot.zone_of(delivery.user_id, network)
-            deadline = (delivery.sent_at or now.timestamp()) + round_.close_after
-            text = self.bot.t(
-                language,
-                "checkin.dm.reminder",
-                network=network.name,
-                deadline=moment_text(deadline, zone, language),
-            )
-            txn = f"checkin/{round_.id}/{delivery.user_id}/reminder"
-            try:
-                await notice(self.bot.account, delivery.room_id, text, txn=txn)
-            except SendError as error:  # tried again at the next tick
-                log.warning("reminder not sent", extra={"error": str(error)})
-                continue
-            self.data.reminded(round_.id, delivery.user_id, now.timestamp())
+        with bulk():
+            for delivery in self.data.to_remind(now.timestamp()):
+                round_ = self.data.round(delivery.round_id)
+                network = self.bot.networks.get(round_.network_id) if round_ else None
+                if round_ is None or network is None or delivery.room_id is None:
+                    continue
+                language = delivery.language or network.language
+                zone = self.bot.zone_of(delivery.user_id, network)
+                deadline = (delivery.sent_at or now.timestamp()) + round_.close_after
+                text = self.bot.t(
+                    language,
+                    "checkin.dm.reminder",
+                    network=network.name,
+                    deadline=moment_text(deadline, zone, language),
+                )
+                txn = f"checkin/{round_.id}/{delivery.user_id}/reminder"
+                try:
+                    await notice(self.bot.account, delivery.room_id, text, txn=txn)
+                except SendError as error:  # tried again at the next tick
+                    log.warning("reminder not sent", extra={"error": str(error)})
+                    continue
+                self.data.reminded(round_.id, delivery.user_id, now.timestamp())
 
     def close_time(self, round_: Round) -> float:
         """When a round closes: its closing time after the last member got it (or is due)."""
@@ -391,4 +393,5 @@ class Rounds:
             self.data.poll_ended(poll.event_id, event_id, started)
             return event_id is not None
 
-        return sum(await asyncio.gather(*(one(poll) for poll in polls)))
+        with bulk():
+            return sum(await asyncio.gather(*(one(poll) for poll in polls)))
