@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from nio import MatrixRoom, RoomCreateResponse, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
@@ -247,24 +248,42 @@ async def _open(account: Account, user_id: str) -> str:
     return response.room_id
 
 
+# Changes to each account's `m.direct` not written yet: (person, room) → listed or not. The
+# changes that arrive while one write is under way go out together in the next, so a round
+# that opens a thousand chats reads and writes the (growing) list a few times, not a thousand.
+_unwritten: WeakKeyDictionary[Account, dict[tuple[str, str], bool]] = WeakKeyDictionary()
+
+
 async def _mark_direct(account: Account, user_id: str, room_id: str, *, listed: bool) -> None:
     """List the room in (or take it out of) the bot's `m.direct`, so that clients show it as
     a direct chat; a failure is only logged (the chat works without)."""
+    _unwritten.setdefault(account, {})[(user_id, room_id)] = listed
     try:
         async with account.rooms.lock("m.direct"):
+            changes = _unwritten.pop(account, None)
+            if not changes:
+                return  # written by whoever held the lock before
             content = await account.rooms.account_data("m.direct")
-            rooms = [r for r in content.get(user_id) or [] if r != room_id]
-            if listed:
-                rooms.append(room_id)
-            if rooms == (content.get(user_id) or []):
-                return
-            if rooms:
-                content[user_id] = rooms
-            else:
-                content.pop(user_id, None)
-            await account.rooms.put_account_data("m.direct", content)
+            if _changed(content, changes):
+                await account.rooms.put_account_data("m.direct", content)
     except MatrixError as error:
         log.warning("could not update m.direct", extra={"error": str(error)})
+
+
+def _changed(content: dict[str, Any], changes: dict[tuple[str, str], bool]) -> bool:
+    """Apply the changes to an `m.direct` content; whether anything changed."""
+    changed = False
+    for (user_id, room_id), listed in changes.items():
+        before = list(content.get(user_id) or [])
+        rooms = [r for r in before if r != room_id] + ([room_id] if listed else [])
+        if rooms == before:
+            continue
+        changed = True
+        if rooms:
+            content[user_id] = rooms
+        else:
+            content.pop(user_id, None)
+    return changed
 
 
 async def send_file(

@@ -34,6 +34,7 @@ class Proxy:
         self.release_creates = asyncio.Event()
         self.creating = 0  # room creations on their way through now
         self.most_creating = 0  # the most at once
+        self.direct_writes = 0  # writes of the bot's `m.direct` list
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -63,6 +64,8 @@ class Proxy:
             return web.Response(status=502, text="<html>502 Bad Gateway</html>",
                                 content_type="text/html")  # fmt: skip
         body = await request.read()
+        if request.method == "PUT" and path.endswith("/account_data/m.direct"):
+            self.direct_writes += 1
         if request.method == "POST" and path.endswith("/createRoom"):
             self.creating += 1
             self.most_creating = max(self.most_creating, self.creating)

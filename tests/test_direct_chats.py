@@ -4,11 +4,13 @@ lists it in its `m.direct`, and says "in our direct chat" only when that is wher
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import quote
 
 import aiohttp
 import nio
 
+from core.messaging import _mark_direct
 from tests.bots import RunningBot
 from tests.network_helpers import (
     create_network,
@@ -21,6 +23,7 @@ from tests.network_helpers import (
     react,
 )
 from tests.people import Person
+from tests.proxy import Proxy
 
 
 async def open_direct_chat(
@@ -174,3 +177,21 @@ async def test_a_chat_that_stopped_working_is_replaced_by_a_working_one(mentorne
     fourth = await anna.ask(group, "!me")
     assert fourth.body == "This is personal, so I sent it to you in our direct chat."
     assert await chats_with(anna, bot.user_id) == {new}
+
+
+async def test_many_new_chats_at_once_are_listed_with_few_writes(mentornet, synapse) -> None:
+    """Chats opened at the same moment (a round to many mentors) are listed in the bot's
+    `m.direct` together: every one of them, without writing the growing list once per chat."""
+    async with Proxy(synapse.url) as proxy:
+        bot = await mentornet(matrix={"homeserver": proxy.url})
+        assert bot.app is not None
+        account = bot.app.account
+        chats = {f"@mentor-{n}:{synapse.server_name}": f"!chat{n}:{synapse.server_name}"
+                 for n in range(20)}  # fmt: skip
+        before = proxy.direct_writes
+        await asyncio.gather(
+            *(_mark_direct(account, user, room, listed=True) for user, room in chats.items())
+        )
+        assert proxy.direct_writes - before <= 2  # not 20
+        listed = await bots_m_direct(bot)
+        assert all(listed.get(user) == [room] for user, room in chats.items())
