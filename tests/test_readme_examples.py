@@ -26,7 +26,7 @@ from tests.people import Person, reply_to, upload_file
 
 # Replies that say a command went wrong or found nothing, by their catalog keys.
 FAILURE = re.compile(
-    r"^(error|usage)\.|\.(none|unknown\w*|nothing|no_\w+|none_here|which|members_only|"
+    r"^(error|usage)\.|\.(none|unknown\w*|nothing|no_\w+|none_here|which|members_only\w*|"
     r"refused\w*|unknown_topic|alias\.usage|end)$|\.refused\."
 )
 
