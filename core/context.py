@@ -69,6 +69,10 @@ class Context:
         """A date in the asker's language and time zone."""
         return dates.day(timestamp, self.language, dates.zone_of(self.app, self.sender))
 
+    def period(self, start: float, end: float) -> str:
+        """The days from `start` to `end` in the asker's language and zone, one day once."""
+        return dates.period(start, end, self.language, dates.zone_of(self.app, self.sender))
+
     def when(self, timestamp: float) -> str:
         """A date and time in the asker's language and time zone."""
         return dates.when(timestamp, self.language, dates.zone_of(self.app, self.sender))

@@ -18,6 +18,7 @@ import aiohttp
 import nio
 import pytest
 
+from core.dates import day_text
 from devtools.homeserver import LocalSynapse
 from tests.network_helpers import (
     database_rows,
@@ -447,6 +448,13 @@ async def test_impact_figures_and_csv(c: Community) -> None:
         assert line in body, line
     assert "(now)" not in body and ".." not in body  # the period is said once, in the title
     assert not re.search(r"\d{4}-\d\d", body)  # dates as people read them
+    assert "coordinators" not in body and "**0**" not in body  # no zero figures
+    # A period of one day is that day; what had nothing in it is one short line.
+    today = c.clock.now().date()
+    one_day = (await c.meta.ask(office, f"!impact since:{today.isoformat()}")).body
+    assert f"**Impact of Sustain Net** ({day_text(today, 'en')})\n" in one_day, one_day
+    assert "**0**" not in one_day, one_day
+    assert "\nNo check-ins, questions, meetings, or self-checks yet.\n" in one_day, one_day
 
     request = await c.meta.send(office, "!impact export")
     file = await c.meta.wait_for_event(
