@@ -148,6 +148,8 @@ async def test_shared_goals_with_progress_announced_when_reached(c: Community) -
     await c.meta.ask(office, "!goal update 1 60")
     shown = await c.nora.ask(chat, "!goals")
     assert "**#1** Train ten new mentors — ▰▰▰▰▰▰▱▱▱▱ 60% · due " + due in shown.body
+    html = shown.source["content"]["formatted_body"]
+    assert "60% · due " + due in html, html  # the joined part keeps its space in HTML too
     assert "“six trained, four to go”" in shown.body
     assert "**#2** Open a second network in Leipzig — ▱▱▱▱▱▱▱▱▱▱ 0%" in shown.body
 
@@ -370,6 +372,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     report = await c.meta.ask(office, "!selfcheck report")
     assert "**Self-checks of Sustain Net:** 2 so far." in report.body
     assert "Training: 2.0 · 4.0 (▲ +2.0)" in report.body
+    assert "Training: 2.0 · 4.0 (▲ +2.0)" in report.source["content"]["formatted_body"]
     assert "Matching (Zusammenführung)" not in report.body
     assert "Matching: 2.0 · 2.0 (=)" in report.body
     assert "Governance: 2.0 · 1.0 (▼ −1.0)" in report.body
