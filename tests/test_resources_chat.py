@@ -5,6 +5,7 @@ input, and what `!me` shows."""
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 from pathlib import Path
 
@@ -154,7 +155,11 @@ async def test_uploads_are_catalogued_where_turned_on(mentornet, person) -> None
     assert not ana.replies_to(room, early)  # uploaded before: not catalogued
     found = await ben.ask(room, "!res search welcome lang:de")
     assert "#1 Welcome guide" in found.body
-    assert "guide.pdf (application/pdf, not encrypted)" in (await ben.ask(room, "!res show 1")).body
+    shown = await ben.ask(room, "!res show 1")
+    assert "guide.pdf (application/pdf, not encrypted)" in shown.body
+    html = shown.source["content"]["formatted_body"]  # the file's message as a link in words
+    assert 'Where: <a href="https://matrix.to/#/' in html and ">open it</a>" in html, html
+    assert room not in re.sub(r'href="[^"]*"', "", html), html  # its ids only in the address
 
     await ana.ask(secret, "!res files on")
     private = await upload_file(
