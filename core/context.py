@@ -65,9 +65,17 @@ class Context:
         """How to name people in a reply (see `core.people`)."""
         return Names(self.app, self.room_id)
 
+    def open_link(self, url: str) -> Text:
+        """A link shown as the words "open it" in the asker's language (see `Text.link`)."""
+        return Text.link(url, self.t("link.open").body)
+
     def day(self, timestamp: float) -> str:
         """A date in the asker's language and time zone."""
         return dates.day(timestamp, self.language, dates.zone_of(self.app, self.sender))
+
+    def period(self, start: float, end: float) -> str:
+        """The days from `start` to `end` in the asker's language and zone, one day once."""
+        return dates.period(start, end, self.language, dates.zone_of(self.app, self.sender))
 
     def when(self, timestamp: float) -> str:
         """A date and time in the asker's language and time zone."""

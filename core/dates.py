@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time
 from babel.units import format_unit
 
@@ -51,8 +52,22 @@ def moment_text(timestamp: float, zone: ZoneInfo, language: str) -> str:
 
 def day(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
     """A stored time as a date, in the reader's zone (UTC if none is known)."""
-    local = datetime.fromtimestamp(timestamp, UTC).astimezone(zone or ZoneInfo("UTC"))
-    return day_text(local.date(), language)
+    return day_text(_local_day(timestamp, zone), language)
+
+
+def period(start: float, end: float, language: str, zone: ZoneInfo | None = None) -> str:
+    """Two stored times as the days between them, in the reader's zone: one day once
+    (`Sat 5 Dec 2026`), else both joined as CLDR joins an interval in that language
+    (`Mon 30 Nov 2026 – Sat 5 Dec 2026`), each in the one date style."""
+    first, last = (_local_day(t, zone) for t in (start, end))
+    if first == last:
+        return day_text(first, language)
+    joiner = Locale.parse(language).interval_formats.get(None) or "{0} – {1}"
+    return joiner.format(day_text(first, language), day_text(last, language))
+
+
+def _local_day(timestamp: float, zone: ZoneInfo | None) -> date:
+    return datetime.fromtimestamp(timestamp, UTC).astimezone(zone or ZoneInfo("UTC")).date()
 
 
 def when(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:

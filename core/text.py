@@ -39,10 +39,13 @@ def sanitise(markup: str) -> str:
 
 @lru_cache(maxsize=2048)
 def _template_html(template: str) -> str:
-    """Markdown → HTML for a trusted template; a one-paragraph template stays inline."""
+    """Markdown → HTML for a trusted template; a one-paragraph template stays inline, with
+    the spaces it begins or ends with (a fragment such as `" · due {due}"` is joined on)."""
     rendered = _markdown.render(template).strip()
     if rendered.startswith("<p>") and rendered.endswith("</p>") and rendered.count("<p>") == 1:
-        rendered = rendered[3:-4]
+        lead = " " if template[:1] == " " else ""
+        trail = " " if template[-1:] == " " else ""
+        rendered = lead + rendered[3:-4] + trail
     return rendered
 
 

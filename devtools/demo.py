@@ -1,4 +1,4 @@
-"""`main.py demo`: a local Synapse, a bot account, two demo people and a demo room, a mail
+"""`main.py demo`: a local Synapse, a bot account, three demo people and a demo room, a mail
 catcher that keeps the invitation e-mails as `.eml` files, then the bots, until Ctrl-C. A
 second run reuses the same homeserver data, passwords and room."""
 
@@ -26,7 +26,13 @@ from directory.store import Directory
 log = logging.getLogger(__name__)
 
 SEED = Path(__file__).resolve().parent.parent / "directory" / "seed.json"
-PEOPLE = {"alice": "Meta-Mentor, admin of the demo room", "bob": "mentor"}
+PEOPLE = {
+    "alice": "Meta-Mentor, admin of the demo room",
+    "bob": "a new mentor in her network",
+    "carol": "an experienced mentor (a buddy for bob)",
+}
+# The role alice gives each of the others in the network she creates (`!network invite`).
+ROLES = {"bob": "mentor-novice", "carol": "mentor-experienced"}
 
 
 def _port_free(port: int) -> bool:
@@ -35,7 +41,7 @@ def _port_free(port: int) -> bool:
 
 
 async def _demo_room(hs: LocalSynapse, alice: str, password: str, invite: list[str]) -> str:
-    """Alice creates the encrypted demo room and invites Bob and the bot."""
+    """Alice creates the encrypted demo room and invites the other demo people and the bot."""
     client = AsyncClient(hs.url, alice)
     try:
         await client.login(password, device_name="mentornet demo set-up")
@@ -107,8 +113,9 @@ async def set_up(
         await hs.exempt_from_rate_limits(user)
     await hs.make_admin(users["mentornet"])  # registration tokens for invitations by e-mail
     if "room_id" not in state:
+        others = [users[name] for name in PEOPLE if name != "alice"]
         state["room_id"] = await _demo_room(
-            hs, users["alice"], passwords["alice"], [users["bob"], users["mentornet"]]
+            hs, users["alice"], passwords["alice"], [*others, users["mentornet"]]
         )
     config_data = {
         "matrix": {
@@ -172,6 +179,8 @@ def _print_banner(
             for name, role in PEOPLE.items()
         ),
         f"  The bot is {users['mentornet']}; say !help in the room 'mentornet demo' ({room}).",
+        "  After !network create, invite the others in its coordination room:",
+        *(f"    !network invite {users[name]} {role}" for name, role in ROLES.items()),
         f"  Directory: http://127.0.0.1:{web_port}/directory   (or say !dir search mentoring)",
         f"  Logins are saved in {data / 'demo.json'}; the bots' log is {data / 'mentornet.log'}",
         f"  (config used: {data / 'mentornet.yaml'}).",

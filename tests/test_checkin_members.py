@@ -86,3 +86,17 @@ async def test_holiday_skip_and_resume(mentornet, person) -> None:
     assert team.rows("SELECT room_id FROM direct_rooms WHERE user_id = ?", carl.user_id) == [
         (chat[carl.user_id],)
     ]
+
+
+async def test_a_round_in_which_the_only_mentor_skipped_says_so_in_words(mentornet, person) -> None:
+    team = await make_team(mentornet, person, names=("ben",), german=())
+    (ben,) = team.mentors
+    await team.meta.ask(team.office, "!checkin now")
+    await poll_in(ben, team.chats[ben.user_id])
+    assert "Skipped" in (await ben.ask(team.chats[ben.user_id], "!checkin skip")).body
+    await team.meta.ask(team.office, "!checkin close")
+    summary = await notice_in(team.meta, team.office, "in Hamburg Mentors: closed")
+    assert "**Answered:** nobody was asked · skipped: 1 · on holiday: 0" in summary.body
+    stats = await team.meta.ask(team.office, "!checkin stats weeks:1")
+    assert ": nobody was asked" in stats.body and "0 of 0" not in stats.body, stats.body
+    assert "%" not in stats.body, stats.body

@@ -18,6 +18,7 @@ import aiohttp
 import nio
 import pytest
 
+from core.dates import day_text
 from devtools.homeserver import LocalSynapse
 from tests.network_helpers import (
     database_rows,
@@ -147,6 +148,8 @@ async def test_shared_goals_with_progress_announced_when_reached(c: Community) -
     await c.meta.ask(office, "!goal update 1 60")
     shown = await c.nora.ask(chat, "!goals")
     assert "**#1** Train ten new mentors — ▰▰▰▰▰▰▱▱▱▱ 60% · due " + due in shown.body
+    html = shown.source["content"]["formatted_body"]
+    assert "60% · due " + due in html, html  # the joined part keeps its space in HTML too
     assert "“six trained, four to go”" in shown.body
     assert "**#2** Open a second network in Leipzig — ▱▱▱▱▱▱▱▱▱▱ 0%" in shown.body
 
@@ -369,6 +372,7 @@ async def test_selfcheck_runs_and_report(c: Community) -> None:
     report = await c.meta.ask(office, "!selfcheck report")
     assert "**Self-checks of Sustain Net:** 2 so far." in report.body
     assert "Training: 2.0 · 4.0 (▲ +2.0)" in report.body
+    assert "Training: 2.0 · 4.0 (▲ +2.0)" in report.source["content"]["formatted_body"]
     assert "Matching (Zusammenführung)" not in report.body
     assert "Matching: 2.0 · 2.0 (=)" in report.body
     assert "Governance: 2.0 · 1.0 (▼ −1.0)" in report.body
@@ -447,6 +451,13 @@ async def test_impact_figures_and_csv(c: Community) -> None:
         assert line in body, line
     assert "(now)" not in body and ".." not in body  # the period is said once, in the title
     assert not re.search(r"\d{4}-\d\d", body)  # dates as people read them
+    assert "coordinators" not in body and "**0**" not in body  # no zero figures
+    # A period of one day is that day; what had nothing in it is one short line.
+    today = c.clock.now().date()
+    one_day = (await c.meta.ask(office, f"!impact since:{today.isoformat()}")).body
+    assert f"**Impact of Sustain Net** ({day_text(today, 'en')})\n" in one_day, one_day
+    assert "**0**" not in one_day, one_day
+    assert "\nNo check-ins, questions, meetings, or self-checks yet.\n" in one_day, one_day
 
     request = await c.meta.send(office, "!impact export")
     file = await c.meta.wait_for_event(

@@ -12,7 +12,7 @@ from bots.checkin import chart
 from bots.checkin.base import CheckinBase
 from bots.checkin.export import export_csv
 from bots.checkin.formats import day_text, local_day, percent, short_day_text
-from bots.checkin.stats import Stats, collect
+from bots.checkin.stats import RoundStat, Stats, collect
 from bots.network.common import private_chat, sent_there
 from bots.network.schema import NetworkRow
 from core.commands import Option, Role, command
@@ -69,17 +69,7 @@ class ReportCommands(CheckinBase):
     def _stats_text(
         self, t: Any, net: NetworkRow, stats: Stats, days: list[str], weeks: int
     ) -> Text:
-        lines = [
-            t(
-                "checkin.stats.round_mood" if r.mood is not None else "checkin.stats.round",
-                date=day,
-                answered=r.answered,
-                asked=r.asked,
-                percent=percent(r.answered, r.asked),
-                mood=f"{r.mood:.1f}" if r.mood is not None else "",
-            )
-            for day, r in zip(days, stats.rounds, strict=True)
-        ]
+        lines = [_round_line(t, day, r) for day, r in zip(days, stats.rounds, strict=True)]
         moods = [r.mood for r in stats.rounds if r.mood is not None]
         overall = []
         if stats.rate is not None:
@@ -128,3 +118,18 @@ class ReportCommands(CheckinBase):
             await ctx.reply("checkin.export.here", count=count)
         else:
             await ctx.reply(sent_there(ctx, chat, "checkin.export.sent", count=count))
+
+
+def _round_line(t: Any, day: str, r: RoundStat) -> Text:
+    """One round of `!checkin stats`: how many of those asked answered, and their mood; a
+    round in which nobody was asked (all skipped or away) says so in words."""
+    if not r.asked:
+        return t("checkin.stats.round_nobody", date=day)
+    return t(
+        "checkin.stats.round_mood" if r.mood is not None else "checkin.stats.round",
+        date=day,
+        answered=r.answered,
+        asked=r.asked,
+        percent=percent(r.answered, r.asked),
+        mood=f"{r.mood:.1f}" if r.mood is not None else "",
+    )

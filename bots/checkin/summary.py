@@ -140,7 +140,7 @@ def summary(
     asked = facts.asked
     lines.append(
         t(
-            "checkin.summary.rate",
+            "checkin.summary.rate" if asked else "checkin.summary.rate_nobody",
             answered=len(facts.on_time),
             asked=len(asked),
             percent=percent(len(facts.on_time), len(asked)),

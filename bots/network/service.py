@@ -123,7 +123,7 @@ class Networks:
             if self.is_member_of(net, ctx.sender):
                 return True
             command = self.app.config.bots.command_prefix + cmd.name
-            await ctx.reply("sustain.members_only", network=net.name, command=command)
+            await ctx.reply("network.members_only_command", network=net.name, command=command)
             return False
         if self.data.of_member(ctx.sender):
             return True

@@ -18,9 +18,12 @@ def event_link(room_id: str, event_id: str) -> str:
     return f"https://matrix.to/#/{quote(room_id, safe='!:')}/{quote(event_id, safe='$')}"
 
 
-def where(resource: Resource) -> str:
-    """The link, or for a file a link to the message that carries it."""
-    return resource.url or event_link(resource.room_id, resource.event_id)
+def where(ctx: Context, resource: Resource) -> Text:
+    """The link as it is, or for a file a link in words to the message that carries it (its
+    address is all room and event ids)."""
+    if resource.url:
+        return Text.plain(resource.url)
+    return ctx.open_link(event_link(resource.room_id, resource.event_id))
 
 
 def tag_list(tags: tuple[str, ...] | list[str]) -> str:
@@ -28,10 +31,10 @@ def tag_list(tags: tuple[str, ...] | list[str]) -> str:
 
 
 def link_facts(
-    ctx: Context, link: str, tags: tuple[str, ...] | list[str], lang: str | None
+    ctx: Context, link: Text, tags: tuple[str, ...] | list[str], lang: str | None
 ) -> Text:
     """The link, then the tags and the language where there are any."""
-    parts = [Text.plain(link)]
+    parts = [link]
     if tags:
         parts.append(Text.plain(tag_list(tags)))
     if lang:
@@ -44,7 +47,7 @@ def summary(ctx: Context, resource: Resource) -> Text:
         "res.item",
         id=resource.id,
         title=resource.title,
-        link=link_facts(ctx, where(resource), resource.tags, resource.language),
+        link=link_facts(ctx, where(ctx, resource), resource.tags, resource.language),
         votes=resource.votes,
     )
 
@@ -57,7 +60,10 @@ def public_summary(ctx: Context, item: PublicResource) -> Text:
         "res.item_europe",
         title=item.title,
         link=link_facts(
-            ctx, item.url or f"{item.filename or ''} {item.mxc}".strip(), item.tags, item.language
+            ctx,
+            Text.plain(item.url or f"{item.filename or ''} {item.mxc}".strip()),
+            item.tags,
+            item.language,
         ),
         origins=origins,
     )
@@ -75,7 +81,7 @@ def announcement(ctx: Context, resource: Resource, new: bool, status: str = "pos
         key,
         id=resource.id,
         title=resource.title,
-        link=link_facts(ctx, where(resource), resource.tags if new else (), None),
+        link=link_facts(ctx, where(ctx, resource), resource.tags if new else (), None),
         count=len(resource.sharers),
         **later,
     )
@@ -89,7 +95,7 @@ def public_when(ctx: Context, status: str) -> str:
 def details(ctx: Context, resource: Resource) -> Text:
     lines = [
         ctx.t("res.show.title", id=resource.id, title=resource.title),
-        ctx.t("res.show.link", link=where(resource)),
+        ctx.t("res.show.link", link=where(ctx, resource)),
     ]
     if resource.mxc:
         lines.append(

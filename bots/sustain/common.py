@@ -88,7 +88,7 @@ class SustainBot(Bot):
         """A matrix.to link to a room or to one of its events, shown as words."""
         target = f"{room_id}/{event_id}" if event_id else room_id
         url = f"https://matrix.to/#/{target}?via={self.server}"
-        return Text.link(url, self.t(language, "sustain.link.open").body)
+        return Text.link(url, self.t(language, "link.open").body)
 
 
 def next_number(db: Any, table: str, network_id: int) -> int:

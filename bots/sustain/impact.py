@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from babel.dates import format_skeleton
+from babel.lists import format_list
 
 from bots.network.schema import LEFT, ROLES, NetworkRow
 from bots.sustain import elsewhere
@@ -207,17 +208,19 @@ class Impact(SustainBot):
     )
     async def impact(self, ctx: Context, since: date | None, net: NetworkRow) -> None:
         start, until = self._period(net, since)
-        figures = self.figures(net, start, until)
         sections: dict[str, list[Text]] = {}
-        for figure in figures:
-            sections.setdefault(figure.section, []).append(_line(ctx, figure))
-        parts = [
-            ctx.t(
-                "sustain.impact.title", network=net.name, since=ctx.day(start), until=ctx.day(until)
-            )
-        ]
+        for figure in self.figures(net, start, until):
+            lines = sections.setdefault(figure.section, [])
+            if figure.value:  # a zero says nothing a funder needs: the section names it
+                lines.append(_line(ctx, figure))
+        parts = [ctx.t("sustain.impact.title", network=net.name, period=ctx.period(start, until))]
         for section, lines in sections.items():
-            parts += [ctx.t(f"sustain.impact.section.{section}"), Text.bullets(lines)]
+            if lines:
+                parts += [ctx.t(f"sustain.impact.section.{section}"), Text.bullets(lines)]
+        empty = [ctx.t(f"sustain.impact.empty.{s}").body for s, got in sections.items() if not got]
+        if empty:
+            things = format_list(empty, style="or", locale=ctx.language)
+            parts.append(ctx.t("sustain.impact.none_yet", things=things))
         parts.append(ctx.t("sustain.impact.footer", prefix=self.prefix))
         await ctx.reply(Text.join(parts))
 
