@@ -30,7 +30,8 @@ class MemberCommands(CheckinBase):
         if paused:
             lines.append(self._pause_text(ctx.language, paused))
         open_count = sum(1 for d in self.data.open_deliveries(ctx.sender) if d.state == SENT)
-        lines.append(self.t(ctx.language, "checkin.me.open", count=open_count))
+        if open_count:
+            lines.append(self.t(ctx.language, "checkin.me.open", count=open_count))
         await ctx.reply(Text.join(lines))
 
     def _pause_text(self, language: str, paused: str) -> Text:

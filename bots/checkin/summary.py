@@ -8,9 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from babel.lists import format_list
+
 from bots.checkin.formats import day_text, delay_text, local_day, moment_text, percent
 from bots.checkin.questions import MOOD, SCALE, Question
 from bots.checkin.schema import FAILED, PAUSED, PENDING, SENT, SKIPPED, Answer, Delivery, Round
+from bots.network.common import count_list
 from core.people import Names
 from core.text import Text, shorten
 
@@ -79,16 +82,41 @@ def round_day(round_: Round, zone: Any, language: str) -> str:
     return day_text(local_day(round_.started_at or round_.due_at, zone), language)
 
 
-def mood_line(t: Translate, facts: RoundFacts, question: Question, label: str) -> Text:
+def mood_line(
+    t: Translate, facts: RoundFacts, question: Question, label: str, language: str
+) -> Text:
+    """The average mood and how many chose each value, the values nobody chose left out."""
     moods = facts.moods(question.id)
     counts = Counter(moods)
-    distribution = " · ".join(f"{n}: {counts.get(n, 0)}" for n in SCALE)
+    chosen = [
+        t("checkin.summary.mood_count", count=counts[n], mood=n).body for n in SCALE if counts[n]
+    ]
     average = f"{sum(moods) / max(len(moods), 1):.1f}"  # asked only where there are moods
     return t(
         "checkin.summary.mood",
         question=label,
-        distribution=distribution,
+        distribution=format_list(chosen, style="standard", locale=language),
         average=average,
+    )
+
+
+def rate_line(t: Translate, facts: RoundFacts, language: str) -> Text:
+    """How many of those asked answered on time, then the skips, holidays and late answers
+    that there were ("1 skipped and 1 answered late"), none of them when all are zero."""
+    asked = len(facts.asked)
+    counts = {
+        "skipped": len(facts.users(SKIPPED)),
+        "paused": len(facts.users(PAUSED)),
+        "late": len(facts.late_only),
+    }
+    others = count_list(t, language, "checkin.summary.count", counts)
+    key = "checkin.summary.rate" if asked else "checkin.summary.rate_nobody"
+    return t(
+        f"{key}_others" if others else key,
+        answered=len(facts.on_time),
+        asked=asked,
+        percent=percent(len(facts.on_time), asked),
+        counts=others,
     )
 
 
@@ -137,21 +165,10 @@ def summary(
     if not facts.deliveries:
         lines.append(t("checkin.summary.nobody"))
         return Text.join(lines, "\n\n")
-    asked = facts.asked
-    lines.append(
-        t(
-            "checkin.summary.rate" if asked else "checkin.summary.rate_nobody",
-            answered=len(facts.on_time),
-            asked=len(asked),
-            percent=percent(len(facts.on_time), len(asked)),
-            skipped=len(facts.users(SKIPPED)),
-            paused=len(facts.users(PAUSED)),
-            late=len(facts.late_only),
-        )
-    )
+    lines.append(rate_line(t, facts, language))
     for question in facts.questions:
         if question.kind == MOOD and facts.moods(question.id):
-            lines.append(mood_line(t, facts, question, labels[question.id]))
+            lines.append(mood_line(t, facts, question, labels[question.id], language))
     lines += _answer_lines(t, names, facts, labels)
     lists = [
         ("checkin.summary.unanswered", facts.unanswered()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,11 +27,17 @@ def multiline(value: str) -> Text:
 def counted(ctx: Context, prefix: str, counts: dict[str, int], **values: Any) -> Text:
     """`<prefix>.summary` with the counts that are not zero (`<prefix>.count.<name>`, each in
     its plural form) as one list in the reader's language; `<prefix>.title` if all are zero."""
-    parts = [ctx.t(f"{prefix}.count.{name}", count=n).body for name, n in counts.items() if n]
-    if not parts:
+    listed = count_list(ctx.t, ctx.language, f"{prefix}.count", counts)
+    if not listed:
         return ctx.t(f"{prefix}.title", **values)
-    listed = format_list(parts, style="standard", locale=ctx.language)
     return ctx.t(f"{prefix}.summary", counts=listed, **values)
+
+
+def count_list(t: Callable[..., Text], language: str, keys: str, counts: dict[str, int]) -> str:
+    """The counts that are not zero, each as `<keys>.<name>` in its plural form, as one list in
+    `language` ("1 skipped and 2 on holiday"); "" if all are zero. `t(key, **values)`."""
+    parts = [t(f"{keys}.{name}", count=n).body for name, n in counts.items() if n]
+    return format_list(parts, style="standard", locale=language) if parts else ""
 
 
 def when(timestamp: float, language: str, zone: ZoneInfo | None = None) -> str:
