@@ -160,6 +160,11 @@ async def test_uploads_are_catalogued_where_turned_on(mentornet, person) -> None
     html = shown.source["content"]["formatted_body"]  # the file's message as a link in words
     assert 'Where: <a href="https://matrix.to/#/' in html and ">open it</a>" in html, html
     assert room not in re.sub(r'href="[^"]*"', "", html), html  # its ids only in the address
+    listed = await ben.ask(room, "!res search welcome scope:europe")  # the public listing
+    assert "**Welcome guide** — the file “guide.pdf”" in listed.body, listed.body
+    assert "mxc://" not in listed.body and "mxc://" not in listed.source["content"].get(
+        "formatted_body", ""
+    )
 
     await ana.ask(secret, "!res files on")
     private = await upload_file(

@@ -26,6 +26,14 @@ def where(ctx: Context, resource: Resource) -> Text:
     return ctx.open_link(event_link(resource.room_id, resource.event_id))
 
 
+def file_words(ctx: Context, filename: str | None) -> Text:
+    """A file from the public listing by its name: its `mxc://` address is no link anyone
+    can open (the media of another homeserver needs an account there), so it is left out."""
+    if not filename:
+        return ctx.t("res.show.unnamed")
+    return ctx.t("res.file_named", name=filename)
+
+
 def tag_list(tags: tuple[str, ...] | list[str]) -> str:
     return " ".join(f"#{tag}" for tag in tags)
 
@@ -61,7 +69,7 @@ def public_summary(ctx: Context, item: PublicResource) -> Text:
         title=item.title,
         link=link_facts(
             ctx,
-            Text.plain(item.url or f"{item.filename or ''} {item.mxc}".strip()),
+            Text.plain(item.url) if item.url else file_words(ctx, item.filename),
             item.tags,
             item.language,
         ),
