@@ -21,8 +21,10 @@ from bots.checkin.questions import (
     snapshot,
 )
 from bots.checkin.rules import RuleError, parse_date, parse_duration, parse_rule, zone
+from bots.checkin.schema import Answer, Delivery, Round
 from bots.checkin.stats import NO_ANSWER, NOT_ASKED, RoundStat, Stats, drift
-from bots.checkin.summary import silent_streaks
+from bots.checkin.summary import RoundFacts, rate_line, silent_streaks
+from core.i18n import default_catalog
 from core.storage import Store
 
 BERLIN, NEW_YORK, TOKYO = (
@@ -256,3 +258,29 @@ def test_drift_and_the_chart() -> None:
     )
     assert set(stats.drifting) == {"@ann:x", "@bob:x"}
     assert datetime.now(UTC)  # the chart needs no clock
+
+
+def test_the_summary_line_names_only_the_counts_there_are_in_their_plural_forms() -> None:
+    """1 skip and 2 late answers, nobody on holiday: no "on holiday: 0", plural verbs."""
+    round_ = Round(1, 1, "", "manual", 0, 0, "[]", 3600, 7200, 0, 0, 1, None, None, None)
+    states = {"@a:x": "sent", "@b:x": "sent", "@c:x": "sent", "@d:x": "sent", "@e:x": "skipped"}
+    deliveries = [
+        Delivery(1, user, state, 0, 0, None, None, None) for user, state in states.items()
+    ]
+    answers = [
+        Answer(1, user, 1, 4, None, "poll", f"${user}", 0, None, 0, late)
+        for user, late in (("@a:x", 0), ("@b:x", 1), ("@c:x", 1))
+    ]
+    facts = RoundFacts(round_, [], deliveries, answers)
+    catalog = default_catalog()
+
+    def line(language: str) -> str:
+        return rate_line(lambda *a, **v: catalog.text(language, *a, **v), facts, language).body
+
+    assert line("en") == "**Answered:** 1 of 4 (25 %) · 1 skipped and 2 answered late"
+    assert line("de") == (
+        "**Beantwortet:** 1 von 4 (25 %) · 1 hat ausgelassen und 2 haben verspätet geantwortet"
+    )
+    assert line("fr") == (
+        "**Réponses :** 1 sur 4 (25 %) · 1 a passé son tour et 2 ont répondu en retard"
+    )
