@@ -31,6 +31,8 @@ async def test_questions_stats_chart_export_and_personal_data(mentornet, person)
     assert "now has 4 questions" in added.body
     removed = await meta.ask(team.office, "!checkin question remove 2")
     assert "Removed question 2: “What went well since the last check-in?”" in removed.body
+    missing = await meta.ask(team.office, "!checkin question remove 7")
+    assert "There is no question 7; the check-in has 3 questions." in missing.body
     # The readable schedule rules, and switching the schedule off again.
     fortnight = await meta.ask(team.office, "!checkin schedule every 2 weeks on thu 18:30")
     assert "every 2 weeks on Thursday at 18:30" in fortnight.body, fortnight.body

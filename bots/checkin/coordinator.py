@@ -253,6 +253,9 @@ class CoordinatorCommands(CheckinBase):
     )
     async def question_remove(self, ctx: Context, number: int, net: NetworkRow) -> None:
         current = self.data.questions(net.id)
+        if not current:
+            await ctx.reply("checkin.questions.none", network=net.name)
+            return
         if not 1 <= number <= len(current):
             await ctx.reply("checkin.question.no_such", number=number, count=len(current))
             return
