@@ -6,7 +6,8 @@
 Only public resources are served, ours and those other networks posted to the exchange
 room, and never who shared them. The page is the template `core/templates/resources.html`
 (autoescaped, the site's layout, stylesheet and security headers, no scripts); only http(s)
-links become links, an mxc:// file is shown as text. Parameters are read as the directory's
+links become links, a file shared in Matrix is shown by its name (its mxc:// address
+opens nothing in a browser). Parameters are read as the directory's
 (`directory.web.read_params`), texts are catalog messages `web.res.*`.
 """
 
@@ -21,7 +22,7 @@ from aiohttp import web
 from bots.resources.catalogue import Catalogue, PublicResource
 from bots.resources.links import Refused, clean_language, clean_tags
 from bots.resources.search import MAX_PER_PAGE, Page
-from core.i18n import language_name
+from core.i18n import default_catalog, language_name
 from core.pages import Ui, href, render, search_words, ui_for, when
 from directory.web import (
     BadParameter,
@@ -139,7 +140,8 @@ class ResourcesWeb:
 
 
 def _item(item: PublicResource, ui: Ui) -> dict[str, Any]:
-    file = f"{item.filename or ''} {item.mxc}".strip() if item.mxc else None
+    unnamed = default_catalog().string(ui.language, "res.show.unnamed")
+    file = (item.filename or unnamed) if item.mxc else None  # by its name, never its address
     origins = "; ".join(
         f"{o.network} ({o.homeserver}, {ui.date(when(o.origin_ts))})" for o in item.origins
     )
