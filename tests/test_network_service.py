@@ -31,7 +31,7 @@ class Lookout(Bot):
         self.given: list[str] = []
 
     async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
-        return await self.networks.for_command(ctx, cmd, name)
+        return await self.networks.find(ctx, name)
 
     @declare(
         "lookout",

@@ -77,7 +77,7 @@ class CheckinBase(Bot):
     async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
         """The network an office command is about (the asker's level was checked by
         `permits` before the command ran); explains if none."""
-        return await self.network_service.for_command(ctx, cmd, name)
+        return await self.network_service.find(ctx, name)
 
     async def _answer(self, ctx: Context, net: NetworkRow, text: Text) -> str:
         """Answer in the coordination room if asked there, else in the asker's direct chat."""

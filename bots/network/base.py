@@ -96,8 +96,8 @@ class NetworkBase(Bot):
         return await self.service.permits(ctx, cmd, arguments)
 
     async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
-        """The network a command is about (see `Networks.for_command`); explains if none."""
-        return await self.service.for_command(ctx, cmd, name)
+        """The network a command is about (see `Networks.find`); explains if none."""
+        return await self.service.find(ctx, name)
 
     def network_roles(self, user_id: str) -> set[str]:
         return self.service.roles_of(user_id)

@@ -47,7 +47,8 @@ class Networks:
     async def find(self, ctx: Context, name: str | None = None) -> NetworkRow | None:
         """The network a command is about: named, or the one whose room it was sent in, or
         the asker's only network. Otherwise explains and returns None. Found once per command
-        (in `permits`, then reused for the handler); the asker's activity is noted then."""
+        (in `permits`, then reused for the handler); the asker's activity is noted then. Who
+        may run the command was judged by `permits`. What the bots give as `Bot.network_for`."""
         key = ("network", name)
         if key not in ctx.found:
             network = await self._find(ctx, name)
@@ -56,12 +57,6 @@ class Networks:
             ctx.found[key] = network
         found: NetworkRow | None = ctx.found[key]
         return found
-
-    async def for_command(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
-        """The network `cmd` acts on (see `find`); who may run it was judged by `permits`
-        (a member command: a member of this network). What the bots give as
-        `Bot.network_for`."""
-        return await self.find(ctx, name)
 
     async def _find(self, ctx: Context, name: str | None) -> NetworkRow | None:
         data = self.data

@@ -62,9 +62,9 @@ class SustainBot(Bot):
     # --- which network, and who may ----------------------------------------------------------
 
     async def network_for(self, ctx: Context, cmd: Command, name: str | None) -> NetworkRow | None:
-        """The network the command is about, for a members-only one if the asker is one of
-        its members (or an admin); see `Networks.for_command`. Explains if none."""
-        return await self.network_service.for_command(ctx, cmd, name)
+        """The network the command is about (members-only commands were judged by
+        `permits`); see `Networks.find`. Explains if none."""
+        return await self.network_service.find(ctx, name)
 
     async def permits(
         self, ctx: Context, cmd: Command, arguments: dict[str, Any] | None
