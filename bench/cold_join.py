@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 from bench.common import load_average, save, scratch_folder  # noqa: E402
 from bench.directory_federation import Instance, LoopLag  # noqa: E402
 from bench.directory_room import directory_homeserver, user_id  # noqa: E402
+from core.app import share_the_interpreter  # noqa: E402
+from core.rooms import room_path  # noqa: E402
 from directory.mirror import COPY_CHUNK  # noqa: E402
 from federation.rooms import KEY_SPACE, ORGANIZATION  # noqa: E402
 
@@ -51,7 +53,7 @@ FOLLOWER = "bench-c"
 async def bare_get(instance: Instance, room: str) -> tuple[float, int]:
     """Seconds for one GET /state through the instance's client, and its entries."""
     started = time.perf_counter()
-    events = await instance.account.rooms.state(room)
+    events = await instance.account.raw("GET", room_path(room, "state"))  # parsed at once
     seconds = time.perf_counter() - started
     return seconds, sum(1 for event in events if event["type"] == ORGANIZATION)
 
@@ -77,6 +79,7 @@ async def follow(
 async def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {"entries_asked": args.entries, "copy_chunk": COPY_CHUNK,
                                "load_average_at_start": load_average()}  # fmt: skip
+    share_the_interpreter()  # as the bot does when it starts
     async with directory_homeserver(args.entries, [FOLLOWER], args.fresh) as (hs, info):
         via = [hs.server_name]
         rounds: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,9 @@ PRUNE_CHUNK = 5000  # rows deleted in one go
 CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
 CREATOR_LEVEL = 2**53 - 1
 LEVEL_READS = 8  # power-levels reads of one sync at a time (the first sync names every room)
+# How long syncs leave bulky state out for a room joined by `join_fetching_state` while no
+# sync has shown the join yet (then they carry it again: see `_sync_filter`).
+LEAN_JOIN_SECONDS = 60.0
 
 
 class AccountError(Exception):
@@ -124,7 +128,11 @@ class Account:
         )
         self.crypto = Crypto(name, self.client, store, lambda item: wants(self, item))
         self._filter_id: str | None = None
-        self._full_state_filter_id: str | None = None
+        self._full_state_filter_id: str | None = None  # also the lean filter (`_sync_filter`)
+        self._lean_joins: dict[str, float] = {}  # room → until when its join makes syncs lean
+        self._lean_refused = False  # the last lean sync had a gap: the next one is not lean
+        self._sync_call: asyncio.Future[Any] | None = None  # the /sync under way, with its filter
+        self._sync_call_lean = False
         self._stopping = False
         self._creators: dict[str, frozenset[str]] = {}
         self._levels_due: set[str] = set()  # rooms whose levels could not be read: again
@@ -189,15 +197,17 @@ class Account:
         full_state = True  # nio keeps no room state across restarts: fetch it once
         while not self._stopping:
             since = self.sync_token
-            response = await self.client.sync(
-                timeout=self.sync_timeout_ms if since else 0,
-                sync_filter=self._full_state_filter_id if full_state else self._filter_id,
-                since=since,
-                full_state=full_state,
-            )
+            lean = not full_state and self._lean()
+            response = await self._sync(since, full_state, lean)
+            if response is None:  # restarted leaner (`join_fetching_state`)
+                continue
             if isinstance(response, SyncError):
                 await self._sync_failed(response)
                 continue
+            if lean and self._lean_gap(response):  # redo it with the gap's bulky state
+                self._lean_refused = True
+                continue
+            self._lean_refused = False
             if full_state:  # the rooms are known now; what waited goes first, in its order
                 for item in self.inbox.stored():
                     self.inbox.enqueue(item)
@@ -207,6 +217,57 @@ class Account:
             first_start = False
             await self.crypto.chores()
             await self._prune_when_due()
+
+    async def _sync(self, since: str | None, full_state: bool, lean: bool) -> Any:
+        """One /sync; None when `join_fetching_state` cancelled it to sync leaner."""
+        self._sync_call = asyncio.ensure_future(
+            self.client.sync(
+                timeout=self.sync_timeout_ms if since else 0,
+                sync_filter=self._full_state_filter_id if full_state or lean else self._filter_id,
+                since=since,
+                full_state=full_state,
+            )
+        )
+        self._sync_call_lean = full_state or lean
+        try:
+            return await self._sync_call
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._sync_call.cancelled() and not (current and current.cancelling()):
+                return None
+            raise
+        finally:
+            self._sync_call = None
+
+    async def join_fetching_state(self, room_id: str, via: list[str]) -> str:
+        """Join a room whose bulky state the caller fetches itself (a directory room, whose
+        first copy reads /state). After a join, a sync's `state` section holds the room's
+        whole state, history that `_process` drops; for 10,000 entries that is 17 MB which
+        nio would parse on the event loop. So until a sync shows the join (at most
+        LEAN_JOIN_SECONDS), syncs leave bulky state out, and one already waiting is restarted."""
+        self._lean_joins[room_id] = time.monotonic() + LEAN_JOIN_SECONDS
+        if self._sync_call is not None and not self._sync_call_lean:
+            self._sync_call.cancel()
+        try:
+            return await self.rooms.join(room_id, via)
+        except BaseException:
+            self._lean_joins.pop(room_id, None)
+            raise
+
+    def _lean(self) -> bool:
+        """Whether the next sync leaves bulky state out (`join_fetching_state`)."""
+        now = time.monotonic()
+        self._lean_joins = {room: until for room, until in self._lean_joins.items() if until > now}
+        return bool(self._lean_joins) and not self._lean_refused
+
+    def _lean_gap(self, response: SyncResponse) -> bool:
+        """Whether a lean sync left out bulky state that counts: a room's timeline has a gap,
+        whose bulky state only the `state` section carries (see `_process`), and it is not
+        the gap before our join (history). Such a sync is done again, not lean."""
+        return any(
+            room.timeline.limited and not self._joins(list(room.timeline.events))
+            for room in response.rooms.join.values()
+        )
 
     async def _upload_filter(self) -> None:
         """Two filters: bulky state types are left out of the one full-state sync (a room's
@@ -281,6 +342,8 @@ class Account:
             if changes:
                 levels[room_id] = changes[-1].power_levels
             joins = self._joins(earlier + live)
+            if joins:
+                self._lean_joins.pop(room_id, None)  # the join is seen: syncs carry all again
             # Bulky state that reached the homeserver outside the timeline (a federation gap)
             # is in the `state` section: the state at the start of `live`. After a join, that
             # section is the room's whole state: history, not for us.
@@ -455,9 +518,15 @@ class Account:
         raise SendError(room_id, message, transient=is_transient(status, errcode))
 
     async def raw(
-        self, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """A client-server API call nio has no method for."""
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        parse_in_thread: bool = False,
+    ) -> Any:
+        """A client-server API call nio has no method for. With `parse_in_thread`, the answer
+        is parsed in a worker thread, a list one item at a time (`_loads_in_pieces`): for a
+        big answer, such as a directory room's whole state (10,000 entries, 17 MB)."""
         async with self.pacer.request(request_kind(method, path)):
             transport = await self.client.send(
                 method,
@@ -468,7 +537,10 @@ class Account:
                     "Content-Type": "application/json",
                 },
             )
-            return await transport.json()
+            if not parse_in_thread:
+                return await transport.json()
+            data = await transport.read()
+        return await asyncio.to_thread(_loads_in_pieces, data)
 
     async def fetch_event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
         """One event of a room, decrypted when it can be; None when it cannot be read."""
@@ -604,3 +676,30 @@ def room_creators(create_event: dict[str, Any]) -> frozenset[str]:
     if content.get("room_version", "1") in CLASSIC_ROOM_VERSIONS:
         return frozenset()
     return frozenset({create_event["sender"], *content.get("additional_creators", [])})
+
+
+_DECODER = json.JSONDecoder()
+_BLANK = re.compile(r"[ \t\n\r]*")
+
+
+def _loads_in_pieces(data: bytes) -> Any:
+    """`json.loads`, but a top-level list is parsed one item at a time. json.loads holds the
+    GIL until it is done (~0.5 s for 17 MB), so the event loop would stop even while a
+    worker thread parses; between two items the loop gets its turn."""
+    text = data.decode()
+    index = _BLANK.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("[", index):
+        return json.loads(text)
+    items: list[Any] = []
+    index = _BLANK.match(text, index + 1).end()  # type: ignore[union-attr]
+    if text.startswith("]", index):
+        return json.loads(text)  # [] (and any trailing junk refused as json.loads does)
+    while True:
+        item, index = _DECODER.raw_decode(text, index)
+        items.append(item)
+        index = _BLANK.match(text, index).end()  # type: ignore[union-attr]
+        if text.startswith("]", index) and not text[index + 1 :].strip(" \t\n\r"):
+            return items
+        if not text.startswith(",", index):
+            raise json.JSONDecodeError("Expecting ',' delimiter or end of list", text, index)
+        index = _BLANK.match(text, index + 1).end()  # type: ignore[union-attr]

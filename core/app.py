@@ -4,7 +4,9 @@ accounts, the bots and the web listener, started and stopped together."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -39,6 +41,21 @@ log = logging.getLogger(__name__)
 DEFAULT_ACCOUNT = "default"
 BotFactory = Callable[["App"], Bot]
 S = TypeVar("S")
+
+
+# The event loop shares Python with worker threads (a directory room's first copy validates in
+# one and writes in another). A thread that wants the GIL back waits up to the switch interval
+# for the one holding it, at every SQLite call and every turn of the loop: 0.5 ms instead of
+# 5 ms. A copy allocates ~30 objects an entry; the collector's default of a young collection
+# every 700 allocations spent ~0.6 s of a 10,000-entry copy's 3 s.
+SWITCH_INTERVAL = 0.0005  # seconds
+YOUNG_COLLECTION_EVERY = 10_000  # allocations
+
+
+def share_the_interpreter() -> None:
+    """Tune the GIL's switch interval and the garbage collector for the bots (see above)."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 class App:
@@ -136,6 +153,7 @@ class App:
             await self.shutdown()
 
     async def start(self) -> None:
+        share_the_interpreter()
         for account in self.accounts.values():
             await account.login()
         for bot in self.bots:

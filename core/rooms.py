@@ -41,15 +41,22 @@ class Rooms:
         self.account = account
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        parse_in_thread: bool = False,
+    ) -> Any:
         """A client-server call; waits out rate limits, raises MatrixError on errors (also,
-        before sending anything, for a body the homeserver would refuse: see core.canonical)."""
+        before sending anything, for a body the homeserver would refuse: see core.canonical).
+        `parse_in_thread`: see `Account.raw`."""
         problem = canonical_problem(body) if body else None
         if problem:
             raise MatrixError("M_BAD_JSON", problem)
         for _ in range(RETRIES):
             try:
-                result = await self.account.raw(method, path, body)
+                result = await self.account.raw(method, path, body, parse_in_thread)
             except Exception as error:  # not JSON, connection reset: report it as a failure
                 raise MatrixError("M_UNKNOWN", str(error) or type(error).__name__) from None
             if not isinstance(result, dict) or "errcode" not in result:
@@ -68,8 +75,9 @@ class Rooms:
     # --- state -----------------------------------------------------------------------------
 
     async def state(self, room_id: str) -> list[dict[str, Any]]:
-        """The room's whole current state, as events."""
-        return list(await self.call("GET", room_path(room_id, "state")))
+        """The room's whole current state, as events (parsed in a worker thread: a directory
+        room's state can be big)."""
+        return list(await self.call("GET", room_path(room_id, "state"), parse_in_thread=True))
 
     async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any]:
         """A state event's content; empty when the room has none."""

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from core.account import Account, Incoming
 from core.rooms import MatrixError
 from core.storage import Migrations, Store
-from directory.store import Directory, Provenance, prepare_listings
+from directory.store import Directory, Prepared, Provenance, prepare_listings
 from federation.rooms import (
     EXCHANGE_ROOM_TYPE,
     KEY_DIRECTORY_ROOM,
@@ -33,7 +34,6 @@ from federation.rooms import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Listing = tuple[str, Mapping[str, Any], Provenance]  # state key, content, provenance
 
 mirror_migrations = Migrations("federation")
 
@@ -178,7 +178,7 @@ class Mirror:
         self._copies.setdefault(room_id, []).append(live)  # from before the fetch: see `_copy`
         try:
             if not own:
-                await account.rooms.join(room_id, via)
+                await account.join_fetching_state(room_id, via)
             events = await account.rooms.state(room_id)
             if room_type(events) == EXCHANGE_ROOM_TYPE:  # found by its type: remember, skip
                 if not self.store.get(KEY_EXCHANGE_ROOM):
@@ -240,32 +240,44 @@ class Mirror:
         their own: SQLite releases the GIL, so validating and writing overlap, and the other
         bots' events are handled during a big copy. In memory, on the event loop."""
         entries = [e for e in events if e["type"] == ORGANIZATION]
-        chunks = [
-            [
-                (e["state_key"], e.get("content") or {}, _provenance(room_id, e, state))
-                for e in entries[start : start + COPY_CHUNK]
-                if self._allowed(room_id, e, state)
-            ]
-            for start in range(0, len(entries), COPY_CHUNK)
-        ]
+        chunks = [entries[at : at + COPY_CHUNK] for at in range(0, len(entries), COPY_CHUNK)]
+        prepare = functools.partial(self._prepare, room_id, state)
         if str(self.store.path) == ":memory:":
-            return await self._copy_here(room_id, chunks, live)
+            return await self._copy_here(room_id, prepare, chunks, live)
         writer = Directory(Store(self.store.path))
         try:
             with ThreadPoolExecutor(2, "mirror-copy") as threads:
-                return await _copy_in_threads(threads, writer, room_id, chunks, live)
+                return await _copy_in_threads(threads, writer, room_id, prepare, chunks, live)
         finally:
             writer.store.close()
 
-    async def _copy_here(self, room_id: str, chunks: list[list[Listing]], live: set[str]) -> int:
+    def _prepare(
+        self, room_id: str, state: RoomState, events: list[dict[str, Any]]
+    ) -> list[Prepared]:
+        """The entries of a chunk of the room's state whose senders may publish, validated
+        (`prepare_listings`); touches no database, so it runs in the copy's worker thread."""
+        listings = [
+            (e["state_key"], e.get("content") or {}, _provenance(room_id, e, state))
+            for e in events
+            if self._allowed(room_id, e, state)
+        ]
+        return prepare_listings(room_id, listings)
+
+    async def _copy_here(
+        self,
+        room_id: str,
+        prepare: Callable[[list[dict[str, Any]]], list[Prepared]],
+        chunks: list[list[dict[str, Any]]],
+        live: set[str],
+    ) -> int:
         """The copy on the event loop, one transaction per chunk, the loop running between."""
         accepted = 0
         for index, chunk in enumerate(chunks):
             if index:
                 await asyncio.sleep(COPY_PAUSE)  # let the other bots run between transactions
-            chunk = [item for item in chunk if item[0] not in live]  # newer than this snapshot
-            refused = self.directory.apply_listings(room_id, chunk)  # one transaction
-            accepted += len(chunk) - len(refused)
+            prepared = [item for item in prepare(chunk) if item.state_key not in live]
+            refused = self.directory.write_listings(room_id, prepared)  # one transaction
+            accepted += len(prepared) - len(refused)
         return accepted
 
     async def unfollow(self, room_id: str) -> int:
@@ -336,20 +348,22 @@ async def _copy_in_threads(
     threads: ThreadPoolExecutor,
     writer: Directory,
     room_id: str,
-    chunks: list[list[Listing]],
+    prepare: Callable[[list[dict[str, Any]]], list[Prepared]],
+    chunks: list[list[dict[str, Any]]],
     live: set[str],
 ) -> int:
-    """Validate each chunk in one thread while the one before is written in the other
-    (`writer`, a connection of its own); live entries are left out under the write lock."""
+    """Prepare each chunk of state events in one thread while the one before is written in
+    the other (`writer`, a connection of its own); live entries are left out under the
+    write lock."""
     loop = asyncio.get_running_loop()
     accepted = 0
-    ahead = loop.run_in_executor(threads, prepare_listings, room_id, chunks[0]) if chunks else None
+    ahead = loop.run_in_executor(threads, prepare, chunks[0]) if chunks else None
     try:
         for index in range(len(chunks)):
             prepared = await _finished(ahead)  # type: ignore[arg-type]
             ahead = None
             if index + 1 < len(chunks):
-                ahead = loop.run_in_executor(threads, prepare_listings, room_id, chunks[index + 1])
+                ahead = loop.run_in_executor(threads, prepare, chunks[index + 1])
             write = loop.run_in_executor(threads, writer.write_listings, room_id, prepared, live)
             refused = await _finished(write)
             accepted += sum(1 for item in prepared if item.state_key not in live) - len(refused)

@@ -117,7 +117,7 @@ async def approve(account: Account, room_id: str, via: list[str]) -> Outcome:
     space_id = account.store.get(KEY_SPACE)
     if not space_id:
         raise FederationError("this instance is in no space")
-    await account.rooms.join(room_id, via)  # to read its power levels (our mirror joins anyway)
+    await account.join_fetching_state(room_id, via)  # to read its levels (the mirror joins too)
     posters = await publishers(account, room_id)
     exchange_id = await exchange_room(account, space_id)
     await set_posters(account, exchange_id, await creators_of(account, exchange_id), grant=posters)

@@ -65,6 +65,8 @@ class Account:
     async def join(self, room_id: str, via: list[str]) -> str:
         return room_id
 
+    join_fetching_state = join
+
 
 @pytest.fixture
 def mirror(monkeypatch: pytest.MonkeyPatch) -> Mirror:
@@ -85,13 +87,13 @@ async def test_the_first_copy_does_not_write_over_live_entries(
 ) -> None:
     first, second, third = entry("Alpha"), entry("Beta"), entry("Gamma")
     account = Account([first, second, third])
-    begun, apply = asyncio.Event(), mirror.directory.apply_listings
+    begun, apply = asyncio.Event(), mirror.directory.write_listings
 
     def applied(room_id: str, listings: Any) -> Any:
         begun.set()
         return apply(room_id, listings)
 
-    monkeypatch.setattr(mirror.directory, "apply_listings", applied)
+    monkeypatch.setattr(mirror.directory, "write_listings", applied)
     follow = asyncio.create_task(mirror.follow(account, ROOM, ["b.example"]))  # type: ignore
     await begun.wait()  # the first chunk is in, the copy yields
     assert mirror.directory.room_listing_count(ROOM) == 1
@@ -113,14 +115,14 @@ async def test_a_failed_first_copy_leaves_nothing(
 ) -> None:
     account = Account([entry("Alpha"), entry("Beta"), entry("Gamma")])
     calls = itertools.count()
-    apply = mirror.directory.apply_listings
+    apply = mirror.directory.write_listings
 
     def failing(room_id: str, listings: Any) -> Any:
         if next(calls) == 2:
             raise RuntimeError("disk full")
         return apply(room_id, listings)
 
-    monkeypatch.setattr(mirror.directory, "apply_listings", failing)
+    monkeypatch.setattr(mirror.directory, "write_listings", failing)
     with pytest.raises(RuntimeError):
         await mirror.follow(account, ROOM, ["b.example"])  # type: ignore[arg-type]
     assert mirror.directory.room_listing_count(ROOM) == 0
