@@ -40,7 +40,7 @@ mirror_migrations = Migrations("federation")
 # A room's first copy writes COPY_CHUNK entries per transaction. Into a database file, each
 # chunk is validated in one worker thread while the chunk before is written in another, on a
 # connection of its own (see `Mirror._copy`): the event loop keeps running, and another writer
-# waits at most for one chunk's transaction (~10 ms). Into a database in memory (one
+# waits at most for one chunk's transaction (~25 ms). Into a database in memory (one
 # connection), the chunks are written on the event loop, which runs between them. The pause
 # is a real sleep, not sleep(0): after sleep(0) the copy is queued before the I/O and timers
 # that fell due during the chunk, so they would wait for a second chunk.
@@ -235,10 +235,11 @@ class Mirror:
         its transaction holds the database's write lock: a live entry is added to `live`
         before it is written, so it is either seen by the filter or written after the chunk.
 
-        Into a database file, the chunks are validated in a worker thread (`prepare_listings`,
-        the next chunk while this one is written) and written in another, on a connection of
-        their own: SQLite releases the GIL, so validating and writing overlap, and the other
-        bots' events are handled during a big copy. In memory, on the event loop."""
+        Into a database file, the chunks are checked and validated in a worker thread
+        (`_prepare`, the next chunk while this one is written) and written in another, on a
+        connection of their own: SQLite releases the GIL, so validating and writing overlap,
+        and the other bots' events are handled during a big copy (the state itself was parsed
+        in a worker thread too: `Rooms.state`). In memory, on the event loop."""
         entries = [e for e in events if e["type"] == ORGANIZATION]
         chunks = [entries[at : at + COPY_CHUNK] for at in range(0, len(entries), COPY_CHUNK)]
         prepare = functools.partial(self._prepare, room_id, state)

@@ -4,6 +4,7 @@ across a federation gap, arrives only in a sync's `state` section: the bots must
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,4 +92,25 @@ async def test_a_gap_of_bulky_state_only_is_not_backfilled(tmp_path: Path) -> No
     assert backfilled == [ROOM]
     await settle(acc)
     assert handled == ["$k11", "$k22", "$k33", "$m4"]
+    await acc.client.close()
+
+
+def limited(room_id: str, timeline: list[dict[str, Any]]) -> SyncResponse:
+    room = {"state": {"events": []},
+            "timeline": {"events": timeline, "limited": True, "prev_batch": "p1"}}  # fmt: skip
+    return SyncResponse.from_dict({"next_batch": "s2", "rooms": {"join": {room_id: room}}})
+
+
+async def test_a_lean_sync_with_a_gap_elsewhere_is_done_again_in_full(tmp_path: Path) -> None:
+    """While a directory room is being joined, syncs leave bulky state out (`join_fetching_
+    state`). The state section is then missing the bulky state of any other room's gap, so
+    such a sync is not taken: it is done again with everything. A gap that ends in our own
+    join is history and does not count; once the join is seen, syncs are full again."""
+    acc = account(tmp_path, [])
+    acc._lean_joins["!new:hs1"] = time.monotonic() + 60
+    assert acc._lean()
+    assert acc._lean_gap(limited(ROOM, [entry("k1", 1)]))  # a gap in another room
+    assert not acc._lean_gap(limited("!new:hs1", [join_event(1), entry("k1", 2)]))
+    await acc._process(limited("!new:hs1", [join_event(1)]), "s1", False)
+    assert not acc._lean()
     await acc.client.close()

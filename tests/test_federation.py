@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from core.account import TIMELINE_LIMIT
+from core.crypto import source_of
 from core.rooms import MatrixError
 from core.sending import SendError
 from federation import membership
@@ -164,6 +165,40 @@ async def test_more_entries_than_a_sync_carries_while_down_all_arrive(europe) ->
     directory_b = dir_bot(bot_b).directory
     await until(lambda: directory_b.get(f"burst-{TIMELINE_LIMIT + 19}"))
     await until(lambda: all(directory_b.get(f"burst-{n}") for n in range(TIMELINE_LIMIT + 20)))
+
+
+async def test_the_sync_showing_a_join_leaves_the_entries_to_the_first_copy(
+    federation, mentornet, person
+) -> None:
+    """After a join, a sync's `state` section is the room's whole state: for 10,000 entries,
+    17 MB the bot would parse while nobody gets an answer, only to drop it (history). While
+    the mirror joins a directory room, B's syncs leave the entries out; its copy has them."""
+    count = TIMELINE_LIMIT + 30
+    syncs: list[Any] = []
+
+    async def before_join(europe: dict[str, Any]) -> None:
+        for number in range(count):
+            record = {"id": f"big-{number}", "name": f"Big Org {number}"}
+            await europe["a"].app.account.rooms.put_state(
+                europe["dir_room_a"], ORGANIZATION, record["id"],
+                {"schema_version": 1, "organization": record},
+            )  # fmt: skip
+        client = europe["b"].app.account.client
+        real_sync = client.sync
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            syncs.append(response := await real_sync(*args, **kwargs))
+            return response
+
+        client.sync = recorded  # B's sync loop already waits in a /sync: it is restarted
+
+    europe = await build_europe(federation, mentornet, person, before_join=before_join)
+    directory_b = dir_bot(europe["b"]).directory
+    await until(lambda: all(directory_b.get(f"big-{n}") for n in range(count)))
+    room = europe["dir_room_a"]
+    seen = [sync.rooms.join[room] for sync in syncs if room in sync.rooms.join]
+    assert seen  # the join came in a sync
+    assert [e for part in seen for e in part.state if source_of(e)["type"] == ORGANIZATION] == []
 
 
 async def owner_put(someone: Person, room: str, kind: str, key: str, content: dict) -> None:

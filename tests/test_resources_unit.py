@@ -330,6 +330,8 @@ class SpaceAccount:
         self.joined.append(room_id)
         return room_id
 
+    join_fetching_state = join
+
     async def leave(self, room_id: str, **_: Any) -> None:
         self.left.append(room_id)
 
