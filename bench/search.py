@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.app import share_the_interpreter  # noqa: E402
 from core.storage import open_store  # noqa: E402
 from directory.hsds import to_published, validate  # noqa: E402
 from directory.store import Directory, Provenance  # noqa: E402
@@ -292,6 +293,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", type=Path, help="keep the built directory in this file")
     args = parser.parse_args()
+    share_the_interpreter()  # as the bot does when it starts
     with tempfile.TemporaryDirectory() as folder:
         path = args.db or Path(folder) / "bench.db"
         directory, count, seconds = build(path, args.orgs, args.seed)

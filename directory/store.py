@@ -496,10 +496,8 @@ class Directory:
         return {org_id: (dedupe, record, event_id) for org_id, dedupe, record, event_id in rows}
 
     def _write_listings(self, room_id: str, writes: dict[str, Prepared | None]) -> None:
-        self.db.conn.executemany(
-            "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?",
-            [(room_id, key) for key, item in writes.items() if item is None],
-        )
+        removed = [key for key, item in writes.items() if item is None]
+        self._delete_listings(room_id, removed)
         now = time.time()
         _insert_all(
             self.db,
@@ -636,21 +634,22 @@ class Directory:
         when none are left). A room dropped this way, chunk by chunk, lets the event loop
         run in between (see `Mirror.unfollow`)."""
         with self.store.transaction():
-            rows = self.db.execute(
+            rows = _select_all(
+                self.db,
                 "SELECT org_id, dedupe_key FROM directory_listings WHERE room_id = ? LIMIT ?",
                 [room_id, limit],
-            ).fetchall()
-            self.db.conn.executemany(
-                "DELETE FROM directory_listings WHERE room_id = ? AND org_id = ?",
-                [(room_id, org_id) for org_id, _ in rows],
+                2,
             )
+            self._delete_listings(room_id, [org_id for org_id, _ in rows])
             keys = list(dict.fromkeys(key for _, key in rows))
             listed = {
                 row[0]
-                for row in self.db.execute(
+                for row in _select_all(
+                    self.db,
                     "SELECT DISTINCT dedupe_key FROM directory_listings"
                     " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
                     [json.dumps(keys)],
+                    1,
                 )
             }
             self._unshow([key for key in keys if key not in listed])
@@ -658,20 +657,32 @@ class Directory:
                 self._reshow(key)
         return len(rows)
 
+    def _delete_listings(self, room_id: str, keys: list[str]) -> None:
+        """Delete these listings of a room in one statement (see `_select_all`)."""
+        if keys:
+            self.db.execute(
+                "DELETE FROM directory_listings"
+                " WHERE room_id = ? AND org_id IN (SELECT value FROM json_each(?))",
+                [room_id, json.dumps(keys)],
+            )
+
     def _unshow(self, keys: list[str]) -> None:
         """Forget the shown organisations of dedupe keys that no listing has any more (what
         `_reshow` does for each, in bulk)."""
         rowids = [
             row[0]
-            for row in self.db.execute(
+            for row in _select_all(
+                self.db,
                 "SELECT rowid FROM directory_shown"
                 " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
                 [json.dumps(keys)],
+                1,
             )
         ]
         _unindex_all(self.db, rowids)
-        self.db.conn.executemany(
-            "DELETE FROM directory_shown WHERE rowid = ?", [(rowid,) for rowid in rowids]
+        self.db.execute(
+            "DELETE FROM directory_shown WHERE rowid IN (SELECT value FROM json_each(?))",
+            [json.dumps(rowids)],
         )
 
     def room_listing_count(self, room_id: str) -> int:
@@ -960,11 +971,16 @@ def _unindex(db: sqlite_utils.Database, shown: int, indexes: Mapping[str, Any]) 
 
 
 def _unindex_all(db: sqlite_utils.Database, rowids: list[int]) -> None:
-    """Forget the indexed text and filter values of these shown organisations."""
-    rows = [(rowid,) for rowid in rowids]
+    """Forget the indexed text and filter values of these shown organisations, one statement
+    a table (see `_select_all`)."""
+    if not rowids:
+        return
+    listed = json.dumps(rowids)
     for table in _INDEXES:
-        db.conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", rows)
-    db.conn.executemany("DELETE FROM directory_facets WHERE shown = ?", rows)
+        db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT value FROM json_each(?))", [listed])
+    db.execute(
+        "DELETE FROM directory_facets WHERE shown IN (SELECT value FROM json_each(?))", [listed]
+    )
 
 
 def _merge_order(listing: tuple[str, str, Organization, int]) -> tuple[int, int, str, str]:
