@@ -54,7 +54,7 @@ CLASSIC_ROOM_VERSIONS = {str(version) for version in range(1, 12)}
 CREATOR_LEVEL = 2**53 - 1
 LEVEL_READS = 8  # power-levels reads of one sync at a time (the first sync names every room)
 # How long syncs leave bulky state out for a room joined by `join_fetching_state` while no
-# sync has shown the join yet (then they carry it again: see `_sync_filter`).
+# sync has shown the join yet (then they carry it again).
 LEAN_JOIN_SECONDS = 60.0
 
 
@@ -128,7 +128,7 @@ class Account:
         )
         self.crypto = Crypto(name, self.client, store, lambda item: wants(self, item))
         self._filter_id: str | None = None
-        self._full_state_filter_id: str | None = None  # also the lean filter (`_sync_filter`)
+        self._full_state_filter_id: str | None = None  # also that of lean syncs (`_sync`)
         self._lean_joins: dict[str, float] = {}  # room → until when its join makes syncs lean
         self._lean_refused = False  # the last lean sync had a gap: the next one is not lean
         self._sync_call: asyncio.Future[Any] | None = None  # the /sync under way, with its filter
@@ -244,7 +244,11 @@ class Account:
         first copy reads /state). After a join, a sync's `state` section holds the room's
         whole state, history that `_process` drops; for 10,000 entries that is 17 MB which
         nio would parse on the event loop. So until a sync shows the join (at most
-        LEAN_JOIN_SECONDS), syncs leave bulky state out, and one already waiting is restarted."""
+        LEAN_JOIN_SECONDS), syncs leave bulky state out, and one already waiting is restarted.
+        A room we are in already is joined as any other (no sync will show a join)."""
+        room = self.client.rooms.get(room_id)
+        if room is not None and self.user_id in room.users:
+            return await self.rooms.join(room_id, via)
         self._lean_joins[room_id] = time.monotonic() + LEAN_JOIN_SECONDS
         if self._sync_call is not None and not self._sync_call_lean:
             self._sync_call.cancel()
@@ -263,7 +267,8 @@ class Account:
     def _lean_gap(self, response: SyncResponse) -> bool:
         """Whether a lean sync left out bulky state that counts: a room's timeline has a gap,
         whose bulky state only the `state` section carries (see `_process`), and it is not
-        the gap before our join (history). Such a sync is done again, not lean."""
+        the gap before our join (history). Such a sync is done again, not lean, from the same
+        token (what nio took from the first, it finds again in the second)."""
         return any(
             room.timeline.limited and not self._joins(list(room.timeline.events))
             for room in response.rooms.join.values()
@@ -272,7 +277,8 @@ class Account:
     async def _upload_filter(self) -> None:
         """Two filters: bulky state types are left out of the one full-state sync (a room's
         thousands of entries), but not of incremental syncs, whose `state` section then holds
-        what reached the homeserver outside the timeline (a federation gap)."""
+        what reached the homeserver outside the timeline (a federation gap); except while a
+        directory room is being joined (`join_fetching_state`)."""
         self._filter_id = await self._filter({"lazy_load_members": False})
         self._full_state_filter_id = await self._filter(
             {"lazy_load_members": False, "not_types": list(self.bulky_state_types)}

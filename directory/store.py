@@ -1246,7 +1246,7 @@ def _select_all(
 ) -> list[list[Any]]:
     """The rows of `select` (`width` plain columns), fetched as one JSON array: each row
     fetched on its own takes Python's GIL back, and while another thread holds it, that
-    costs up to the switch interval (5 ms) a row (see `_insert_all`)."""
+    costs up to the switch interval a row (see `core.app.share_the_interpreter`)."""
     names = ", ".join(f"c{index}" for index in range(width))
     row = db.execute(
         f"WITH r({names}) AS ({select}) SELECT json_group_array(json_array({names})) FROM r",
