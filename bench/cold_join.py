@@ -55,6 +55,8 @@ async def bare_get(instance: Instance, room: str) -> tuple[float, int]:
     started = time.perf_counter()
     events = await instance.account.raw("GET", room_path(room, "state"))  # parsed at once
     seconds = time.perf_counter() - started
+    if not isinstance(events, list):  # an error: {"errcode": …}
+        raise RuntimeError(f"GET /state of {room} failed: {events}")
     return seconds, sum(1 for event in events if event["type"] == ORGANIZATION)
 
 

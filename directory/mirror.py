@@ -9,7 +9,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -245,12 +245,17 @@ class Mirror:
         prepare = functools.partial(self._prepare, room_id, state)
         if str(self.store.path) == ":memory:":
             return await self._copy_here(room_id, prepare, chunks, live)
-        writer = Directory(Store(self.store.path))
+        with self._own_connection() as writer, ThreadPoolExecutor(2, "mirror-copy") as threads:
+            return await _copy_in_threads(threads, writer, room_id, prepare, chunks, live)
+
+    @contextlib.contextmanager
+    def _own_connection(self) -> Iterator[Directory]:
+        """The directory on a connection of its own (for a worker thread), closed after."""
+        store = Store(self.store.path)
         try:
-            with ThreadPoolExecutor(2, "mirror-copy") as threads:
-                return await _copy_in_threads(threads, writer, room_id, prepare, chunks, live)
+            yield Directory(store)
         finally:
-            writer.store.close()
+            store.close()
 
     def _prepare(
         self, room_id: str, state: RoomState, events: list[dict[str, Any]]
@@ -317,10 +322,10 @@ class Mirror:
         """Delete a room's entries, DROP_CHUNK per transaction, pausing between them; from a
         database file in a worker thread, on a connection of its own (as `_copy` writes)."""
         in_memory = str(self.store.path) == ":memory:"
-        writer = self.directory if in_memory else Directory(Store(self.store.path))
         loop = asyncio.get_running_loop()
         dropped = 0
-        try:
+        with contextlib.ExitStack() as stack:
+            writer = self.directory if in_memory else stack.enter_context(self._own_connection())
             while True:
                 if in_memory:
                     count = writer.drop_some(room_id, DROP_CHUNK)
@@ -328,12 +333,10 @@ class Mirror:
                     work = loop.run_in_executor(None, writer.drop_some, room_id, DROP_CHUNK)
                     count = await _finished(work)
                 if not count:
-                    return dropped
+                    break
                 dropped += count
                 await asyncio.sleep(COPY_PAUSE)  # let other writers in between transactions
-        finally:
-            if not in_memory:
-                writer.store.close()
+        return dropped
 
     # --- entries ---------------------------------------------------------------------------
 

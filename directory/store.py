@@ -1244,9 +1244,10 @@ def _insert_all(db: sqlite_utils.Database, insert: str, rows: list[tuple[Any, ..
 def _select_all(
     db: sqlite_utils.Database, select: str, params: list[Any], width: int
 ) -> list[list[Any]]:
-    """The rows of `select` (`width` plain columns), fetched as one JSON array: each row
-    fetched on its own takes Python's GIL back, and while another thread holds it, that
-    costs up to the switch interval a row (see `core.app.share_the_interpreter`)."""
+    """The rows of `select` (`width` columns of text, integers or NULL; a REAL would come
+    back with 15 digits), fetched as one JSON array: each row fetched on its own takes
+    Python's GIL back, and while another thread holds it, that costs up to the switch
+    interval a row (see `core.app.share_the_interpreter`)."""
     names = ", ".join(f"c{index}" for index in range(width))
     row = db.execute(
         f"WITH r({names}) AS ({select}) SELECT json_group_array(json_array({names})) FROM r",
