@@ -48,8 +48,9 @@ COPY_CHUNK = 200
 COPY_PAUSE = 0.001  # seconds
 # Dropping a room (unfollow) deletes DROP_CHUNK entries per transaction, pausing between them
 # (one transaction took 3.6 s for 30,000 entries), from a file in a worker thread: ~100 µs an
-# entry, so another writer waits ~10 ms at most.
-DROP_CHUNK = 100
+# entry, so another writer (an answer's inbox write) waits ~2.5 ms at most. With 100 a
+# transaction, SQLite's busy waits (1, 2, 5, 10 ms…) added ~20 ms to answers during a drop.
+DROP_CHUNK = 25
 
 
 @mirror_migrations.step
