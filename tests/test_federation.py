@@ -211,6 +211,37 @@ async def test_the_sync_showing_a_join_leaves_the_entries_to_the_first_copy(
     assert [e for part in parts for e in part.state if source_of(e)["type"] == ORGANIZATION] == []
 
 
+async def test_a_gap_while_a_room_is_joined_loses_no_entry(europe) -> None:
+    """While a directory room is being joined, syncs leave bulky state out. A sync that then
+    has a gap in another directory room (more entries than its timeline holds) would lose
+    the ones only its `state` section carries: it is done again in full, and all arrive."""
+    account_b, app_a = europe["b"].app.account, europe["a"].app
+    count = TIMELINE_LIMIT + 15
+    held, release = asyncio.Event(), asyncio.Event()
+    process = account_b._process
+
+    async def holding(*args: Any, **kwargs: Any) -> None:  # B's next sync waits, unhandled
+        if not held.is_set():
+            held.set()
+            await release.wait()
+        await process(*args, **kwargs)
+
+    account_b._process = holding
+    for number in range(count):  # the first wakes B's sync; the rest pile up behind it
+        record = {"id": f"gap-{number}", "name": f"Gap Org {number}"}
+        await app_a.account.rooms.put_state(
+            europe["dir_room_a"], ORGANIZATION, record["id"],
+            {"schema_version": 1, "organization": record},
+        )  # fmt: skip
+    await asyncio.wait_for(held.wait(), 20)
+    other = await europe["editor_a"].create_room(public=True, name="Another directory")
+    await account_b.join_fetching_state(other, [europe["hs1"].server_name])
+    assert account_b._lean()  # B's next sync is lean, and has a gap in A's directory room
+    release.set()
+    directory_b = dir_bot(europe["b"]).directory
+    await until(lambda: all(directory_b.get(f"gap-{n}") for n in range(count)))
+
+
 async def owner_put(someone: Person, room: str, kind: str, key: str, content: dict) -> None:
     path = f"/_matrix/client/v3/rooms/{room}/state/{kind}/{key}"
     async with aiohttp.ClientSession() as session:
