@@ -642,16 +642,14 @@ class Directory:
             )
             self._delete_listings(room_id, [org_id for org_id, _ in rows])
             keys = list(dict.fromkeys(key for _, key in rows))
-            listed = {
-                row[0]
-                for row in _select_all(
+            listed = set(
+                _select_values(
                     self.db,
                     "SELECT DISTINCT dedupe_key FROM directory_listings"
                     " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
                     [json.dumps(keys)],
-                    1,
                 )
-            }
+            )
             self._unshow([key for key in keys if key not in listed])
             for key in listed:  # still listed by another network: shown from what is left
                 self._reshow(key)
@@ -669,16 +667,12 @@ class Directory:
     def _unshow(self, keys: list[str]) -> None:
         """Forget the shown organisations of dedupe keys that no listing has any more (what
         `_reshow` does for each, in bulk)."""
-        rowids = [
-            row[0]
-            for row in _select_all(
-                self.db,
-                "SELECT rowid FROM directory_shown"
-                " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
-                [json.dumps(keys)],
-                1,
-            )
-        ]
+        rowids = _select_values(
+            self.db,
+            "SELECT rowid FROM directory_shown"
+            " WHERE dedupe_key IN (SELECT value FROM json_each(?))",
+            [json.dumps(keys)],
+        )
         _unindex_all(self.db, rowids)
         self.db.execute(
             "DELETE FROM directory_shown WHERE rowid IN (SELECT value FROM json_each(?))",
@@ -1254,6 +1248,11 @@ def _select_all(
         params,
     ).fetchone()
     return json.loads(row[0])
+
+
+def _select_values(db: sqlite_utils.Database, select: str, params: list[Any]) -> list[Any]:
+    """The values of a one-column `select`, fetched as `_select_all` does."""
+    return [row[0] for row in _select_all(db, select, params, 1)]
 
 
 def _listing_row(room_id: str, item: Prepared, now: float) -> tuple[Any, ...]:

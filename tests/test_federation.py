@@ -23,6 +23,15 @@ from tests.people import Person
 from tests.resources_helpers import resource_bot
 
 
+async def publish_entries(app: Any, room: str, prefix: str, count: int) -> None:
+    """`count` bare entries put straight into a directory room, one state event each."""
+    for number in range(count):
+        record = {"id": f"{prefix}-{number}", "name": f"{prefix.title()} Org {number}"}
+        await app.account.rooms.put_state(
+            room, ORGANIZATION, record["id"], {"schema_version": 1, "organization": record}
+        )
+
+
 @pytest.fixture
 async def europe(federation, mentornet, person) -> dict[str, Any]:
     """Network A (homeserver 1) made the space; network B (homeserver 2) joined, approved."""
@@ -156,12 +165,7 @@ async def test_more_entries_than_a_sync_carries_while_down_all_arrive(europe) ->
     B's homeserver as state only, and must still reach B's mirror after its restart."""
     bot_b, app_a = europe["b"], europe["a"].app
     await bot_b.stop()
-    for number in range(TIMELINE_LIMIT + 20):
-        record = {"id": f"burst-{number}", "name": f"Burst Org {number}"}
-        await app_a.account.rooms.put_state(
-            europe["dir_room_a"], ORGANIZATION, record["id"],
-            {"schema_version": 1, "organization": record},
-        )  # fmt: skip
+    await publish_entries(app_a, europe["dir_room_a"], "burst", TIMELINE_LIMIT + 20)
     await bot_b.start()
     directory_b = dir_bot(bot_b).directory
     await until(lambda: directory_b.get(f"burst-{TIMELINE_LIMIT + 19}"))
@@ -178,12 +182,7 @@ async def test_the_sync_showing_a_join_leaves_the_entries_to_the_first_copy(
     syncs: list[SyncResponse] = []
 
     async def before_join(europe: dict[str, Any]) -> None:
-        for number in range(count):
-            record = {"id": f"big-{number}", "name": f"Big Org {number}"}
-            await europe["a"].app.account.rooms.put_state(
-                europe["dir_room_a"], ORGANIZATION, record["id"],
-                {"schema_version": 1, "organization": record},
-            )  # fmt: skip
+        await publish_entries(europe["a"].app, europe["dir_room_a"], "big", count)
         client = europe["b"].app.account.client
         take_in = client.receive_response
 
@@ -227,12 +226,8 @@ async def test_a_gap_while_a_room_is_joined_loses_no_entry(europe) -> None:
         await process(*args, **kwargs)
 
     account_b._process = holding
-    for number in range(count):  # the first wakes B's sync; the rest pile up behind it
-        record = {"id": f"gap-{number}", "name": f"Gap Org {number}"}
-        await app_a.account.rooms.put_state(
-            europe["dir_room_a"], ORGANIZATION, record["id"],
-            {"schema_version": 1, "organization": record},
-        )  # fmt: skip
+    # The first entry wakes B's sync; the rest pile up behind it.
+    await publish_entries(app_a, europe["dir_room_a"], "gap", count)
     await asyncio.wait_for(held.wait(), 20)
     other = await europe["editor_a"].create_room(public=True, name="Another directory")
     await account_b.join_fetching_state(other, [europe["hs1"].server_name])
